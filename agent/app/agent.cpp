@@ -1,0 +1,365 @@
+#include "app/agent.hpp"
+
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+
+#include "config/loader.hpp"
+#include "export/console_exporter.hpp"
+#include "export/otlp_grpc_exporter.hpp"
+
+namespace sidelight::app {
+
+namespace otlp = opentelemetry::proto;
+
+namespace {
+
+std::string local_host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+bool has_process_targets(const config::config& cfg) {
+  for (const auto& t : cfg.targets) {
+    if (t.identity == config::target::kind::process) return true;
+  }
+  return false;
+}
+
+// One metric with a data point per attribute set, as OTLP expects.
+class metric_writer {
+ public:
+  metric_writer(otlp::metrics::v1::ScopeMetrics& scope, std::int64_t start, std::int64_t now)
+      : scope_(scope), start_(start), now_(now) {}
+
+  otlp::metrics::v1::Metric& counter(const std::string& name, const std::string& unit,
+                                     const std::string& description) {
+    auto& m = make(name, unit, description);
+    m.mutable_sum()->set_is_monotonic(true);
+    m.mutable_sum()->set_aggregation_temporality(
+        otlp::metrics::v1::AGGREGATION_TEMPORALITY_CUMULATIVE);
+    return m;
+  }
+  otlp::metrics::v1::Metric& gauge(const std::string& name, const std::string& unit,
+                                   const std::string& description) {
+    auto& m = make(name, unit, description);
+    m.mutable_gauge();
+    return m;
+  }
+  void point(otlp::metrics::v1::Metric& m, std::int64_t value,
+             std::initializer_list<std::pair<const char*, std::string>> attrs) {
+    auto* dp =
+        m.has_sum() ? m.mutable_sum()->add_data_points() : m.mutable_gauge()->add_data_points();
+    if (m.has_sum()) dp->set_start_time_unix_nano(static_cast<std::uint64_t>(start_));
+    dp->set_time_unix_nano(static_cast<std::uint64_t>(now_));
+    dp->set_as_int(value);
+    for (const auto& [k, v] : attrs)
+      heartbeat::set_attribute(*dp->mutable_attributes(), k, v);
+  }
+
+ private:
+  otlp::metrics::v1::Metric& make(const std::string& name, const std::string& unit,
+                                  const std::string& description) {
+    auto* m = scope_.add_metrics();
+    m->set_name(name);
+    m->set_unit(unit);
+    m->set_description(description);
+    return *m;
+  }
+  otlp::metrics::v1::ScopeMetrics& scope_;
+  std::int64_t start_;
+  std::int64_t now_;
+};
+
+}  // namespace
+
+agent::agent(config::config cfg)
+    : signals_(io_, SIGTERM, SIGINT, SIGHUP),
+      cfg_(std::make_shared<const config::config>(std::move(cfg))),
+      host_name_(local_host_name()) {
+  emitter_ = std::make_shared<heartbeat::heartbeat_emitter>(
+      io_, host_name_, [this](const std::string& key, otlp::metrics::v1::ResourceMetrics rm) {
+        for (std::size_t i = 0; i < exporters_.size(); ++i) {
+          if (i + 1 == exporters_.size()) {
+            exporters_[i].lane->offer(key, std::move(rm));
+          } else {
+            exporters_[i].lane->offer(key, rm);
+          }
+        }
+      });
+  emitter_->set_self_metrics([this](otlp::metrics::v1::ScopeMetrics& scope, std::int64_t now) {
+    add_self_metrics(scope, now);
+  });
+  watch_ctx_ = std::make_unique<watch::watch_context>(watch::watch_context{io_, host_name_});
+  watch_ctx_->sockets = &sockets_;
+}
+
+agent::~agent() {
+  for (auto& [fp, w] : watchers_)
+    w->stop();
+  for (auto& slot : exporters_) {
+    slot.lane->stop();
+    slot.exporter->shutdown();
+  }
+  for (auto& slot : retiring_) {
+    slot.lane->stop();
+    slot.exporter->shutdown();
+  }
+}
+
+std::string agent::apply(std::shared_ptr<const config::config> cfg) {
+  // Exporters first: if one cannot be built, nothing changes.
+  std::vector<exporter_slot> next;
+  std::vector<bool> reused(exporters_.size(), false);
+  auto take_existing = [&](const std::string& fp) -> bool {
+    for (std::size_t i = 0; i < exporters_.size(); ++i) {
+      if (!reused[i] && exporters_[i].fingerprint == fp) {
+        reused[i] = true;
+        next.push_back(exporters_[i]);
+        return true;
+      }
+    }
+    return false;
+  };
+  for (const auto& e : cfg->exporters.otlp) {
+    auto fp = "otlp\x1f" + config::exporter_fingerprint(e);
+    if (take_existing(fp)) continue;
+    auto made = exporting::otlp_grpc_exporter::create(e);
+    if (auto* err = std::get_if<std::string>(&made)) return "exporter " + e.name + ": " + *err;
+    std::shared_ptr<exporting::exporter> exp = std::move(std::get<0>(made));
+    auto lane = std::make_shared<pipeline::liveness_lane>(io_, exp, e.retry);
+    next.push_back({fp, exp, lane});
+    spdlog::info("exporter {}: OTLP/gRPC to {} ({}{})", e.name, e.target.text,
+                 e.use_tls() ? "TLS" : "plaintext",
+                 e.codec == config::otlp_exporter::compression::gzip ? ", gzip" : "");
+  }
+  for (const auto& c : cfg->exporters.console) {
+    auto fp = "console\x1f" + c.name + "\x1f" + std::to_string(static_cast<int>(c.style));
+    if (take_existing(fp)) continue;
+    std::shared_ptr<exporting::exporter> exp = std::make_shared<exporting::console_exporter>(c);
+    auto lane = std::make_shared<pipeline::liveness_lane>(io_, exp, config::retry_settings{});
+    next.push_back({fp, exp, lane});
+    spdlog::info("exporter {}: printing heartbeats on standard output", c.name);
+  }
+  for (std::size_t i = 0; i < exporters_.size(); ++i) {
+    if (!reused[i]) retire(exporters_[i]);
+  }
+  exporters_ = std::move(next);
+
+  if (has_process_targets(*cfg) && !process_events_) {
+    process_events_ = std::make_unique<watch::process_events>(io_);
+    if (!process_events_->open()) {
+      spdlog::info(
+          "kernel process events unavailable ({}); scanning /proc every {} ms for new "
+          "processes",
+          process_events_->error(),
+          std::chrono::duration_cast<std::chrono::milliseconds>(cfg->heartbeat.discovery_interval)
+              .count());
+      process_events_.reset();
+    }
+  }
+  watch_ctx_->events = process_events_.get();
+  watch_ctx_->discovery_interval = cfg->heartbeat.discovery_interval;
+
+  std::map<std::string, std::shared_ptr<watch::target_watcher>> next_watchers;
+  std::vector<std::shared_ptr<watch::target_watcher>> ordered;
+  std::vector<std::shared_ptr<watch::target_watcher>> fresh;
+  for (const auto& t : cfg->targets) {
+    auto fp = config::watch_fingerprint(t);
+    auto it = watchers_.find(fp);
+    std::shared_ptr<watch::target_watcher> w;
+    if (it != watchers_.end()) {
+      w = it->second;
+      watchers_.erase(it);
+    } else {
+      w = watch::make_watcher(*watch_ctx_, t, [this](const watch::instance_report& r) {
+        emitter_->on_report(r);
+        if (r.what == watch::change::down || r.what == watch::change::restart) {
+          spdlog::info("target {}: {}{}", r.target, watch::to_string(r.what),
+                       r.reason.empty() ? "" : " (" + r.reason + ")");
+        }
+      });
+      fresh.push_back(w);
+    }
+    next_watchers[fp] = w;
+    ordered.push_back(w);
+  }
+  for (auto& [fp, w] : watchers_)
+    w->stop();
+  watchers_ = std::move(next_watchers);
+
+  cfg_ = cfg;
+  emitter_->configure(cfg_, ordered);
+  for (auto& w : fresh)
+    w->start();
+
+  for (const auto* l : {&cfg->intake.otlp_grpc, &cfg->intake.otlp_http, &cfg->intake.ndjson}) {
+    if (l->enabled()) {
+      spdlog::warn(
+          "intake listeners are not implemented in this version yet; the intake "
+          "section is ignored");
+      break;
+    }
+  }
+  spdlog::info("watching {} target(s); heartbeat every {}s", cfg->targets.size(),
+               std::chrono::duration_cast<std::chrono::seconds>(cfg->heartbeat.interval).count());
+  return "";
+}
+
+// A replaced exporter keeps trying to deliver what it holds for shutdown_timeout, then goes.
+void agent::retire(exporter_slot slot) {
+  retiring_.push_back(slot);
+  auto deadline = std::chrono::steady_clock::now() + cfg_->shutdown_timeout;
+  slot.lane->flush(deadline, [this, lane = slot.lane](std::size_t left) {
+    if (left > 0) {
+      spdlog::warn("exporter {}: replaced by reload with {} instance state(s) unsent",
+                   lane->exporter_name(), left);
+    }
+    for (auto it = retiring_.begin(); it != retiring_.end(); ++it) {
+      if (it->lane == lane) {
+        auto s = *it;
+        retiring_.erase(it);
+        s.lane->stop();
+        // Joining the exporter's thread must not happen inside one of its callbacks' turns.
+        asio::post(io_, [s] { s.exporter->shutdown(); });
+        break;
+      }
+    }
+  });
+}
+
+bool agent::reload() {
+  ::sd_notify(0, "RELOADING=1");
+  auto result = config::load_file(cfg_->source);
+  for (const auto& p : result.problems) {
+    if (p.level == config::problem::severity::error) {
+      spdlog::error("reload: {}", config::format_problem(p));
+    } else {
+      spdlog::warn("reload: {}", config::format_problem(p));
+    }
+  }
+  bool applied = false;
+  if (!result.ok()) {
+    spdlog::error("reload refused: {} problem(s) in {}; the running configuration stays in force",
+                  result.error_count(), cfg_->source);
+  } else if (auto err = apply(std::make_shared<const config::config>(std::move(*result.value)));
+             !err.empty()) {
+    spdlog::error("reload refused: {}; the running configuration stays in force", err);
+  } else {
+    applied = true;
+    spdlog::info("reloaded {}", cfg_->source);
+  }
+  applied ? ++reloads_ : ++reloads_refused_;
+  ::sd_notify(0, "READY=1");
+  return applied;
+}
+
+void agent::wait_for_signals() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    if (signo == SIGHUP) {
+      if (!stopping_) reload();
+      wait_for_signals();
+      return;
+    }
+    if (stopping_) {
+      spdlog::warn("second stop signal: exiting without waiting for the flush");
+      io_.stop();
+      return;
+    }
+    spdlog::info("received {}: stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    request_stop();
+    wait_for_signals();
+  });
+}
+
+void agent::request_stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  ::sd_notify(0, "STOPPING=1");
+  // The final export: every instance as it is now, and sidelight itself as stopping.
+  emitter_->emit_all();
+  emitter_->emit_self_stopping();
+  emitter_->stop();
+  for (auto& [fp, w] : watchers_)
+    w->stop();
+
+  auto deadline = std::chrono::steady_clock::now() + cfg_->shutdown_timeout;
+  auto lanes = std::make_shared<std::size_t>(exporters_.size());
+  auto finish = [this] {
+    for (auto& slot : exporters_) {
+      slot.lane->stop();
+      slot.exporter->shutdown();
+    }
+    io_.stop();
+  };
+  if (exporters_.empty()) {
+    asio::post(io_, finish);
+    return;
+  }
+  for (auto& slot : exporters_) {
+    slot.lane->flush(deadline, [this, lanes, finish, lane = slot.lane](std::size_t left) {
+      if (left > 0) {
+        spdlog::warn(
+            "exporter {}: {} instance state(s) could not be sent within "
+            "shutdown_timeout ({})",
+            lane->exporter_name(), left, lane->stats().last_error);
+      }
+      if (--*lanes == 0) asio::post(io_, finish);
+    });
+  }
+}
+
+int agent::run() {
+  if (auto err = apply(cfg_); !err.empty()) {
+    spdlog::error("{}", err);
+    return 1;
+  }
+  wait_for_signals();
+  ::sd_notify(0, "READY=1");
+  io_.run();
+  return exit_code_;
+}
+
+void agent::add_self_metrics(otlp::metrics::v1::ScopeMetrics& scope, std::int64_t now) {
+  metric_writer w(scope, emitter_->agent_start_unix_ns(), now);
+  auto& points = w.counter("sidelight.export.data_points", "{data_point}",
+                           "Heartbeat data points by exporter and outcome.");
+  auto& requests = w.counter("sidelight.export.requests", "{request}",
+                             "Export requests by exporter and outcome.");
+  auto& retries = w.counter("sidelight.export.retries", "{retry}", "Export retries by exporter.");
+  auto& upstream = w.gauge("sidelight.exporter.up", "1",
+                           "1 while the exporter's last request succeeded, else 0.");
+  for (const auto& slot : exporters_) {
+    const auto& s = slot.lane->stats();
+    const auto& name = slot.exporter->name();
+    w.point(points, static_cast<std::int64_t>(s.points_exported),
+            {{"exporter", name}, {"outcome", "exported"}});
+    w.point(points, static_cast<std::int64_t>(s.points_rejected),
+            {{"exporter", name}, {"outcome", "rejected"}});
+    w.point(points, static_cast<std::int64_t>(s.points_superseded),
+            {{"exporter", name}, {"outcome", "superseded"}});
+    w.point(requests, static_cast<std::int64_t>(s.requests_ok),
+            {{"exporter", name}, {"outcome", "ok"}});
+    w.point(requests, static_cast<std::int64_t>(s.requests_failed),
+            {{"exporter", name}, {"outcome", "failed"}});
+    w.point(retries, static_cast<std::int64_t>(s.retries), {{"exporter", name}});
+    w.point(upstream, s.upstream_ok ? 1 : 0, {{"exporter", name}});
+  }
+  std::int64_t up = 0;
+  std::int64_t down = 0;
+  for (const auto& [fp, watcher] : watchers_) {
+    watcher->for_each_instance([&](const watch::instance_report& r) { (r.up ? up : down)++; });
+  }
+  auto& targets = w.gauge("sidelight.targets", "{instance}", "Watched instances by state.");
+  w.point(targets, up, {{"state", "up"}});
+  w.point(targets, down, {{"state", "down"}});
+  auto& reloads = w.counter("sidelight.config.reloads", "{reload}", "Configuration reloads.");
+  w.point(reloads, static_cast<std::int64_t>(reloads_), {{"outcome", "applied"}});
+  w.point(reloads, static_cast<std::int64_t>(reloads_refused_), {{"outcome", "refused"}});
+}
+
+}  // namespace sidelight::app

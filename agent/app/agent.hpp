@@ -1,0 +1,71 @@
+// The app stage wires the others together and owns the process's life: it builds the watchers,
+// the heartbeat emitter, the pipeline lanes and the exporters from a config, runs the event loop,
+// handles SIGTERM/SIGINT (final export, flush within shutdown_timeout, exit 0) and SIGHUP (reload;
+// a bad new config is refused and the old one stays), and is the only place that knows every stage.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "export/exporter.hpp"
+#include "heartbeat/heartbeat.hpp"
+#include "pipeline/liveness_lane.hpp"
+#include "watch/process_events.hpp"
+#include "watch/socket_table.hpp"
+#include "watch/watch.hpp"
+
+namespace sidelight::app {
+
+namespace asio = boost::asio;
+
+class agent {
+ public:
+  explicit agent(config::config cfg);
+  ~agent();
+
+  // Runs until stopped; returns the process exit code.
+  int run();
+
+  // Loads the config file again and applies it if it is valid; false (with the problems logged)
+  // when it is refused.
+  bool reload();
+  // Begins a clean stop: final export, flush within shutdown_timeout, then run() returns 0.
+  void request_stop();
+
+ private:
+  struct exporter_slot {
+    std::string fingerprint;
+    std::shared_ptr<exporting::exporter> exporter;
+    std::shared_ptr<pipeline::liveness_lane> lane;
+  };
+
+  // Builds what `cfg` asks for, keeping watchers and exporters whose configuration is unchanged.
+  // Returns an error text when an exporter cannot be built.
+  std::string apply(std::shared_ptr<const config::config> cfg);
+  void retire(exporter_slot slot);
+  void wait_for_signals();
+  void add_self_metrics(opentelemetry::proto::metrics::v1::ScopeMetrics& scope, std::int64_t now);
+
+  asio::io_context io_;
+  asio::signal_set signals_;
+  std::shared_ptr<const config::config> cfg_;
+  std::string host_name_;
+  std::unique_ptr<watch::process_events> process_events_;
+  watch::socket_table sockets_;
+  std::unique_ptr<watch::watch_context> watch_ctx_;
+  std::shared_ptr<heartbeat::heartbeat_emitter> emitter_;
+  std::map<std::string, std::shared_ptr<watch::target_watcher>> watchers_;  // by fingerprint
+  std::vector<exporter_slot> exporters_;
+  std::vector<exporter_slot> retiring_;
+  std::uint64_t reloads_ = 0;
+  std::uint64_t reloads_refused_ = 0;
+  bool stopping_ = false;
+  int exit_code_ = 0;
+};
+
+}  // namespace sidelight::app

@@ -1,0 +1,139 @@
+#include "app/cli.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent_version.hpp"
+#include "app/agent.hpp"
+#include "app/logging.hpp"
+#include "config/loader.hpp"
+
+namespace sidelight::app {
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/sidelight/sidelight.yaml";
+
+constexpr const char* kUsage = R"(usage: sidelight [COMMAND] [OPTIONS]
+
+Commands:
+  run             watch targets and export their heartbeats (the default)
+  check-config    validate the configuration, print every problem, exit 0 or 1
+
+Options:
+  -c, --config FILE     configuration file (default: $SIDELIGHT_CONFIG or /etc/sidelight/sidelight.yaml)
+      --log-level LEVEL trace, debug, info, warn, error or off (overrides log.level)
+  -h, --help            this text
+  -v, --version         print the version
+
+Signals: SIGTERM/SIGINT stop after a final export; SIGHUP reloads the configuration.
+)";
+
+struct options {
+  std::string command = "run";
+  std::string config_path;
+  std::string log_level;
+};
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "sidelight: %s\n\n%s", message.c_str(), kUsage);
+  return 1;
+}
+
+int check_config(const std::string& path) {
+  auto result = config::load_file(path);
+  for (const auto& p : result.problems)
+    std::printf("%s\n", config::format_problem(p).c_str());
+  if (!result.ok()) {
+    std::printf("%s: %zu error(s); sidelight would not start\n", path.c_str(),
+                result.error_count());
+    return 1;
+  }
+  const auto& cfg = *result.value;
+  std::printf("%s: OK: %zu target(s), %zu exporter(s)\n", path.c_str(), cfg.targets.size(),
+              cfg.exporters.otlp.size() + cfg.exporters.console.size());
+  return 0;
+}
+
+int run_agent(const options& opts) {
+  config::log_settings early;
+  if (!opts.log_level.empty()) early.level = opts.log_level;
+  setup_logging(early);
+  auto result = config::load_file(opts.config_path);
+  for (const auto& p : result.problems) {
+    if (p.level == config::problem::severity::error) {
+      spdlog::error("{}", config::format_problem(p));
+    } else {
+      spdlog::warn("{}", config::format_problem(p));
+    }
+  }
+  if (!result.ok()) {
+    spdlog::error("{} error(s) in {}; not starting", result.error_count(), opts.config_path);
+    return 1;
+  }
+  auto cfg = std::move(*result.value);
+  if (!opts.log_level.empty()) cfg.log.level = opts.log_level;
+  setup_logging(cfg.log);
+  spdlog::info("sidelight {} starting with {}", SIDELIGHT_VERSION, opts.config_path);
+  agent a(std::move(cfg));
+  int code = a.run();
+  if (code == 0) spdlog::info("stopped");
+  return code;
+}
+
+}  // namespace
+
+int run_command_line(int argc, char** argv) {
+  options opts;
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  bool command_given = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    auto a = args[i];
+    auto value = [&](std::string& out) -> bool {
+      if (auto eq = a.find('='); eq != std::string_view::npos) {
+        out = std::string(a.substr(eq + 1));
+        return true;
+      }
+      if (i + 1 >= args.size()) return false;
+      out = std::string(args[++i]);
+      return true;
+    };
+    if (a == "-h" || a == "--help" || a == "help") {
+      std::printf("%s", kUsage);
+      return 0;
+    }
+    if (a == "-v" || a == "--version" || a == "version") {
+      std::printf("sidelight %s\n", SIDELIGHT_VERSION);
+      return 0;
+    }
+    if (a == "-c" || a == "--config" || a.starts_with("--config=")) {
+      if (!value(opts.config_path)) return usage_error("--config needs a file");
+    } else if (a == "--log-level" || a.starts_with("--log-level=")) {
+      if (!value(opts.log_level)) return usage_error("--log-level needs a level");
+      static const std::vector<std::string_view> levels = {"trace", "debug", "info",
+                                                           "warn",  "error", "off"};
+      if (std::find(levels.begin(), levels.end(), opts.log_level) == levels.end()) {
+        return usage_error("unknown log level '" + opts.log_level + "'");
+      }
+    } else if (!a.starts_with("-") && !command_given) {
+      command_given = true;
+      opts.command = std::string(a);
+    } else {
+      return usage_error("unexpected argument '" + std::string(a) + "'");
+    }
+  }
+  if (opts.config_path.empty()) {
+    const char* env = std::getenv("SIDELIGHT_CONFIG");
+    opts.config_path = env && *env ? env : kDefaultConfig;
+  }
+  if (opts.command == "run") return run_agent(opts);
+  if (opts.command == "check-config") return check_config(opts.config_path);
+  return usage_error("unknown command '" + opts.command + "'");
+}
+
+}  // namespace sidelight::app

@@ -1,0 +1,202 @@
+// The config stage owns the agent's configuration: the YAML schema, its defaults, `${env:…}`
+// expansion, the standard OTEL_* variables, and validation that reports every problem at once with
+// file:line:column. Everything downstream receives a validated, immutable `config` and never
+// re-checks it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace re2 {
+class RE2;
+}
+
+namespace sidelight::config {
+
+using duration = std::chrono::nanoseconds;
+
+// An OTLP attribute value as written in YAML: unquoted scalars keep their YAML type.
+using attribute_value = std::variant<std::string, bool, std::int64_t, double>;
+using attributes = std::vector<std::pair<std::string, attribute_value>>;
+
+struct position {
+  std::string file;
+  int line = 0;  // 1-based; 0 when unknown
+  int column = 0;
+};
+
+struct process_match {
+  std::optional<std::string> comm;     // equals /proc/PID/comm
+  std::optional<std::string> exe;      // executable base name or full path
+  std::optional<std::string> cmdline;  // regular expression (RE2) searched in the command line
+  std::shared_ptr<const re2::RE2> cmdline_re;
+  std::optional<uid_t> uid;  // from `user`, a name or a number
+};
+
+struct socket_check {
+  enum class family { tcp, unix_path };
+  enum class method { listen, connect };
+  family kind = family::tcp;
+  std::string host;  // tcp: an IP literal, or empty for "any local address"
+  std::uint16_t port = 0;
+  std::string path;  // unix
+  method check = method::listen;
+  duration timeout = std::chrono::seconds(1);
+  duration probe_interval = std::chrono::milliseconds(500);
+};
+
+struct target {
+  enum class kind { pid, pidfile, process, systemd_unit, socket };
+
+  std::string name;  // service.name
+  std::string version;
+  std::optional<duration> interval;  // overrides heartbeat.interval
+  attributes resource;
+  bool process_metrics = true;
+
+  kind identity = kind::pid;
+  pid_t pid = 0;
+  std::string pidfile;
+  process_match process;
+  std::string systemd_unit;
+  socket_check socket;
+
+  position where;
+};
+
+struct heartbeat_settings {
+  duration interval = std::chrono::seconds(15);
+  // How often /proc is rescanned for `process` targets. With kernel process events available
+  // (CAP_NET_ADMIN) new processes are seen at once and this is only a safety net.
+  duration discovery_interval = std::chrono::milliseconds(500);
+};
+
+struct listener {
+  std::string unix_path;
+  std::string tcp;  // host:port, loopback unless the user says otherwise
+  std::uint32_t mode = 0660;
+  std::string group;
+  bool enabled() const { return !unix_path.empty() || !tcp.empty(); }
+};
+
+struct intake_settings {
+  listener otlp_grpc;
+  listener otlp_http;
+  listener ndjson;
+};
+
+struct queue_settings {
+  std::uint64_t max_bytes = 64ull << 20;
+  std::uint64_t max_items = 0;  // 0: bounded by bytes only
+};
+
+struct batch_settings {
+  std::uint64_t max_items = 8192;
+  duration timeout = std::chrono::milliseconds(200);
+};
+
+struct tls_settings {
+  bool insecure = false;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::string server_name;
+};
+
+struct retry_settings {
+  bool enabled = true;
+  duration initial_interval = std::chrono::seconds(1);
+  duration max_interval = std::chrono::seconds(30);
+  double multiplier = 2.0;
+  duration max_elapsed_time = std::chrono::minutes(5);  // 0: retry forever
+};
+
+struct endpoint {
+  enum class scheme { none, http, https, unix_path };
+  scheme kind = scheme::none;
+  std::string host;
+  std::uint16_t port = 0;
+  std::string path;  // unix socket path
+  std::string text;  // as configured
+};
+
+struct otlp_exporter {
+  enum class protocol { grpc, http_protobuf };
+  enum class compression { none, gzip };
+
+  std::string name;  // "otlp" or "otlp/<suffix>"
+  endpoint target;
+  protocol wire = protocol::grpc;
+  std::vector<std::pair<std::string, std::string>> headers;
+  compression codec = compression::gzip;
+  duration timeout = std::chrono::seconds(10);
+  tls_settings tls;
+  retry_settings retry;
+  // 0 disables keepalive pings (gRPC's default). Servers built on grpc-go refuse pings more often
+  // than every 5 minutes unless configured to allow them.
+  duration keepalive_time = std::chrono::seconds(0);
+  duration keepalive_timeout = std::chrono::seconds(10);
+  position where;
+
+  // TLS is used unless the endpoint says http:// or unix:, or tls.insecure is set.
+  bool use_tls() const;
+};
+
+struct console_exporter {
+  enum class format { text, json };
+  std::string name;
+  format style = format::text;
+};
+
+struct exporters_settings {
+  std::vector<otlp_exporter> otlp;
+  std::vector<console_exporter> console;
+  bool empty() const { return otlp.empty() && console.empty(); }
+};
+
+struct admin_settings {
+  std::string listen = "127.0.0.1:13133";  // host:port or unix:PATH; empty disables
+};
+
+struct log_settings {
+  enum class format { text, json };
+  std::string level = "info";
+  format style = format::text;
+};
+
+struct config {
+  std::string source;  // file the config came from
+  attributes resource;
+  std::string self_service_name = "sidelight";
+  heartbeat_settings heartbeat;
+  std::vector<target> targets;
+  intake_settings intake;
+  queue_settings queue;
+  batch_settings batch;
+  exporters_settings exporters;
+  admin_settings admin;
+  log_settings log;
+  duration shutdown_timeout = std::chrono::seconds(5);
+
+  duration interval_of(const target& t) const { return t.interval.value_or(heartbeat.interval); }
+};
+
+std::string_view to_string(target::kind k);
+
+}  // namespace sidelight::config
+
+namespace sidelight::config {
+
+// Equal fingerprints mean a reload can keep the running watcher (or exporter) as it is.
+std::string watch_fingerprint(const target& t);
+std::string exporter_fingerprint(const otlp_exporter& e);
+
+}  // namespace sidelight::config

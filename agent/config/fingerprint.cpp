@@ -1,0 +1,51 @@
+#include <sstream>
+
+#include "config/config.hpp"
+
+namespace sidelight::config {
+
+std::string watch_fingerprint(const target& t) {
+  std::ostringstream out;
+  out << t.name << '\x1f' << static_cast<int>(t.identity) << '\x1f';
+  switch (t.identity) {
+    case target::kind::pid:
+      out << t.pid;
+      break;
+    case target::kind::pidfile:
+      out << t.pidfile;
+      break;
+    case target::kind::process: {
+      const auto& p = t.process;
+      out << p.comm.value_or("\x1e") << '\x1f' << p.exe.value_or("\x1e") << '\x1f'
+          << p.cmdline.value_or("\x1e") << '\x1f' << (p.uid ? std::to_string(*p.uid) : "-");
+      break;
+    }
+    case target::kind::systemd_unit:
+      out << t.systemd_unit;
+      break;
+    case target::kind::socket: {
+      const auto& s = t.socket;
+      out << static_cast<int>(s.kind) << '\x1f' << s.host << '\x1f' << s.port << '\x1f' << s.path
+          << '\x1f' << static_cast<int>(s.check) << '\x1f' << s.timeout.count() << '\x1f'
+          << s.probe_interval.count();
+      break;
+    }
+  }
+  return out.str();
+}
+
+std::string exporter_fingerprint(const otlp_exporter& e) {
+  std::ostringstream out;
+  out << e.name << '\x1f' << e.target.text << '\x1f' << static_cast<int>(e.wire) << '\x1f'
+      << static_cast<int>(e.codec) << '\x1f' << e.timeout.count() << '\x1f' << e.tls.insecure
+      << '\x1f' << e.tls.ca_file << '\x1f' << e.tls.cert_file << '\x1f' << e.tls.key_file << '\x1f'
+      << e.tls.server_name << '\x1f' << e.retry.enabled << '\x1f'
+      << e.retry.initial_interval.count() << '\x1f' << e.retry.max_interval.count() << '\x1f'
+      << e.retry.multiplier << '\x1f' << e.keepalive_time.count() << '\x1f'
+      << e.keepalive_timeout.count();
+  for (const auto& [k, v] : e.headers)
+    out << '\x1f' << k << '=' << v;
+  return out.str();
+}
+
+}  // namespace sidelight::config

@@ -1,0 +1,160 @@
+#include "export/console_exporter.hpp"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <cinttypes>
+#include <ctime>
+#include <map>
+
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+
+namespace sidelight::exporting {
+namespace {
+
+namespace otlp = opentelemetry::proto;
+
+std::string value_text(const otlp::common::v1::AnyValue& v) {
+  switch (v.value_case()) {
+    case otlp::common::v1::AnyValue::kStringValue:
+      return v.string_value();
+    case otlp::common::v1::AnyValue::kIntValue:
+      return std::to_string(v.int_value());
+    case otlp::common::v1::AnyValue::kBoolValue:
+      return v.bool_value() ? "true" : "false";
+    case otlp::common::v1::AnyValue::kDoubleValue: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%g", v.double_value());
+      return buf;
+    }
+    default:
+      return "…";
+  }
+}
+
+double number(const otlp::metrics::v1::NumberDataPoint& dp) {
+  return dp.value_case() == otlp::metrics::v1::NumberDataPoint::kAsInt
+             ? static_cast<double>(dp.as_int())
+             : dp.as_double();
+}
+
+std::string clock_text(std::uint64_t unix_ns) {
+  std::time_t secs = static_cast<std::time_t>(unix_ns / 1'000'000'000);
+  std::tm tm{};
+  ::localtime_r(&secs, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>((unix_ns / 1'000'000) % 1000));
+  return buf;
+}
+
+std::string duration_text(double seconds) {
+  char buf[32];
+  auto s = static_cast<std::int64_t>(seconds);
+  if (s < 60) {
+    std::snprintf(buf, sizeof buf, "%.1fs", seconds);
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof buf, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%" PRId64 "h%02" PRId64 "m", s / 3600, (s / 60) % 60);
+  }
+  return buf;
+}
+
+}  // namespace
+
+console_exporter::console_exporter(const config::console_exporter& cfg, std::FILE* out)
+    : name_(cfg.name), style_(cfg.style), out_(out) {}
+
+std::string console_exporter::format_metrics_text(const std::string& request) {
+  otlp::collector::metrics::v1::ExportMetricsServiceRequest req;
+  if (!req.ParseFromString(request)) return "(unreadable metrics request)\n";
+  std::string out;
+  for (const auto& rm : req.resource_metrics()) {
+    std::map<std::string, std::string> attrs;
+    for (const auto& kv : rm.resource().attributes())
+      attrs[kv.key()] = value_text(kv.value());
+    std::string status = "?";
+    std::uint64_t when = 0;
+    std::string details;
+    double cpu = 0;
+    bool have_cpu = false;
+    for (const auto& sm : rm.scope_metrics()) {
+      for (const auto& m : sm.metrics()) {
+        const auto& points = m.has_gauge() ? m.gauge().data_points() : m.sum().data_points();
+        if (points.empty()) continue;
+        const auto& dp = points[0];
+        when = std::max<std::uint64_t>(when, dp.time_unix_nano());
+        const auto& name = m.name();
+        char buf[64];
+        if (name == "service.heartbeat") {
+          status = number(dp) > 0 ? "UP  " : "DOWN";
+        } else if (name == "service.uptime_seconds") {
+          details += " uptime=" + duration_text(number(dp));
+        } else if (name == "service.restarts") {
+          std::snprintf(buf, sizeof buf, " restarts=%.0f", number(dp));
+          details += buf;
+        } else if (name == "service.probe.duration") {
+          std::snprintf(buf, sizeof buf, " probe=%.1fms", number(dp) * 1000);
+          details += buf;
+        } else if (name == "process.cpu.time") {
+          for (const auto& p : points)
+            cpu += number(p);
+          have_cpu = true;
+        } else if (name == "process.memory.usage") {
+          std::snprintf(buf, sizeof buf, " rss=%.1fMiB", number(dp) / (1 << 20));
+          details += buf;
+        } else if (name.starts_with("sidelight.")) {
+          std::snprintf(buf, sizeof buf, " %s=%.0f", name.c_str() + 10, number(dp));
+          details += buf;
+        }
+      }
+    }
+    if (have_cpu) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, " cpu=%.2fs", cpu);
+      details += buf;
+    }
+    std::string line = clock_text(when) + "  " + status + "  " + attrs["service.name"];
+    if (attrs.count("process.pid")) line += " pid=" + attrs["process.pid"];
+    line += details;
+    if (attrs.count("service.instance.id")) {
+      line += " instance=" + attrs["service.instance.id"].substr(0, 8);
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+void console_exporter::send(signal s, std::shared_ptr<const std::string> request, done_fn done) {
+  std::string text;
+  if (style_ == config::console_exporter::format::json) {
+    std::unique_ptr<google::protobuf::Message> msg;
+    switch (s) {
+      case signal::metrics:
+        msg = std::make_unique<otlp::collector::metrics::v1::ExportMetricsServiceRequest>();
+        break;
+      case signal::traces:
+        msg = std::make_unique<otlp::collector::trace::v1::ExportTraceServiceRequest>();
+        break;
+      case signal::logs:
+        msg = std::make_unique<otlp::collector::logs::v1::ExportLogsServiceRequest>();
+        break;
+    }
+    if (msg->ParseFromString(*request)) {
+      google::protobuf::util::MessageToJsonString(*msg, &text);
+    }
+    text += "\n";
+  } else if (s == signal::metrics) {
+    text = format_metrics_text(*request);
+  } else {
+    text = "(" + std::string(to_string(s)) + " request of " + std::to_string(request->size()) +
+           " bytes)\n";
+  }
+  std::fwrite(text.data(), 1, text.size(), out_);
+  std::fflush(out_);
+  done(export_outcome{});
+}
+
+}  // namespace sidelight::exporting

@@ -1,0 +1,29 @@
+// Prints what would go upstream: one readable line per target instance (or, with
+// `format: json`, the OTLP/JSON request on one line) on standard output.
+#pragma once
+
+#include <cstdio>
+
+#include "config/config.hpp"
+#include "export/exporter.hpp"
+
+namespace sidelight::exporting {
+
+class console_exporter final : public exporter {
+ public:
+  explicit console_exporter(const config::console_exporter& cfg, std::FILE* out = stdout);
+
+  const std::string& name() const override { return name_; }
+  void send(signal s, std::shared_ptr<const std::string> request, done_fn done) override;
+  void shutdown() override {}
+
+  // The readable form of an ExportMetricsServiceRequest, one line per resource.
+  static std::string format_metrics_text(const std::string& request);
+
+ private:
+  std::string name_;
+  config::console_exporter::format style_;
+  std::FILE* out_;
+};
+
+}  // namespace sidelight::exporting

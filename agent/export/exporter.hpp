@@ -1,0 +1,43 @@
+// The export stage owns talking to upstream: it takes serialized OTLP Export*ServiceRequests and
+// delivers them (OTLP/gRPC to a collector, or the console), classifying every outcome as done,
+// retryable or permanent. It keeps nothing; queues, retries and accounting belong to the pipeline.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sidelight::exporting {
+
+enum class signal { traces, metrics, logs };
+std::string_view to_string(signal s);
+
+struct export_outcome {
+  enum class kind { ok, retryable, permanent };
+  kind result = kind::ok;
+  std::string message;                                   // empty when ok
+  std::optional<std::chrono::milliseconds> retry_after;  // the upstream's hint, when it gave one
+  std::int64_t rejected = 0;  // partial success: items the upstream refused
+  std::chrono::nanoseconds latency{0};
+};
+
+class exporter {
+ public:
+  using done_fn = std::function<void(export_outcome)>;
+
+  virtual ~exporter() = default;
+  virtual const std::string& name() const = 0;
+
+  // Sends one serialized Export{Traces,Metrics,Logs}ServiceRequest. `done` is called exactly once,
+  // from any thread; after shutdown() with a retryable "exporter stopped" outcome.
+  virtual void send(signal s, std::shared_ptr<const std::string> request, done_fn done) = 0;
+
+  // Cancels whatever is in flight and refuses new sends; idempotent, safe without any send.
+  virtual void shutdown() = 0;
+};
+
+}  // namespace sidelight::exporting

@@ -1,0 +1,275 @@
+#include "export/otlp_grpc_exporter.hpp"
+
+#include <grpcpp/generic/generic_stub.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "agent_version.hpp"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+
+namespace sidelight::exporting {
+namespace {
+
+const std::string& method_of(signal s) {
+  static const std::string traces = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+  static const std::string metrics =
+      "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+  static const std::string logs = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+  switch (s) {
+    case signal::traces:
+      return traces;
+    case signal::metrics:
+      return metrics;
+    case signal::logs:
+      return logs;
+  }
+  return metrics;
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Partial success from the Export*ServiceResponse: how many items the upstream refused, and why.
+void read_partial_success(signal s, const std::string& bytes, export_outcome& out) {
+  namespace col = opentelemetry::proto::collector;
+  switch (s) {
+    case signal::traces: {
+      col::trace::v1::ExportTraceServiceResponse r;
+      if (r.ParseFromString(bytes) && r.has_partial_success()) {
+        out.rejected = r.partial_success().rejected_spans();
+        out.message = r.partial_success().error_message();
+      }
+      break;
+    }
+    case signal::metrics: {
+      col::metrics::v1::ExportMetricsServiceResponse r;
+      if (r.ParseFromString(bytes) && r.has_partial_success()) {
+        out.rejected = r.partial_success().rejected_data_points();
+        out.message = r.partial_success().error_message();
+      }
+      break;
+    }
+    case signal::logs: {
+      col::logs::v1::ExportLogsServiceResponse r;
+      if (r.ParseFromString(bytes) && r.has_partial_success()) {
+        out.rejected = r.partial_success().rejected_log_records();
+        out.message = r.partial_success().error_message();
+      }
+      break;
+    }
+  }
+}
+
+std::string byte_buffer_to_string(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!buffer.Dump(&slices).ok()) return out;
+  for (const auto& s : slices)
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+}  // namespace
+
+std::string_view to_string(signal s) {
+  switch (s) {
+    case signal::traces:
+      return "traces";
+    case signal::metrics:
+      return "metrics";
+    case signal::logs:
+      return "logs";
+  }
+  return "?";
+}
+
+export_outcome classify_grpc_status(grpc::StatusCode code, const std::string& message,
+                                    const std::string& error_details) {
+  export_outcome out;
+  if (code == grpc::StatusCode::OK) return out;
+  out.message = "gRPC " + std::to_string(static_cast<int>(code)) + ": " + message;
+
+  std::optional<std::chrono::milliseconds> retry_after;
+  google::rpc::Status status;
+  if (!error_details.empty() && status.ParseFromString(error_details)) {
+    for (const auto& detail : status.details()) {
+      google::rpc::RetryInfo info;
+      if (detail.Is<google::rpc::RetryInfo>() && detail.UnpackTo(&info)) {
+        retry_after = std::chrono::milliseconds(info.retry_delay().seconds() * 1000 +
+                                                info.retry_delay().nanos() / 1'000'000);
+      }
+    }
+  }
+  switch (code) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::DATA_LOSS:
+    case grpc::StatusCode::CANCELLED:
+      out.result = export_outcome::kind::retryable;
+      out.retry_after = retry_after;
+      break;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      out.result = retry_after ? export_outcome::kind::retryable : export_outcome::kind::permanent;
+      out.retry_after = retry_after;
+      break;
+    default:
+      out.result = export_outcome::kind::permanent;
+      break;
+  }
+  return out;
+}
+
+std::string grpc_target(const config::endpoint& e) {
+  if (e.kind == config::endpoint::scheme::unix_path) return "unix:" + e.path;
+  std::string host = e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host;
+  return "dns:///" + host + ":" + std::to_string(e.port);
+}
+
+struct otlp_grpc_exporter::call {
+  signal what{};
+  grpc::ClientContext context;
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
+  std::shared_ptr<const std::string> request;  // kept alive while gRPC reads it
+  done_fn done;
+  std::chrono::steady_clock::time_point started;
+};
+
+std::variant<std::unique_ptr<otlp_grpc_exporter>, std::string> otlp_grpc_exporter::create(
+    const config::otlp_exporter& cfg) {
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (cfg.use_tls()) {
+    grpc::SslCredentialsOptions ssl;
+    for (auto [path, field] : {std::pair{&cfg.tls.ca_file, &ssl.pem_root_certs},
+                               std::pair{&cfg.tls.cert_file, &ssl.pem_cert_chain},
+                               std::pair{&cfg.tls.key_file, &ssl.pem_private_key}}) {
+      if (path->empty()) continue;
+      auto text = read_file(*path);
+      if (!text) return "cannot read " + *path;
+      *field = *text;
+    }
+    creds = grpc::SslCredentials(ssl);
+  } else {
+    creds = grpc::InsecureChannelCredentials();
+  }
+  grpc::ChannelArguments args;
+  args.SetUserAgentPrefix("sidelight/" SIDELIGHT_VERSION);
+  // Our own retry decides what to resend; gRPC must not retry behind our back.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  // Reconnect soon after an outage ends instead of backing off for minutes.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+  args.SetMaxReceiveMessageSize(4 << 20);
+  if (cfg.keepalive_time.count() > 0) {
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(cfg.keepalive_time.count() / 1000000));
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                static_cast<int>(cfg.keepalive_timeout.count() / 1000000));
+  }
+  if (!cfg.tls.server_name.empty()) {
+    args.SetSslTargetNameOverride(cfg.tls.server_name);
+  }
+  auto channel = grpc::CreateCustomChannel(grpc_target(cfg.target), creds, args);
+  return std::unique_ptr<otlp_grpc_exporter>(new otlp_grpc_exporter(cfg, std::move(channel)));
+}
+
+otlp_grpc_exporter::otlp_grpc_exporter(const config::otlp_exporter& cfg,
+                                       std::shared_ptr<grpc::Channel> channel)
+    : name_(cfg.name), cfg_(cfg), channel_(std::move(channel)), stub_(channel_) {
+  worker_ = std::thread([this] { drain(); });
+}
+
+otlp_grpc_exporter::~otlp_grpc_exporter() {
+  shutdown();
+}
+
+void otlp_grpc_exporter::send(signal s, std::shared_ptr<const std::string> request, done_fn done) {
+  auto* c = new call;
+  c->what = s;
+  c->done = std::move(done);
+  c->request = std::move(request);
+  c->started = std::chrono::steady_clock::now();
+  c->context.set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::duration_cast<std::chrono::microseconds>(cfg_.timeout));
+  for (const auto& [key, value] : cfg_.headers) {
+    std::string lower = key;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    c->context.AddMetadata(lower, value);
+  }
+  if (cfg_.codec == config::otlp_exporter::compression::gzip) {
+    c->context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+  }
+  // The slice points into the shared request; the call keeps the request alive.
+  grpc::Slice slice(const_cast<char*>(c->request->data()), c->request->size(),
+                    grpc::Slice::STATIC_SLICE);
+  grpc::ByteBuffer buffer(&slice, 1);
+
+  std::unique_lock lock(mutex_);
+  if (stopped_) {
+    lock.unlock();
+    auto fn = std::move(c->done);
+    delete c;
+    export_outcome out;
+    out.result = export_outcome::kind::retryable;
+    out.message = "exporter stopped";
+    fn(out);
+    return;
+  }
+  in_flight_.insert(c);
+  c->reader = stub_.PrepareUnaryCall(&c->context, method_of(s), buffer, &cq_);
+  c->reader->StartCall();
+  c->reader->Finish(&c->response, &c->status, c);
+}
+
+void otlp_grpc_exporter::drain() {
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq_.Next(&tag, &ok)) {
+    std::unique_ptr<call> c(static_cast<call*>(tag));
+    {
+      std::lock_guard lock(mutex_);
+      in_flight_.erase(c.get());
+    }
+    export_outcome out;
+    if (!ok) {
+      out.result = export_outcome::kind::retryable;
+      out.message = "call did not complete";
+    } else if (c->status.ok()) {
+      read_partial_success(c->what, byte_buffer_to_string(c->response), out);
+    } else {
+      out = classify_grpc_status(c->status.error_code(), c->status.error_message(),
+                                 c->status.error_details());
+    }
+    out.latency = std::chrono::steady_clock::now() - c->started;
+    if (c->done) c->done(std::move(out));
+  }
+}
+
+void otlp_grpc_exporter::shutdown() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+    for (auto* c : in_flight_)
+      c->context.TryCancel();
+  }
+  cq_.Shutdown();
+  if (worker_.joinable()) worker_.join();
+}
+
+}  // namespace sidelight::exporting

@@ -1,0 +1,92 @@
+// The watch stage owns finding each target's instances and knowing, at every moment, whether each
+// is alive: PIDs, pidfiles, process matches, systemd units and sockets are turned into instances
+// with an identity (PID and kernel start time), an uptime and a restart count. Exits are seen
+// through pidfd as they happen; anything that can only be polled is polled cheaply. Every change
+// is reported at once through a callback; nothing here knows about metrics or export.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "watch/liveness_state.hpp"
+#include "watch/proc.hpp"
+
+namespace sidelight::watch {
+
+namespace asio = boost::asio;
+
+struct process_facts {
+  pid_t pid = 0;
+  std::uint64_t start_ticks = 0;
+  std::int64_t start_unix_ns = 0;
+  std::string executable_name;  // base name of /proc/PID/exe, or comm when exe is unreadable
+  std::string executable_path;  // empty when unreadable
+
+  process_identity identity() const { return {pid, start_ticks}; }
+};
+
+// One instance of a target as the rest of the agent sees it.
+struct instance_report {
+  std::string target;       // the target's name
+  std::string instance_id;  // service.instance.id
+  bool up = false;
+  std::optional<process_facts> process;
+  std::int64_t up_since_unix_ns = 0;  // 0 when it has never been up
+  std::uint64_t restarts = 0;
+  std::string reason;  // why it is down
+  std::optional<double> probe_seconds;
+  change what = change::none;  // the change that caused this report (none on a tick)
+  bool final = false;          // this instance is gone and will not be reported again
+};
+
+using report_handler = std::function<void(const instance_report&)>;
+
+class process_events;
+class socket_table;
+
+// What all watchers of one agent share.
+struct watch_context {
+  asio::io_context& io;
+  std::string host_name;
+  process_events* events = nullptr;  // null when kernel process events are unavailable
+  socket_table* sockets = nullptr;
+  config::duration discovery_interval = std::chrono::milliseconds(500);
+};
+
+class target_watcher {
+ public:
+  explicit target_watcher(const config::target& t) : target_(t) {}
+  virtual ~target_watcher() = default;
+  target_watcher(const target_watcher&) = delete;
+  target_watcher& operator=(const target_watcher&) = delete;
+
+  // Begins watching; the first observation of every instance is reported promptly.
+  virtual void start() = 0;
+  // Stops every timer and watch; no report follows. Idempotent.
+  virtual void stop() = 0;
+  // The current state of every instance, for a periodic heartbeat.
+  virtual void for_each_instance(const std::function<void(const instance_report&)>& fn) const = 0;
+
+  const config::target& target() const { return target_; }
+
+ protected:
+  config::target target_;
+};
+
+std::shared_ptr<target_watcher> make_watcher(watch_context& ctx, const config::target& t,
+                                             report_handler on_report);
+
+// service.instance.id: a name-based UUID (version 5) of host, target and process identity, stable
+// for one process lifetime and different for the next one.
+std::string make_instance_id(const std::string& host, const std::string& target,
+                             const std::optional<process_identity>& process);
+
+// Reads pid, start time and executable for a live process.
+std::optional<process_facts> read_process_facts(pid_t pid);
+
+}  // namespace sidelight::watch

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages sidelight needs to build, test and fuzz.
+# Idempotent: only missing packages are installed. Uses sudo when not root.
+#
+#   scripts/deps.sh            # build + test dependencies
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost1.81-dev
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev catch2
+  libsystemd-dev libssl-dev zlib1g-dev libsimdjson-dev libre2-dev
+  clang libclang-rt-14-dev clang-format
+  python3 python3-venv socat procps systemd curl ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+echo "[deps] installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp /tmp/sidelight-apt.XXXXXX.log)
+if ! { "${sudo[@]}" apt-get update -qq && \
+       "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "[deps] apt-get failed (log: $log)" >&2
+  exit 1
+fi
+rm -f "$log"
