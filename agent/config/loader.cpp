@@ -144,55 +144,65 @@ class map_view {
   parse_context& ctx() const { return ctx_; }
 
   // Typed readers: leave `out` untouched when the key is absent, report when it is malformed.
-  void read(std::string_view key, std::string& out) const {
-    if (!has(key)) return;
-    if (auto s = ctx_.scalar(get(key), join(key), "a string")) out = *s;
+  // Typed readers return true when the key was present and its value was taken.
+  bool read(std::string_view key, std::string& out) const {
+    if (!has(key)) return false;
+    auto s = ctx_.scalar(get(key), join(key), "a string");
+    if (s) out = *s;
+    return s.has_value();
   }
-  void read(std::string_view key, bool& out) const {
-    if (!has(key)) return;
+  bool read(std::string_view key, bool& out) const {
+    if (!has(key)) return false;
     auto s = ctx_.scalar(get(key), join(key), "true or false");
-    if (!s) return;
+    if (!s) return false;
     if (*s == "true" || *s == "True" || *s == "TRUE") {
       out = true;
     } else if (*s == "false" || *s == "False" || *s == "FALSE") {
       out = false;
     } else {
       ctx_.error(get(key), join(key), "expected true or false, got '" + *s + "'");
+      return false;
     }
+    return true;
   }
-  void read(std::string_view key, duration& out) const {
-    if (!has(key)) return;
+  bool read(std::string_view key, duration& out) const {
+    if (!has(key)) return false;
     auto s = ctx_.scalar(get(key), join(key), "a duration like 250ms, 15s or 2m");
-    if (!s) return;
-    if (auto d = parse_duration(*s)) {
-      out = *d;
-    } else {
+    if (!s) return false;
+    auto d = parse_duration(*s);
+    if (!d) {
       ctx_.error(get(key), join(key),
                  "expected a duration like 250ms, 15s or 2m, got '" + *s + "'");
+      return false;
     }
+    out = *d;
+    return true;
   }
-  void read_size(std::string_view key, std::uint64_t& out) const {
-    if (!has(key)) return;
+  bool read_size(std::string_view key, std::uint64_t& out) const {
+    if (!has(key)) return false;
     auto s = ctx_.scalar(get(key), join(key), "a size like 64MiB");
-    if (!s) return;
-    if (auto v = parse_size(*s)) {
-      out = *v;
-    } else {
+    if (!s) return false;
+    auto v = parse_size(*s);
+    if (!v) {
       ctx_.error(get(key), join(key),
                  "expected a size like 512KiB, 64MiB or 1GB, got '" + *s + "'");
+      return false;
     }
+    out = *v;
+    return true;
   }
-  void read_count(std::string_view key, std::uint64_t& out) const {
-    if (!has(key)) return;
+  bool read_count(std::string_view key, std::uint64_t& out) const {
+    if (!has(key)) return false;
     auto s = ctx_.scalar(get(key), join(key), "a whole number");
-    if (!s) return;
+    if (!s) return false;
     std::uint64_t v = 0;
     auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
     if (ec != std::errc() || p != s->data() + s->size()) {
       ctx_.error(get(key), join(key), "expected a whole number, got '" + *s + "'");
-      return;
+      return false;
     }
     out = v;
+    return true;
   }
   // One of `choices`; returns its index.
   std::optional<std::size_t> read_choice(std::string_view key,
@@ -458,9 +468,7 @@ void read_targets(parse_context& ctx, const YAML::Node& node, std::vector<target
       }
     }
     m.read("version", t.version);
-    if (m.has("interval")) {
-      duration d{};
-      m.read("interval", d);
+    if (duration d{}; m.read("interval", d)) {
       if (d < std::chrono::seconds(1)) {
         ctx.error(m.get("interval"), m.join("interval"), "must be at least 1s");
       }
@@ -473,7 +481,7 @@ void read_targets(parse_context& ctx, const YAML::Node& node, std::vector<target
     for (auto id : kIdentities) {
       if (m.has(id)) given.push_back(id);
     }
-    std::string label = t.name.empty() ? path : "target '" + t.name + "'";
+    std::string label = t.name.empty() ? "this target" : "target '" + t.name + "'";
     if (given.empty()) {
       ctx.error(node[i], path,
                 label +
@@ -491,8 +499,7 @@ void read_targets(parse_context& ctx, const YAML::Node& node, std::vector<target
     if (id == "pid") {
       t.identity = target::kind::pid;
       std::uint64_t pid = 0;
-      m.read_count("pid", pid);
-      if (pid == 0 || pid > 4194304) {
+      if (m.read_count("pid", pid) && (pid == 0 || pid > 4194304)) {
         ctx.error(m.get("pid"), m.join("pid"), "expected a process id between 1 and 4194304");
       }
       t.pid = static_cast<pid_t>(pid);
@@ -1019,6 +1026,10 @@ load_result load_text(std::string_view yaml, const std::string& source_name,
     return result;
   }
   config cfg = read_root(ctx, doc, env);
+  std::stable_sort(
+      result.problems.begin(), result.problems.end(), [](const problem& a, const problem& b) {
+        return std::tie(a.where.line, a.where.column) < std::tie(b.where.line, b.where.column);
+      });
   if (result.error_count() == 0) result.value = std::move(cfg);
   return result;
 }

@@ -37,8 +37,10 @@ change liveness_state::observe_up(const std::optional<process_identity>& process
     }
   }
 
+  // A restart is a new process (new PID or new start time). The same process serving again (a
+  // listener reopened) is only up; with no process to compare, coming back counts as a restart.
   change result = change::up;
-  if (ever_up_ && (!up_ || !same_process)) {
+  if (ever_up_ && !same_process) {
     ++restarts_;
     result = change::restart;
   }

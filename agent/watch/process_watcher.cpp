@@ -10,6 +10,7 @@
 
 #include "watch/exit_watch.hpp"
 #include "watch/process_events.hpp"
+#include "watch/process_match.hpp"
 #include "watch/slot_watchers.hpp"
 
 namespace sidelight::watch {
@@ -22,12 +23,6 @@ using namespace std::chrono_literals;
 constexpr auto kForkSettle = 100ms;
 constexpr auto kFullScanWithEvents = 30s;
 constexpr auto kFullScanWithoutEvents = 10s;
-
-bool path_matches(const std::string& want, const std::string& exe) {
-  if (want.find('/') != std::string::npos) return exe == want;
-  auto slash = exe.rfind('/');
-  return exe.compare(slash == std::string::npos ? 0 : slash + 1, std::string::npos, want) == 0;
-}
 
 class process_watcher final : public target_watcher,
                               public std::enable_shared_from_this<process_watcher> {
@@ -91,28 +86,8 @@ class process_watcher final : public target_watcher,
   }
 
   bool matches(const process_stat& st) const {
-    const auto& m = target_.process;
-    if (st.zombie() || st.kernel_thread()) return false;
-    if (m.comm && st.comm != *m.comm) return false;
-    if (m.uid) {
-      auto owner = read_owner(st.pid);
-      if (!owner || *owner != *m.uid) return false;
-    }
-    if (m.exe) {
-      auto exe = read_exe(st.pid);
-      // Without permission to read the link, fall back to argv[0].
-      if (!exe) {
-        auto cmd = read_cmdline(st.pid);
-        if (!cmd) return false;
-        exe = cmd->substr(0, cmd->find(' '));
-      }
-      if (!path_matches(*m.exe, *exe)) return false;
-    }
-    if (m.cmdline_re) {
-      auto cmd = read_cmdline(st.pid);
-      if (!cmd || cmd->empty() || !RE2::PartialMatch(*cmd, *m.cmdline_re)) return false;
-    }
-    return true;
+    proc_probe probe(st);
+    return watch::matches(target_.process, probe);
   }
 
   // Looks at one PID and adds it as an instance when it matches.

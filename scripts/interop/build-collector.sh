@@ -69,13 +69,13 @@ mismatch=$(grep -E '^[[:space:]]*(-[[:space:]]*)?gomod:[[:space:]]' "$manifest" 
 [[ -z "$mismatch" ]] || die "manifest modules not at $version:"$'\n'"$mismatch"
 
 if ! command -v go >/dev/null 2>&1; then
-  die "'go' not found on PATH. Building the Collector needs Go >= 1.26 (the builder $version declares 'go 1.26.0'); Debian's 'golang' package is too old - install Go from https://go.dev/dl/ and put it on PATH."
+  die "'go' not found on PATH. Building the Collector needs Go >= 1.26 (the builder $version needs a recent Go); Debian's 'golang' package is too old - install Go from https://go.dev/dl/ and put it on PATH."
 fi
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}   # fail clearly instead of silently downloading a toolchain
 go_version=$(go env GOVERSION 2>/dev/null || true)
 if [[ "$go_version" =~ ^go([0-9]+)\.([0-9]+) ]]; then
   if (( BASH_REMATCH[1] == 1 && BASH_REMATCH[2] < 26 )); then
-    die "found $go_version at $(command -v go), but Go >= 1.26 is needed (builder $version declares 'go 1.26.0'). Install a newer Go from https://go.dev/dl/."
+    die "found $go_version at $(command -v go), but Go >= 1.26 is needed. Install a newer Go from https://go.dev/dl/."
   fi
 else
   log "warning: could not parse Go version '$go_version'; trying anyway"
@@ -130,10 +130,29 @@ sed "s|^\([[:space:]]*output_path:\).*\$|\1 $src|" "$manifest" >"$work/builder-c
 grep -qF "output_path: $src" "$work/builder-config.yaml" \
   || die "could not set dist.output_path in a copy of $manifest (needs an 'output_path:' line under dist:)"
 
-log "running ocb (module downloads + compile; a cold build takes a few minutes)"
-# ocb creates a temp dir of its own via TMPDIR; keep it inside $work.
-( cd "$work" && TMPDIR="$work/tmp" "$builder" --config "$work/builder-config.yaml" ) >&2 \
-  || die "ocb failed (see output above)"
+log "running ocb to generate the distribution's sources"
+# ocb generates main.go, components.go and go.mod. Its own `go mod tidy` also
+# resolves the *test* imports of every component, and the Go proxy here does
+# not serve some of those (e.g. fileexporter's tests need
+# otlpencodingextension), so tidy tolerantly (-e) and compile ourselves,
+# exactly as ocb would (go build -trimpath -ldflags=-s -w).
+( cd "$work" && TMPDIR="$work/tmp" "$builder" --config "$work/builder-config.yaml" \
+    --skip-compilation --skip-get-modules ) >&2 || die "ocb failed (see output above)"
+# --skip-get-modules also skips writing go.mod: create it and add every
+# component at the version the manifest pins.
+log "resolving modules"
+mods=$(sed -nE 's/^[[:space:]]*(-[[:space:]]*)?gomod:[[:space:]]*([^[:space:]]+)[[:space:]]+([^[:space:]]+).*/\2@\3/p' "$manifest")
+(
+  cd "$src"
+  export TMPDIR="$work/tmp"
+  go mod init "$(sed -nE 's/^[[:space:]]*module:[[:space:]]*([^[:space:]]+).*/\1/p' "$manifest")"
+  # shellcheck disable=SC2086
+  go get $mods
+  go mod tidy -e
+) >&2 || die "module resolution failed (see output above)"
+log "compiling (a cold build takes several minutes on 2 cores)"
+( cd "$src" && TMPDIR="$work/tmp" go build -trimpath -ldflags='-s -w' -o "$DIST_NAME" . ) >&2 \
+  || die "go build failed (see output above)"
 
 built="$src/$DIST_NAME"
 [[ -x "$built" ]] || die "ocb finished but $built does not exist"

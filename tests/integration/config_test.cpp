@@ -1,0 +1,108 @@
+// The command line and configuration reload, run as a user would.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+
+#include "support/harness.hpp"
+#include "support/otlp_receiver.hpp"
+
+using namespace sidelight::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct run_result {
+  int exit_code = -1;
+  std::string output;
+};
+
+run_result run(const temp_dir& dir, std::vector<std::string> args) {
+  args.insert(args.begin(), SIDELIGHT_BINARY);
+  auto out = dir / "out.txt";
+  std::filesystem::remove(out);
+  child c(args, out);
+  int status = c.wait(bound(10s));
+  REQUIRE(status != -1);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file(out)};
+}
+
+}  // namespace
+
+TEST_CASE("check-config prints every problem with file:line:column and exits 1", "[cli]") {
+  temp_dir dir;
+  auto path = dir / "bad.yaml";
+  write_file(path, "heartbeat:\n  intervall: 15s\ntargets:\n  - name: x\n");
+  auto r = run(dir, {"check-config", "--config", path});
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find(path + ":2:3: error: heartbeat.intervall: unknown key; did you mean "
+                             "'interval'?") != std::string::npos);
+  CHECK(r.output.find(path + ":4:5: error: targets[0]: target 'x' has no identity") !=
+        std::string::npos);
+  CHECK(r.output.find("2 error(s)") != std::string::npos);
+}
+
+TEST_CASE("check-config accepts the shipped config and exits 0", "[cli]") {
+  temp_dir dir;
+  auto r = run(dir, {"check-config", "--config", SIDELIGHT_SOURCE_DIR "/config/sidelight.yaml"});
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("a bad config never starts the agent", "[cli]") {
+  temp_dir dir;
+  auto path = dir / "bad.yaml";
+  write_file(path, "targets:\n  - name: x\n    pid: nope\n");
+  auto r = run(dir, {"run", "--config", path});
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find(path + ":3:10: error: targets[0].pid: expected a whole number") !=
+        std::string::npos);
+}
+
+TEST_CASE("a missing config file is a clear error", "[cli]") {
+  temp_dir dir;
+  auto r = run(dir, {"run", "--config", dir / "nope.yaml"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("cannot read the configuration file") != std::string::npos);
+}
+
+TEST_CASE("usage errors exit 1 with a hint; --version exits 0", "[cli]") {
+  temp_dir dir;
+  auto bad = run(dir, {"--frobnicate"});
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.output.find("--help") != std::string::npos);
+  auto v = run(dir, {"--version"});
+  CHECK(v.exit_code == 0);
+  CHECK(v.output.rfind("sidelight ", 0) == 0);
+}
+
+TEST_CASE("SIGHUP applies a good config and refuses a bad one, keeping the old",
+          "[signals][reload]") {
+  temp_dir dir;
+  otlp_receiver r;
+  auto bin = sleep_binary(dir, "sl-reload");
+  child first({bin, "600"});
+  child second({bin, "601"});
+  auto base = "heartbeat: { interval: 60s }\nexporters:\n  otlp: { endpoint: '" + r.endpoint() +
+              "', compression: none }\ntargets:\n";
+  agent a(dir, base + "  - name: svc-a\n    pid: " + std::to_string(first.pid()) + "\n");
+  REQUIRE(r.wait_for(heartbeat_of("svc-a", 1), bound(5s)));
+
+  // A bad config: refused, and the agent keeps running on the old one.
+  write_file(a.config_path(), base + "  - name: svc-b\n    pidd: 1\n");
+  a.signal(SIGHUP);
+  REQUIRE(a.wait_for_log("refused", bound(5s)));
+  CHECK(a.log().find("pidd") != std::string::npos);
+  CHECK(a.running());
+
+  // A good config: the new target appears, and the old one keeps being watched.
+  write_file(a.config_path(), base + "  - name: svc-a\n    pid: " + std::to_string(first.pid()) +
+                                  "\n  - name: svc-b\n    pid: " + std::to_string(second.pid()) +
+                                  "\n");
+  a.signal(SIGHUP);
+  auto b = r.wait_for(heartbeat_of("svc-b", 1), bound(5s));
+  INFO(a.log());
+  REQUIRE(b);
+  auto killed = std::chrono::steady_clock::now();
+  first.kill(SIGKILL);
+  CHECK(r.wait_for_after(killed, heartbeat_of("svc-a", 0), bound(2s)));
+}

@@ -1,0 +1,190 @@
+#include "support/otlp_receiver.hpp"
+
+#include <sstream>
+
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.grpc.pb.h"
+
+namespace sidelight::test {
+
+namespace common = opentelemetry::proto::common::v1;
+namespace metrics = opentelemetry::proto::metrics::v1;
+namespace collector = opentelemetry::proto::collector::metrics::v1;
+
+namespace {
+
+std::string text_of(const common::AnyValue& v) {
+  switch (v.value_case()) {
+    case common::AnyValue::kStringValue:
+      return v.string_value();
+    case common::AnyValue::kIntValue:
+      return std::to_string(v.int_value());
+    case common::AnyValue::kBoolValue:
+      return v.bool_value() ? "true" : "false";
+    case common::AnyValue::kDoubleValue:
+      return std::to_string(v.double_value());
+    default:
+      return "<complex>";
+  }
+}
+
+std::map<std::string, std::string> attributes_of(
+    const google::protobuf::RepeatedPtrField<common::KeyValue>& kvs) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : kvs)
+    out[kv.key()] = text_of(kv.value());
+  return out;
+}
+
+void add_points(std::vector<point>& out, const point& base,
+                const google::protobuf::RepeatedPtrField<metrics::NumberDataPoint>& dps) {
+  for (const auto& dp : dps) {
+    point p = base;
+    p.value = dp.value_case() == metrics::NumberDataPoint::kAsInt ? static_cast<double>(dp.as_int())
+                                                                  : dp.as_double();
+    p.attributes = attributes_of(dp.attributes());
+    p.time_unix_nano = dp.time_unix_nano();
+    out.push_back(std::move(p));
+  }
+}
+
+}  // namespace
+
+std::string point::describe() const {
+  std::ostringstream s;
+  s << metric << "=" << value;
+  for (const auto& [k, v] : attributes)
+    s << " " << k << "=" << v;
+  auto pid = resource.find("process.pid");
+  if (pid != resource.end()) s << " [pid " << pid->second << "]";
+  return s.str();
+}
+
+class otlp_receiver::service final : public collector::MetricsService::Service {
+ public:
+  explicit service(otlp_receiver& owner) : owner_(owner) {}
+  grpc::Status Export(grpc::ServerContext*, const collector::ExportMetricsServiceRequest* req,
+                      collector::ExportMetricsServiceResponse*) override {
+    std::vector<point> batch;
+    auto now = std::chrono::steady_clock::now();
+    for (const auto& rm : req->resource_metrics()) {
+      point base;
+      base.resource = attributes_of(rm.resource().attributes());
+      base.received = now;
+      for (const auto& sm : rm.scope_metrics()) {
+        for (const auto& m : sm.metrics()) {
+          point p = base;
+          p.metric = m.name();
+          p.unit = m.unit();
+          if (m.has_gauge()) {
+            p.type = "gauge";
+            add_points(batch, p, m.gauge().data_points());
+          } else if (m.has_sum()) {
+            p.type = "sum";
+            p.monotonic = m.sum().is_monotonic();
+            add_points(batch, p, m.sum().data_points());
+          }
+        }
+      }
+    }
+    owner_.record(std::move(batch));
+    return grpc::Status::OK;
+  }
+
+ private:
+  otlp_receiver& owner_;
+};
+
+otlp_receiver::otlp_receiver() : service_(std::make_unique<service>(*this)) {
+  start();
+}
+
+otlp_receiver::~otlp_receiver() {
+  stop();
+}
+
+void otlp_receiver::start() {
+  grpc::ServerBuilder builder;
+  std::string address = "127.0.0.1:" + std::to_string(port_);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
+                           port_ == 0 ? &port_ : nullptr);
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_) throw std::runtime_error("cannot start the test OTLP receiver on " + address);
+}
+
+void otlp_receiver::stop() {
+  if (!server_) return;
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  server_->Wait();
+  server_.reset();
+}
+
+void otlp_receiver::record(std::vector<point> batch) {
+  std::lock_guard lock(mutex_);
+  ++requests_;
+  for (auto& p : batch)
+    points_.push_back(std::move(p));
+  changed_.notify_all();
+}
+
+std::optional<point> otlp_receiver::wait_for(const point_filter& f,
+                                             std::chrono::milliseconds timeout) const {
+  return wait_for_after(std::chrono::steady_clock::time_point::min(), f, timeout);
+}
+
+std::optional<point> otlp_receiver::wait_for_after(std::chrono::steady_clock::time_point since,
+                                                   const point_filter& f,
+                                                   std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  std::size_t scanned = 0;
+  std::optional<point> found;
+  changed_.wait_for(lock, timeout, [&] {
+    for (; scanned < points_.size(); ++scanned) {
+      const auto& p = points_[scanned];
+      if (p.received >= since && f(p)) {
+        found = p;
+        return true;
+      }
+    }
+    return false;
+  });
+  return found;
+}
+
+std::vector<point> otlp_receiver::points() const {
+  std::lock_guard lock(mutex_);
+  return points_;
+}
+
+std::size_t otlp_receiver::requests() const {
+  std::lock_guard lock(mutex_);
+  return requests_;
+}
+
+std::string otlp_receiver::dump(const std::string& svc) const {
+  std::lock_guard lock(mutex_);
+  std::ostringstream s;
+  s << "points received for service '" << svc << "':\n";
+  for (const auto& p : points_) {
+    auto it = p.resource.find("service.name");
+    if (it != p.resource.end() && it->second == svc &&
+        (p.metric == "service.heartbeat" || p.metric == "service.restarts")) {
+      s << "  " << p.describe() << "\n";
+    }
+  }
+  return s.str();
+}
+
+point_filter metric_of(std::string svc, std::string metric) {
+  return [svc, metric](const point& p) {
+    auto it = p.resource.find("service.name");
+    return it != p.resource.end() && it->second == svc && p.metric == metric;
+  };
+}
+
+point_filter heartbeat_of(std::string svc, int value) {
+  auto base = metric_of(std::move(svc), "service.heartbeat");
+  return [base, value](const point& p) { return base(p) && p.value == value; };
+}
+
+}  // namespace sidelight::test

@@ -1,0 +1,74 @@
+// An OTLP/gRPC MetricsService inside the test process: it records every data point it receives,
+// flattened with its Resource, and lets a test await the one it expects, with a bound.
+// It can be stopped and started again on the same port to play an upstream outage.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sidelight::test {
+
+struct point {
+  std::map<std::string, std::string> resource;  // every attribute rendered as text
+  std::string metric;
+  std::string unit;
+  std::string type;  // gauge | sum
+  bool monotonic = false;
+  double value = 0;
+  std::map<std::string, std::string> attributes;
+  std::uint64_t time_unix_nano = 0;
+  std::chrono::steady_clock::time_point received;
+
+  const std::string& service() const { return resource.at("service.name"); }
+  std::string describe() const;
+};
+
+using point_filter = std::function<bool(const point&)>;
+
+class otlp_receiver {
+ public:
+  otlp_receiver();  // listens on 127.0.0.1, on a free port
+  ~otlp_receiver();
+
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  void stop();   // refuse connections: the upstream is gone
+  void start();  // listen again on the same port
+
+  // The first point received (ever) that matches; or nullopt after `timeout`.
+  std::optional<point> wait_for(const point_filter& f, std::chrono::milliseconds timeout) const;
+  // The first point received after `since` that matches.
+  std::optional<point> wait_for_after(std::chrono::steady_clock::time_point since,
+                                      const point_filter& f,
+                                      std::chrono::milliseconds timeout) const;
+  std::vector<point> points() const;
+  std::size_t requests() const;
+  // Every point of a service, for a failure message.
+  std::string dump(const std::string& service) const;
+
+  void record(std::vector<point> batch);
+
+ private:
+  class service;
+  std::unique_ptr<service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  std::vector<point> points_;
+  std::size_t requests_ = 0;
+};
+
+// Filters, composed with &&-like helpers below.
+point_filter metric_of(std::string service, std::string metric);
+point_filter heartbeat_of(std::string service, int value);
+
+}  // namespace sidelight::test
