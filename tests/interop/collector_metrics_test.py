@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Interop: the real OpenTelemetry Collector receives sidelight's heartbeats over OTLP/gRPC.
+
+Checks metric names, types, units, values and resource attributes exactly as the Collector
+decoded them (its file exporter's OTLP JSON), including a kill seen as heartbeat 0.
+
+    collector_metrics_test.py path/to/sidelight
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from interop import Collector, Sidelight, fail, wait_point, workdir  # noqa: E402
+
+
+def main():
+    binary = sys.argv[1]
+    work = workdir()
+    collector = Collector(work)
+    sleeper = subprocess.Popen(["sleep", "600"])
+    agent = None
+    try:
+        agent = Sidelight(binary, work, f"""
+resource:
+  deployment.environment.name: interop
+  service.namespace: emp
+heartbeat: {{ interval: 60s }}
+targets:
+  - name: emp-api
+    version: 1.4.2
+    pid: {sleeper.pid}
+exporters:
+  otlp:
+    endpoint: {collector.endpoint}
+    compression: gzip
+""")
+        logs = (agent.log, collector.log)
+
+        def of(name, metric):
+            return lambda p: p["resource"].get("service.name") == name and p["name"] == metric
+
+        beat = wait_point(collector, lambda p: of("emp-api", "service.heartbeat")(p) and p["value"] == 1,
+                          "emp-api service.heartbeat=1", 15, logs)
+        r = beat["resource"]
+        expect = {
+            "service.name": "emp-api", "service.version": "1.4.2", "service.namespace": "emp",
+            "deployment.environment.name": "interop", "process.pid": sleeper.pid,
+            "process.executable.name": "sleep",
+        }
+        for key, value in expect.items():
+            if r.get(key) != value:
+                fail(f"resource attribute {key}: expected {value!r}, got {r.get(key)!r} in {r}")
+        for key in ("service.instance.id", "host.name"):
+            if not r.get(key):
+                fail(f"resource attribute {key} missing in {r}")
+        if beat["type"] != "gauge" or beat["unit"] != "1":
+            fail(f"service.heartbeat: expected a gauge with unit '1', got {beat}")
+        if beat["attributes"].get("service.status") != "running":
+            fail(f"service.heartbeat: expected service.status=running, got {beat['attributes']}")
+
+        checks = {
+            "service.uptime_seconds": ("gauge", "s"),
+            "service.restarts": ("sum", "{restart}"),
+            "process.cpu.time": ("sum", "s"),
+            "process.memory.usage": ("sum", "By"),
+            "process.memory.virtual": ("sum", "By"),
+            "process.thread.count": ("sum", "{thread}"),
+            "process.open_file_descriptor.count": ("sum", "{file_descriptor}"),
+        }
+        for metric, (kind, unit) in checks.items():
+            p = wait_point(collector, of("emp-api", metric), f"emp-api {metric}", 5, logs)
+            if p["type"] != kind or p["unit"] != unit:
+                fail(f"{metric}: expected {kind} in {unit!r}, got {p['type']} in {p['unit']!r}")
+        restarts = wait_point(collector, of("emp-api", "service.restarts"), "restarts", 5, logs)
+        if not restarts["monotonic"] or restarts["temporality"] != 2 or restarts["value"] != 0:
+            fail(f"service.restarts: expected a cumulative monotonic sum of 0, got {restarts}")
+        uptime = wait_point(collector, of("emp-api", "service.uptime_seconds"), "uptime", 5, logs)
+        if not 0 <= uptime["value"] < 60:
+            fail(f"service.uptime_seconds: expected 0..60 s for a fresh process, got {uptime}")
+        modes = {p["attributes"].get("cpu.mode") for p in [
+            wait_point(collector, lambda p: of("emp-api", "process.cpu.time")(p) and
+                       p["attributes"].get("cpu.mode") == m, f"cpu.mode={m}", 5, logs)
+            for m in ("user", "system")]}
+        if modes != {"user", "system"}:
+            fail(f"process.cpu.time: expected cpu.mode user and system, got {modes}")
+
+        # sidelight's own heartbeat.
+        wait_point(collector, lambda p: of("sidelight", "service.heartbeat")(p) and p["value"] == 1,
+                   "sidelight's own service.heartbeat=1", 5, logs)
+
+        # A kill is exported at once (the interval is 60 s).
+        sleeper.send_signal(signal.SIGKILL)
+        sleeper.wait()
+        down = wait_point(collector, lambda p: of("emp-api", "service.heartbeat")(p) and p["value"] == 0,
+                          "emp-api service.heartbeat=0 after the kill", 5, logs)
+        if down["attributes"].get("service.status") != "down":
+            fail(f"expected service.status=down, got {down['attributes']}")
+        if down["resource"]["service.instance.id"] != r["service.instance.id"]:
+            fail("the down heartbeat carries another service.instance.id than the live one")
+
+        code = agent.stop()
+        if code != 0:
+            fail(f"sidelight exited {code} on SIGTERM")
+        print("ok: the Collector received sidelight's heartbeats with the documented names, "
+              "types, units, values and resource attributes")
+    finally:
+        if agent:
+            agent.stop()
+        collector.stop()
+        if sleeper.poll() is None:
+            sleeper.kill()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

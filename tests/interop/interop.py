@@ -1,0 +1,185 @@
+"""Shared by the interop tests: the real OpenTelemetry Collector and sidelight as subprocesses.
+
+The Collector is built once by scripts/interop/build-collector.sh (cached under
+~/.cache/sidelight); SIDELIGHT_OTELCOL may name a binary instead. Its file exporter writes
+what it received as OTLP JSON lines, which the tests read back.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TIME_SCALE = int(os.environ.get("SIDELIGHT_TEST_TIME_SCALE", "1"))
+
+
+def fail(message):
+    print("FAIL: " + message, file=sys.stderr)
+    sys.exit(1)
+
+
+def collector_binary():
+    path = os.environ.get("SIDELIGHT_OTELCOL")
+    if path:
+        return path
+    out = subprocess.run([os.path.join(ROOT, "scripts", "interop", "build-collector.sh")],
+                         check=True, stdout=subprocess.PIPE, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what, timeout=20):
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            fail(f"{what} exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)  # nothing to await but the port opening
+    fail(f"{what} did not listen on 127.0.0.1:{port} within {timeout * TIME_SCALE}s")
+
+
+class Collector:
+    """otelcol with an OTLP/gRPC receiver and a file exporter writing OTLP JSON lines."""
+
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.out = os.path.join(workdir, "collector-out.jsonl")
+        self.log = os.path.join(workdir, "collector.log")
+        self.config = os.path.join(workdir, "collector.yaml")
+        with open(self.config, "w") as f:
+            f.write(f"""
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{self.port}
+exporters:
+  file:
+    path: {self.out}
+    format: json
+    flush_interval: 100ms
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [file]
+    traces:
+      receivers: [otlp]
+      exporters: [file]
+    logs:
+      receivers: [otlp]
+      exporters: [file]
+""")
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen([collector_binary(), "--config", self.config],
+                                     stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
+        wait_port(self.port, self.proc, "the Collector")
+
+    @property
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def requests(self):
+        try:
+            with open(self.out) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class Sidelight:
+    def __init__(self, binary, workdir, yaml):
+        self.config = os.path.join(workdir, "sidelight.yaml")
+        self.log = os.path.join(workdir, "sidelight.log")
+        with open(self.config, "w") as f:
+            f.write(yaml)
+        self.proc = subprocess.Popen([binary, "run", "--config", self.config, "--log-level", "debug"],
+                                     stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                fail("sidelight did not stop within 10 s of SIGTERM")
+        return self.proc.returncode
+
+
+def attrs(kvs):
+    """OTLP JSON attributes as a plain dict (int values come as strings in OTLP JSON)."""
+    out = {}
+    for kv in kvs or []:
+        (kind, value), = kv["value"].items() if kv["value"] else (("empty", None),)
+        out[kv["key"]] = int(value) if kind == "intValue" else value
+    return out
+
+
+def points(requests):
+    """Every number data point, flattened with its resource and metric."""
+    for req in requests:
+        for rm in req.get("resourceMetrics", []):
+            resource = attrs(rm.get("resource", {}).get("attributes"))
+            for sm in rm.get("scopeMetrics", []):
+                for m in sm.get("metrics", []):
+                    for kind in ("gauge", "sum"):
+                        if kind not in m:
+                            continue
+                        body = m[kind]
+                        for dp in body.get("dataPoints", []):
+                            value = int(dp["asInt"]) if "asInt" in dp else dp.get("asDouble", 0)
+                            yield {
+                                "resource": resource, "name": m["name"], "unit": m.get("unit", ""),
+                                "type": kind, "monotonic": body.get("isMonotonic", False),
+                                "temporality": body.get("aggregationTemporality"),
+                                "value": value, "attributes": attrs(dp.get("attributes")),
+                                "time": int(dp.get("timeUnixNano", 0)),
+                                "start": int(dp.get("startTimeUnixNano", 0)),
+                            }
+
+
+def wait_point(collector, predicate, what, timeout, logs=()):
+    """Polls the Collector's output file (a file gives no event to await) until a point matches."""
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while True:
+        for p in points(collector.requests()):
+            if predicate(p):
+                return p
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    tail = ""
+    for path in logs:
+        with open(path) as f:
+            tail += f"\n--- {path} ---\n" + "".join(f.readlines()[-30:])
+    fail(f"timed out after {timeout * TIME_SCALE}s waiting for {what}{tail}")
+
+
+def workdir():
+    return tempfile.mkdtemp(prefix="sidelight-interop.")
