@@ -6,8 +6,8 @@
 #include "config/loader.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const sidelight::config::env_lookup env = [](const std::string& name)
-      -> std::optional<std::string> {
+  static const sidelight::config::env_lookup env =
+      [](const std::string& name) -> std::optional<std::string> {
     if (name == "SET") return std::string("value");
     return std::nullopt;
   };

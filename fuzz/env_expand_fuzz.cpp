@@ -6,12 +6,12 @@
 #include "config/env_expand.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const sidelight::config::env_lookup env = [](const std::string& name)
-      -> std::optional<std::string> {
+  static const sidelight::config::env_lookup env =
+      [](const std::string& name) -> std::optional<std::string> {
     if (name == "A") return std::string("${env:A}");
     return std::nullopt;
   };
-  (void)sidelight::config::expand_env(
-      std::string_view(reinterpret_cast<const char*>(data), size), env);
+  (void)sidelight::config::expand_env(std::string_view(reinterpret_cast<const char*>(data), size),
+                                      env);
   return 0;
 }

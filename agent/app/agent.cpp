@@ -315,8 +315,8 @@ void agent::request_stop() {
 
 int agent::run() {
   if (auto err = apply(cfg_); !err.empty()) {
-    spdlog::error("{}", err);
-    return 1;
+    spdlog::error("cannot start: {}", err);
+    return 2;
   }
   wait_for_signals();
   ::sd_notify(0, "READY=1");
