@@ -12,7 +12,7 @@ packages=(
   libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev catch2
   libsystemd-dev libssl-dev zlib1g-dev libsimdjson-dev libre2-dev
   clang libclang-rt-14-dev clang-format
-  python3 python3-venv socat procps systemd curl ca-certificates
+  python3 python3-venv socat procps systemd curl ca-certificates openssl
 )
 
 missing=()

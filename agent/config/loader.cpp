@@ -99,7 +99,7 @@ class map_view {
       return;
     }
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      YAML::Node key = it->first;  // a copy: the iterator hands out temporaries
       if (!key.IsScalar()) {
         ctx.error(key, path_, "keys must be plain strings");
         continue;

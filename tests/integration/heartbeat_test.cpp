@@ -342,3 +342,22 @@ TEST_CASE("SIGTERM stops after a final export, exit 0", "[signals]") {
   CHECK(r.wait_for_after(term, heartbeat_of("svc-term", 1), 0ms));
   CHECK(r.wait_for_after(term, heartbeat_of("sidelight", 0), 0ms));
 }
+
+TEST_CASE("configured headers reach the upstream, with ${env:...} expanded", "[export]") {
+  temp_dir dir;
+  otlp_receiver r;
+  agent a(dir,
+          "exporters:\n  otlp:\n    endpoint: " + r.endpoint() +
+              "\n    headers: { x-tenant: t1, authorization: 'Bearer ${env:SIDELIGHT_TEST_TOKEN}' "
+              "}\ntargets: []\n",
+          {"SIDELIGHT_TEST_TOKEN=s3cret"});
+  REQUIRE(r.wait_for(heartbeat_of("sidelight", 1), bound(5000ms)));
+  auto md = r.last_metadata();
+  auto value = [&](const std::string& key) {
+    auto it = md.find(key);
+    return it == md.end() ? std::string("<missing>") : it->second;
+  };
+  CHECK(value("x-tenant") == "t1");
+  CHECK(value("authorization") == "Bearer s3cret");
+  ::unsetenv("SIDELIGHT_TEST_TOKEN");
+}

@@ -53,11 +53,15 @@ def wait_port(port, proc, what, timeout=20):
 class Collector:
     """otelcol with an OTLP/gRPC receiver and a file exporter writing OTLP JSON lines."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, tls=None):
+        """tls: (cert_file, key_file) to serve OTLP/gRPC over TLS."""
         self.port = free_port()
         self.out = os.path.join(workdir, "collector-out.jsonl")
         self.log = os.path.join(workdir, "collector.log")
         self.config = os.path.join(workdir, "collector.yaml")
+        tls_block = ""
+        if tls:
+            tls_block = f"        tls:\n          cert_file: {tls[0]}\n          key_file: {tls[1]}\n"
         with open(self.config, "w") as f:
             f.write(f"""
 receivers:
@@ -65,7 +69,7 @@ receivers:
     protocols:
       grpc:
         endpoint: 127.0.0.1:{self.port}
-exporters:
+{tls_block}exporters:
   file:
     path: {self.out}
     format: json

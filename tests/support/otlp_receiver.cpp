@@ -62,7 +62,8 @@ std::string point::describe() const {
 class otlp_receiver::service final : public collector::MetricsService::Service {
  public:
   explicit service(otlp_receiver& owner) : owner_(owner) {}
-  grpc::Status Export(grpc::ServerContext*, const collector::ExportMetricsServiceRequest* req,
+  grpc::Status Export(grpc::ServerContext* context,
+                      const collector::ExportMetricsServiceRequest* req,
                       collector::ExportMetricsServiceResponse*) override {
     std::vector<point> batch;
     auto now = std::chrono::steady_clock::now();
@@ -86,7 +87,10 @@ class otlp_receiver::service final : public collector::MetricsService::Service {
         }
       }
     }
-    owner_.record(std::move(batch));
+    std::multimap<std::string, std::string> metadata;
+    for (const auto& [k, v] : context->client_metadata())
+      metadata.emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
+    owner_.record(std::move(batch), std::move(metadata));
     return grpc::Status::OK;
   }
 
@@ -119,9 +123,11 @@ void otlp_receiver::stop() {
   server_.reset();
 }
 
-void otlp_receiver::record(std::vector<point> batch) {
+void otlp_receiver::record(std::vector<point> batch,
+                           std::multimap<std::string, std::string> metadata) {
   std::lock_guard lock(mutex_);
   ++requests_;
+  metadata_ = std::move(metadata);
   for (auto& p : batch)
     points_.push_back(std::move(p));
   changed_.notify_all();
@@ -159,6 +165,11 @@ std::vector<point> otlp_receiver::points() const {
 std::size_t otlp_receiver::requests() const {
   std::lock_guard lock(mutex_);
   return requests_;
+}
+
+std::multimap<std::string, std::string> otlp_receiver::last_metadata() const {
+  std::lock_guard lock(mutex_);
+  return metadata_;
 }
 
 std::string otlp_receiver::dump(const std::string& svc) const {

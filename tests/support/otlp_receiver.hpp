@@ -51,10 +51,12 @@ class otlp_receiver {
                                       std::chrono::milliseconds timeout) const;
   std::vector<point> points() const;
   std::size_t requests() const;
+  // The gRPC metadata (headers) of the last request, e.g. "authorization", "grpc-encoding".
+  std::multimap<std::string, std::string> last_metadata() const;
   // Every point of a service, for a failure message.
   std::string dump(const std::string& service) const;
 
-  void record(std::vector<point> batch);
+  void record(std::vector<point> batch, std::multimap<std::string, std::string> metadata);
 
  private:
   class service;
@@ -65,6 +67,7 @@ class otlp_receiver {
   mutable std::condition_variable changed_;
   std::vector<point> points_;
   std::size_t requests_ = 0;
+  std::multimap<std::string, std::string> metadata_;
 };
 
 // Filters, composed with &&-like helpers below.
