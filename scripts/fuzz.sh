@@ -14,14 +14,16 @@ if [[ ! -f build-fuzz/build.ninja ]]; then
 fi
 targets=(config proc_stat units env_expand)
 sidelight_build build-fuzz "${targets[@]/#/fuzz_}"
+rm -f build-fuzz/crash-* build-fuzz/timeout-* build-fuzz/oom-*
 for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus-new/$t"
   echo "[fuzz] $t for ${seconds}s"
   (cd build-fuzz && "./bin/fuzz_$t" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
     -rss_limit_mb=1024 -print_final_stats=1 "corpus-new/$t" "../fuzz/corpus/$t" 2>&1 |
     grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Test unit written' || true)
-  if ls build-fuzz/crash-* build-fuzz/timeout-* build-fuzz/oom-* >/dev/null 2>&1; then
-    echo "[fuzz] $t found a problem: $(ls build-fuzz/crash-* build-fuzz/timeout-* build-fuzz/oom-* 2>/dev/null)" >&2
+  found=$(compgen -G 'build-fuzz/crash-*'; compgen -G 'build-fuzz/timeout-*'; compgen -G 'build-fuzz/oom-*') || true
+  if [[ -n $found ]]; then
+    echo "[fuzz] $t found a problem; reproduce with build-fuzz/bin/fuzz_$t FILE:" $found >&2
     exit 1
   fi
 done

@@ -103,8 +103,9 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
                                                                       {"GiB", 1073741824.0}}};
   for (const auto& [name, scale] : units) {
     if (unit == name) {
-      double bytes = *number * scale;
-      if (bytes > 1.8e19 || bytes != std::floor(bytes)) return std::nullopt;
+      // Fractions round to the nearest byte: "1.5MiB", "4.8MiB".
+      double bytes = std::round(*number * scale);
+      if (bytes > 1.8e19) return std::nullopt;
       return static_cast<std::uint64_t>(bytes);
     }
   }
