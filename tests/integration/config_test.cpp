@@ -3,6 +3,8 @@
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "support/harness.hpp"
 #include "support/otlp_receiver.hpp"
@@ -105,4 +107,40 @@ TEST_CASE("SIGHUP applies a good config and refuses a bad one, keeping the old",
   auto killed = std::chrono::steady_clock::now();
   first.kill(SIGKILL);
   CHECK(r.wait_for_after(killed, heartbeat_of("svc-a", 0), bound(2s)));
+}
+
+TEST_CASE("JSON logs and the JSON console exporter write one JSON object per line", "[console]") {
+  temp_dir dir;
+  auto bin = sleep_binary(dir, "sl-json");
+  child sleeper({bin, "600"});
+  agent a(dir,
+          "log: { format: json }\nexporters:\n  console: { format: json }\ntargets:\n  - name: "
+          "svc-json\n    pid: " +
+              std::to_string(sleeper.pid()) + "\n");
+  REQUIRE(a.wait_for_log("\"svc-json\"", bound(5s)));
+  a.signal(SIGTERM);
+  REQUIRE(a.wait(bound(6s)) != -1);
+  std::istringstream lines(a.log());
+  std::string line;
+  int logs = 0, exports = 0;
+  bool saw_heartbeat = false;
+  while (std::getline(lines, line)) {
+    INFO("line: " << line);
+    auto j = nlohmann::json::parse(line);  // throws, failing the test, on anything but JSON
+    if (j.contains("resourceMetrics")) {
+      ++exports;
+      for (const auto& rm : j["resourceMetrics"])
+        for (const auto& sm : rm["scopeMetrics"])
+          for (const auto& m : sm["metrics"])
+            if (m["name"] == "service.heartbeat") saw_heartbeat = true;
+    } else {
+      ++logs;
+      CHECK(j.contains("time"));
+      CHECK(j.contains("level"));
+      CHECK(j.contains("message"));
+    }
+  }
+  CHECK(logs > 0);
+  CHECK(exports > 0);
+  CHECK(saw_heartbeat);
 }
