@@ -48,7 +48,7 @@ if [[ $mode != default ]]; then
   export SIDELIGHT_TEST_TIME_SCALE=${SIDELIGHT_TEST_TIME_SCALE:-4}
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$SIDELIGHT_ROOT/tests/tsan.supp}
 fi
 mkdir -p "$dir"
 if [[ ! -f $dir/build.ninja ]] || ((${#cmake_args[@]})); then

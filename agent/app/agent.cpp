@@ -6,6 +6,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "admin/admin_server.hpp"
+#include "agent_version.hpp"
 #include "config/loader.hpp"
 #include "export/console_exporter.hpp"
 #include "export/otlp_grpc_exporter.hpp"
@@ -131,7 +133,7 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
     if (auto* err = std::get_if<std::string>(&made)) return "exporter " + e.name + ": " + *err;
     std::shared_ptr<exporting::exporter> exp = std::move(std::get<0>(made));
     auto lane = std::make_shared<pipeline::liveness_lane>(io_, exp, e.retry);
-    next.push_back({fp, exp, lane});
+    next.push_back({fp, exp, lane, e.target.text});
     spdlog::info("exporter {}: OTLP/gRPC to {} ({}{})", e.name, e.target.text,
                  e.use_tls() ? "TLS" : "plaintext",
                  e.codec == config::otlp_exporter::compression::gzip ? ", gzip" : "");
@@ -141,7 +143,7 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
     if (take_existing(fp)) continue;
     std::shared_ptr<exporting::exporter> exp = std::make_shared<exporting::console_exporter>(c);
     auto lane = std::make_shared<pipeline::liveness_lane>(io_, exp, config::retry_settings{});
-    next.push_back({fp, exp, lane});
+    next.push_back({fp, exp, lane, "stdout"});
     spdlog::info("exporter {}: printing heartbeats on standard output", c.name);
   }
   for (std::size_t i = 0; i < exporters_.size(); ++i) {
@@ -177,6 +179,13 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
     } else {
       w = watch::make_watcher(*watch_ctx_, t, [this](const watch::instance_report& r) {
         emitter_->on_report(r);
+        if (r.what != watch::change::none) {
+          if (r.final) {
+            last_changes_.erase(r.instance_id);
+          } else {
+            last_changes_[r.instance_id] = {watch::now_unix_ns(), r.what};
+          }
+        }
         if (r.what == watch::change::down || r.what == watch::change::restart) {
           spdlog::info("target {}: {}{}", r.target, watch::to_string(r.what),
                        r.reason.empty() ? "" : " (" + r.reason + ")");
@@ -191,6 +200,10 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
     w->stop();
   watchers_ = std::move(next_watchers);
 
+  if (cfg_ != cfg && cfg_->admin.listen != cfg->admin.listen) {
+    spdlog::warn("admin.listen changed from '{}' to '{}': it takes effect at the next start",
+                 cfg_->admin.listen, cfg->admin.listen);
+  }
   cfg_ = cfg;
   emitter_->configure(cfg_, ordered);
   for (auto& w : fresh)
@@ -286,6 +299,7 @@ void agent::request_stop() {
   emitter_->stop();
   for (auto& [fp, w] : watchers_)
     w->stop();
+  if (admin_) admin_->stop();
 
   auto deadline = std::chrono::steady_clock::now() + cfg_->shutdown_timeout;
   auto lanes = std::make_shared<std::size_t>(exporters_.size());
@@ -313,10 +327,74 @@ void agent::request_stop() {
   }
 }
 
+admin::status_snapshot agent::snapshot() const {
+  admin::status_snapshot s;
+  s.version = SIDELIGHT_VERSION;
+  s.pid = ::getpid();
+  s.started_unix_ns = started_unix_ns_;
+  s.now_unix_ns = watch::now_unix_ns();
+  s.config_path = cfg_->source;
+  s.reloads_applied = reloads_;
+  s.reloads_refused = reloads_refused_;
+  for (const auto& t : cfg_->targets) {
+    auto it = watchers_.find(config::watch_fingerprint(t));
+    if (it == watchers_.end()) continue;
+    it->second->for_each_instance([&](const watch::instance_report& r) {
+      admin::instance_status i;
+      i.target = r.target;
+      i.kind = std::string(config::to_string(t.identity));
+      i.instance_id = r.instance_id;
+      i.up = r.up;
+      if (r.process) i.pid = r.process->pid;
+      if (r.up && r.up_since_unix_ns > 0 && s.now_unix_ns > r.up_since_unix_ns) {
+        i.uptime_seconds = static_cast<double>(s.now_unix_ns - r.up_since_unix_ns) / 1e9;
+      }
+      i.restarts = r.restarts;
+      i.reason = r.reason;
+      if (auto c = last_changes_.find(r.instance_id); c != last_changes_.end()) {
+        i.last_change_unix_ns = c->second.unix_ns;
+        i.last_change = std::string(watch::to_string(c->second.what));
+      }
+      s.instances.push_back(std::move(i));
+    });
+  }
+  for (const auto& slot : exporters_) {
+    const auto& st = slot.lane->stats();
+    admin::exporter_status e;
+    e.name = slot.exporter->name();
+    e.endpoint = slot.endpoint;
+    e.upstream_ok = st.upstream_ok;
+    e.points_exported = st.points_exported;
+    e.points_rejected = st.points_rejected;
+    e.points_superseded = st.points_superseded;
+    e.requests_ok = st.requests_ok;
+    e.requests_failed = st.requests_failed;
+    e.retries = st.retries;
+    e.pending_states = slot.lane->pending();
+    e.last_latency_seconds = std::chrono::duration<double>(st.last_latency).count();
+    e.last_error = st.last_error;
+    s.exporters.push_back(std::move(e));
+  }
+  return s;
+}
+
 int agent::run() {
+  started_unix_ns_ = watch::now_unix_ns();
   if (auto err = apply(cfg_); !err.empty()) {
     spdlog::error("cannot start: {}", err);
     return 2;
+  }
+  if (!cfg_->admin.listen.empty()) {
+    auto made = admin::admin_server::listen(io_, cfg_->admin.listen, [this] { return snapshot(); });
+    if (auto* err = std::get_if<std::string>(&made)) {
+      spdlog::error(
+          "cannot start: admin: {} (set admin.listen to another address, or \"\" to "
+          "turn the admin endpoints off)",
+          *err);
+      return 2;
+    }
+    admin_ = std::get<0>(std::move(made));
+    spdlog::info("admin: /healthz /readyz /metrics /api/v1/status on {}", admin_->address());
   }
   wait_for_signals();
   ::sd_notify(0, "READY=1");

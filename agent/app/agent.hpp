@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/admin_server.hpp"
 #include "config/config.hpp"
 #include "export/exporter.hpp"
 #include "heartbeat/heartbeat.hpp"
@@ -42,7 +43,15 @@ class agent {
     std::string fingerprint;
     std::shared_ptr<exporting::exporter> exporter;
     std::shared_ptr<pipeline::liveness_lane> lane;
+    std::string endpoint;  // for status: the upstream's address, or "stdout"
   };
+  struct last_change {
+    std::int64_t unix_ns = 0;
+    watch::change what = watch::change::none;
+  };
+
+  // What the admin endpoints show, taken on the event loop's thread.
+  admin::status_snapshot snapshot() const;
 
   // Builds what `cfg` asks for, keeping watchers and exporters whose configuration is unchanged.
   // Returns an error text when an exporter cannot be built.
@@ -62,6 +71,9 @@ class agent {
   std::map<std::string, std::shared_ptr<watch::target_watcher>> watchers_;  // by fingerprint
   std::vector<exporter_slot> exporters_;
   std::vector<exporter_slot> retiring_;
+  std::shared_ptr<admin::admin_server> admin_;
+  std::map<std::string, last_change> last_changes_;  // by service.instance.id
+  std::int64_t started_unix_ns_ = 0;
   std::uint64_t reloads_ = 0;
   std::uint64_t reloads_refused_ = 0;
   bool stopping_ = false;

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "admin/admin_server.hpp"
+#include "admin/render.hpp"
 #include "agent_version.hpp"
 #include "app/agent.hpp"
 #include "app/logging.hpp"
@@ -24,10 +26,14 @@ constexpr const char* kUsage = R"(usage: sidelight [COMMAND] [OPTIONS]
 Commands:
   run             watch targets and export their heartbeats (the default)
   check-config    validate the configuration, print every problem, exit 0 or 1
+  status          show a running sidelight's targets and exporters (from its admin endpoint)
 
 Options:
   -c, --config FILE     configuration file (default: $SIDELIGHT_CONFIG or /etc/sidelight/sidelight.yaml)
       --log-level LEVEL trace, debug, info, warn, error or off (overrides log.level)
+      --admin ADDR      status: the admin address (default: admin.listen of --config, else
+                        127.0.0.1:13133); HOST:PORT or unix:/path
+      --json            status: print the JSON document instead of the table
   -h, --help            this text
   -v, --version         print the version
 
@@ -37,8 +43,46 @@ Signals: SIGTERM/SIGINT stop after a final export; SIGHUP reloads the configurat
 struct options {
   std::string command = "run";
   std::string config_path;
+  bool config_given = false;
   std::string log_level;
+  std::string admin_address;
+  bool json = false;
 };
+
+int show_status(const options& opts) {
+  std::string address = opts.admin_address;
+  if (address.empty() && opts.config_given) {
+    auto result = config::load_file(opts.config_path);
+    if (!result.ok()) {
+      for (const auto& p : result.problems)
+        std::fprintf(stderr, "%s\n", config::format_problem(p).c_str());
+      return 1;
+    }
+    address = result.value->admin.listen;
+    if (address.empty()) {
+      std::fprintf(stderr, "sidelight: %s turns the admin endpoints off (admin.listen is empty)\n",
+                   opts.config_path.c_str());
+      return 1;
+    }
+  }
+  if (address.empty()) address = "127.0.0.1:13133";
+  auto body = admin::fetch_status(address);
+  if (body.index() == 1) {
+    std::fprintf(stderr, "sidelight: %s\n", std::get<1>(body).c_str());
+    return 2;
+  }
+  if (opts.json) {
+    std::printf("%s", std::get<0>(body).c_str());
+    return 0;
+  }
+  admin::status_snapshot snap;
+  if (auto err = admin::from_json(std::get<0>(body), snap); !err.empty()) {
+    std::fprintf(stderr, "sidelight: %s answered, but %s\n", address.c_str(), err.c_str());
+    return 2;
+  }
+  std::printf("%s", admin::to_table(snap).c_str());
+  return 0;
+}
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "sidelight: %s\n\n%s", message.c_str(), kUsage);
@@ -113,6 +157,11 @@ int run_command_line(int argc, char** argv) {
     }
     if (a == "-c" || a == "--config" || a.starts_with("--config=")) {
       if (!value(opts.config_path)) return usage_error("--config needs a file");
+      opts.config_given = true;
+    } else if (a == "--admin" || a.starts_with("--admin=")) {
+      if (!value(opts.admin_address)) return usage_error("--admin needs an address");
+    } else if (a == "--json") {
+      opts.json = true;
     } else if (a == "--log-level" || a.starts_with("--log-level=")) {
       if (!value(opts.log_level)) return usage_error("--log-level needs a level");
       static const std::vector<std::string_view> levels = {"trace", "debug", "info",
@@ -133,6 +182,7 @@ int run_command_line(int argc, char** argv) {
   }
   if (opts.command == "run") return run_agent(opts);
   if (opts.command == "check-config") return check_config(opts.config_path);
+  if (opts.command == "status") return show_status(opts);
   return usage_error("unknown command '" + opts.command + "'");
 }
 

@@ -12,30 +12,11 @@
 using namespace sidelight::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-struct run_result {
-  int exit_code = -1;
-  std::string output;
-};
-
-run_result run(const temp_dir& dir, std::vector<std::string> args) {
-  args.insert(args.begin(), SIDELIGHT_BINARY);
-  auto out = dir / "out.txt";
-  std::filesystem::remove(out);
-  child c(args, out);
-  int status = c.wait(bound(10s));
-  REQUIRE(status != -1);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file(out)};
-}
-
-}  // namespace
-
 TEST_CASE("check-config prints every problem with file:line:column and exits 1", "[cli]") {
   temp_dir dir;
   auto path = dir / "bad.yaml";
   write_file(path, "heartbeat:\n  intervall: 15s\ntargets:\n  - name: x\n");
-  auto r = run(dir, {"check-config", "--config", path});
+  auto r = run_cli(dir, {"check-config", "--config", path});
   CHECK(r.exit_code == 1);
   CHECK(r.output.find(path + ":2:3: error: heartbeat.intervall: unknown key; did you mean "
                              "'interval'?") != std::string::npos);
@@ -46,7 +27,8 @@ TEST_CASE("check-config prints every problem with file:line:column and exits 1",
 
 TEST_CASE("check-config accepts the shipped config and exits 0", "[cli]") {
   temp_dir dir;
-  auto r = run(dir, {"check-config", "--config", SIDELIGHT_SOURCE_DIR "/config/sidelight.yaml"});
+  auto r =
+      run_cli(dir, {"check-config", "--config", SIDELIGHT_SOURCE_DIR "/config/sidelight.yaml"});
   CHECK(r.exit_code == 0);
 }
 
@@ -54,7 +36,7 @@ TEST_CASE("a bad config never starts the agent", "[cli]") {
   temp_dir dir;
   auto path = dir / "bad.yaml";
   write_file(path, "targets:\n  - name: x\n    pid: nope\n");
-  auto r = run(dir, {"run", "--config", path});
+  auto r = run_cli(dir, {"run", "--config", path});
   CHECK(r.exit_code == 1);
   CHECK(r.output.find(path + ":3:10: error: targets[0].pid: expected a whole number") !=
         std::string::npos);
@@ -62,17 +44,17 @@ TEST_CASE("a bad config never starts the agent", "[cli]") {
 
 TEST_CASE("a missing config file is a clear error", "[cli]") {
   temp_dir dir;
-  auto r = run(dir, {"run", "--config", dir / "nope.yaml"});
+  auto r = run_cli(dir, {"run", "--config", dir / "nope.yaml"});
   CHECK(r.exit_code == 1);
   CHECK(r.output.find("cannot read the configuration file") != std::string::npos);
 }
 
-TEST_CASE("usage errors exit 1 with a hint; --version exits 0", "[cli]") {
+TEST_CASE("usage errors exit 1 with a hint, --version exits 0", "[cli]") {
   temp_dir dir;
-  auto bad = run(dir, {"--frobnicate"});
+  auto bad = run_cli(dir, {"--frobnicate"});
   CHECK(bad.exit_code == 1);
   CHECK(bad.output.find("--help") != std::string::npos);
-  auto v = run(dir, {"--version"});
+  auto v = run_cli(dir, {"--version"});
   CHECK(v.exit_code == 0);
   CHECK(v.output.rfind("sidelight ", 0) == 0);
 }

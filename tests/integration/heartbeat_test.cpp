@@ -115,7 +115,7 @@ TEST_CASE("pidfile target: a restart with a new PID resets uptime and counts one
   CHECK(uptime.unit == "s");
 }
 
-TEST_CASE("process target: every match is an instance; exits and newcomers are seen at once",
+TEST_CASE("process target: every match is an instance, exits and newcomers are seen at once",
           "[heartbeat]") {
   temp_dir dir;
   otlp_receiver r;

@@ -113,6 +113,16 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
+cli_result run_cli(const temp_dir& dir, std::vector<std::string> args) {
+  args.insert(args.begin(), SIDELIGHT_BINARY);
+  auto out = dir / "cli-out.txt";
+  std::filesystem::remove(out);
+  child c(args, out);
+  int status = c.wait(bound(10s));
+  if (status == -1) return {-1, read_file(out)};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file(out)};
+}
+
 namespace {
 std::vector<std::string> agent_argv(const std::string& config) {
   return {SIDELIGHT_BINARY, "run", "--config", config, "--log-level", "debug"};
@@ -122,7 +132,10 @@ std::vector<std::string> agent_argv(const std::string& config) {
 agent::agent(const temp_dir& dir, const std::string& yaml, std::vector<std::string> env)
     : config_(dir / "sidelight.yaml"),
       log_(dir / "sidelight.log"),
-      process_((write_file(config_, yaml),
+      admin_(dir / "admin.sock"),
+      process_((write_file(config_, yaml.find("admin:") == std::string::npos
+                                        ? yaml + "\nadmin: { listen: 'unix:" + admin_ + "' }\n"
+                                        : yaml),
                 [&] {
                   for (const auto& kv : env) {
                     auto eq = kv.find('=');

@@ -52,6 +52,13 @@ std::string sleep_binary(const temp_dir& dir, const std::string& name);
 void write_file(const std::string& path, const std::string& text);
 std::string read_file(const std::string& path);
 
+// `sidelight ARGS...` run to completion (bounded), with what it printed on stdout and stderr.
+struct cli_result {
+  int exit_code = -1;  // -1 when it did not finish in time
+  std::string output;
+};
+cli_result run_cli(const temp_dir& dir, std::vector<std::string> args);
+
 // sidelight running on `yaml`, its log in the scratch directory.
 class agent {
  public:
@@ -66,10 +73,14 @@ class agent {
   // Waits until the log holds `text`; false after the bound.
   bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const;
   const std::string& config_path() const { return config_; }
+  // The admin endpoint's address: a Unix socket in the scratch directory unless the test's
+  // config sets admin itself (so tests never collide with a sidelight running on 13133).
+  std::string admin_address() const { return "unix:" + admin_; }
 
  private:
   std::string config_;
   std::string log_;
+  std::string admin_;
   child process_;
 };
 

@@ -1,0 +1,292 @@
+#include "admin/admin_server.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <filesystem>
+
+#include "admin/render.hpp"
+#include "config/loader.hpp"
+
+namespace sidelight::admin {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using protocol = asio::generic::stream_protocol;
+using stream_type = beast::basic_stream<protocol>;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kTimeout = 5s;
+constexpr std::uint32_t kHeaderLimit = 8192;
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// Splits HOST:PORT or unix:/path into an endpoint the generic protocol accepts.
+std::variant<protocol::endpoint, std::string> endpoint_of(const std::string& address,
+                                                          std::string& unix_path) {
+  if (address.starts_with("unix:") || address.starts_with("/")) {
+    unix_path = address.starts_with("unix:") ? address.substr(5) : address;
+    if (!unix_path.starts_with("/")) return "expected unix:/absolute/path, got '" + address + "'";
+    if (unix_path.size() >= 108) return "socket path too long: " + unix_path;
+    return protocol::endpoint(asio::local::stream_protocol::endpoint(unix_path));
+  }
+  auto parsed = config::parse_endpoint(address, 13133);
+  if (auto* err = std::get_if<std::string>(&parsed)) return *err;
+  const auto& e = std::get<config::endpoint>(parsed);
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(e.host == "localhost" ? "127.0.0.1" : e.host, ec);
+  if (ec) return "expected an IP address for the admin listener, got '" + e.host + "'";
+  return protocol::endpoint(asio::ip::tcp::endpoint(ip, e.port));
+}
+
+}  // namespace
+
+http_response route(const std::string& method, const std::string& target, const snapshot_fn& snap) {
+  http_response r;
+  std::string path = target.substr(0, target.find('?'));
+  static const char* kPaths[] = {"/", "/healthz", "/readyz", "/metrics", "/api/v1/status"};
+  if (std::find(std::begin(kPaths), std::end(kPaths), path) == std::end(kPaths)) {
+    r.status = 404;
+    r.body = "not found: " + path + "\n(endpoints: /healthz /readyz /metrics /api/v1/status /)\n";
+    return r;
+  }
+  if (method != "GET") {
+    r.status = 405;
+    r.allow = "GET";
+    r.body = "method " + method + " not allowed; use GET\n";
+    return r;
+  }
+  if (path == "/healthz") {
+    r.body = "ok\n";
+    return r;
+  }
+  auto s = snap();
+  if (path == "/readyz") {
+    auto reasons = s.not_ready_reasons();
+    if (reasons.empty()) {
+      r.body = "ready\n";
+    } else {
+      r.status = 503;
+      r.body = "not ready:\n";
+      for (const auto& why : reasons)
+        r.body += "  " + why + "\n";
+    }
+  } else if (path == "/metrics") {
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = to_prometheus(s);
+  } else if (path == "/api/v1/status") {
+    r.content_type = "application/json";
+    r.body = to_json(s);
+  } else {
+    r.content_type = "text/html; charset=utf-8";
+    r.body =
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
+        "content=\"5\"><title>sidelight</title></head>\n<body><h1>sidelight</h1>\n<pre>" +
+        html_escape(to_table(s)) +
+        "</pre>\n<p><a href=\"/metrics\">/metrics</a> · <a href=\"/api/v1/status\">/api/v1/"
+        "status</a> · <a href=\"/healthz\">/healthz</a> · <a href=\"/readyz\">/readyz</a></p>"
+        "</body></html>\n";
+  }
+  return r;
+}
+
+// One connection: read one request within the timeout, answer it, close.
+class admin_session : public std::enable_shared_from_this<admin_session> {
+ public:
+  admin_session(protocol::socket socket, std::shared_ptr<admin_server> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {
+    parser_.header_limit(kHeaderLimit);
+    parser_.body_limit(0);
+  }
+  ~admin_session() { --server_->connections_; }
+
+  void start() {
+    stream_.expires_after(kTimeout);
+    http::async_read(
+        stream_, buffer_, parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+ private:
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout) return;
+    http_response r;
+    if (ec) {
+      r.status = ec == http::error::body_limit ? 413 : 400;
+      r.body = "bad request: " + ec.message() + "\n";
+    } else {
+      const auto& req = parser_.get();
+      r = route(std::string(req.method_string()), std::string(req.target()), server_->snap_);
+    }
+    response_.result(r.status);
+    response_.version(11);
+    response_.set(http::field::server, "sidelight");
+    response_.set(http::field::content_type, r.content_type);
+    response_.set(http::field::connection, "close");
+    if (!r.allow.empty()) response_.set(http::field::allow, r.allow);
+    response_.body() = std::move(r.body);
+    response_.prepare_payload();
+    stream_.expires_after(kTimeout);
+    http::async_write(stream_, response_,
+                      [self = shared_from_this()](beast::error_code, std::size_t) {
+                        beast::error_code ignored;
+                        self->stream_.socket().shutdown(protocol::socket::shutdown_send, ignored);
+                      });
+  }
+
+  stream_type stream_;
+  std::shared_ptr<admin_server> server_;
+  beast::flat_buffer buffer_{kHeaderLimit};
+  http::request_parser<http::empty_body> parser_;
+  http::response<http::string_body> response_;
+};
+
+admin_server::admin_server(asio::io_context& io, snapshot_fn snap)
+    : io_(io), acceptor_(io), snap_(std::move(snap)) {}
+
+admin_server::~admin_server() {
+  stop();
+}
+
+std::variant<std::shared_ptr<admin_server>, std::string> admin_server::listen(
+    asio::io_context& io, const std::string& address, snapshot_fn snap) {
+  std::shared_ptr<admin_server> s(new admin_server(io, std::move(snap)));
+  auto ep = endpoint_of(address, s->unix_path_);
+  if (auto* err = std::get_if<std::string>(&ep)) return *err;
+  auto endpoint = std::get<protocol::endpoint>(ep);
+  auto fail = [&](const std::string& what, const boost::system::error_code& ec) {
+    return "cannot listen on " + address + ": " + what + ": " + ec.message();
+  };
+
+  if (!s->unix_path_.empty()) {
+    namespace fs = std::filesystem;
+    std::error_code fec;
+    fs::create_directories(fs::path(s->unix_path_).parent_path(), fec);
+    struct stat st {};
+    if (::lstat(s->unix_path_.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) {
+        return "cannot listen on " + address + ": the path exists and is not a socket";
+      }
+      // A socket file: in use if something answers, else stale and replaced.
+      protocol::socket probe(io);
+      boost::system::error_code ec;
+      probe.connect(endpoint, ec);
+      if (!ec) return "cannot listen on " + address + ": another process listens there";
+      ::unlink(s->unix_path_.c_str());
+    }
+  }
+
+  boost::system::error_code ec;
+  s->acceptor_.open(endpoint.protocol(), ec);
+  if (ec) return fail("socket", ec);
+  if (s->unix_path_.empty()) {
+    s->acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  }
+  s->acceptor_.bind(endpoint, ec);
+  if (ec) return fail("bind", ec);
+  s->acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen", ec);
+
+  if (s->unix_path_.empty()) {
+    auto local = s->acceptor_.local_endpoint(ec);
+    asio::ip::tcp::endpoint tcp;
+    std::memcpy(tcp.data(), local.data(), std::min<std::size_t>(local.size(), tcp.capacity()));
+    s->address_ = (tcp.address().is_v6() ? "[" + tcp.address().to_string() + "]"
+                                         : tcp.address().to_string()) +
+                  ":" + std::to_string(tcp.port());
+  } else {
+    s->address_ = "unix:" + s->unix_path_;
+  }
+  s->accept();
+  return s;
+}
+
+void admin_server::accept() {
+  acceptor_.async_accept(
+      [weak = weak_from_this()](boost::system::error_code ec, protocol::socket socket) {
+        auto self = weak.lock();
+        if (!self || !self->acceptor_.is_open()) return;
+        if (!ec) {
+          if (self->connections_ >= kMaxConnections) {
+            ++self->refused_;  // closed at once: a flood of connections costs nothing else
+          } else {
+            ++self->connections_;
+            std::make_shared<admin_session>(std::move(socket), self)->start();
+          }
+        }
+        self->accept();
+      });
+}
+
+void admin_server::stop() {
+  if (!acceptor_.is_open()) return;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+}
+
+std::variant<std::string, std::string> fetch_status(const std::string& address) {
+  asio::io_context io;
+  std::string unix_path;
+  auto ep = endpoint_of(address, unix_path);
+  if (auto* err = std::get_if<std::string>(&ep))
+    return std::variant<std::string, std::string>(std::in_place_index<1>, *err);
+  stream_type stream(io);
+  std::variant<std::string, std::string> result(std::in_place_index<1>, "no answer");
+  http::request<http::empty_body> req(http::verb::get, "/api/v1/status", 11);
+  req.set(http::field::host, "sidelight");
+  req.set(http::field::connection, "close");
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 << 20);
+  auto failed = [&](const char* step, beast::error_code ec) {
+    result.emplace<1>("cannot get the status from " + address + " (" + step + ": " + ec.message() +
+                      "); is sidelight running, with admin.listen set to that address?");
+  };
+  stream.expires_after(kTimeout);
+  stream.async_connect(std::get<protocol::endpoint>(ep), [&](beast::error_code ec) {
+    if (ec) return failed("connect", ec);
+    http::async_write(stream, req, [&](beast::error_code wec, std::size_t) {
+      if (wec) return failed("write", wec);
+      http::async_read(stream, buffer, parser, [&](beast::error_code rec, std::size_t) {
+        if (rec) return failed("read", rec);
+        const auto& res = parser.get();
+        if (res.result_int() != 200) {
+          result.emplace<1>("status from " + address + ": HTTP " +
+                            std::to_string(res.result_int()));
+        } else {
+          result.emplace<0>(res.body());
+        }
+      });
+    });
+  });
+  io.run();
+  return result;
+}
+
+}  // namespace sidelight::admin

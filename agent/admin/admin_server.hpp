@@ -1,0 +1,65 @@
+// The admin endpoints over HTTP/1.1 (Boost.Beast), on the agent's own event loop: /healthz,
+// /readyz, /metrics (Prometheus text), /api/v1/status (JSON) and / (a status page). Listens on a
+// loopback TCP address or a Unix socket. Small by design: GET only, one request per connection,
+// bounded header size, a cap on connections and a timeout on each, so a stuck client costs nothing.
+#pragma once
+
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "admin/status.hpp"
+
+namespace sidelight::admin {
+
+namespace asio = boost::asio;
+
+using snapshot_fn = std::function<status_snapshot()>;
+
+struct http_response {
+  unsigned status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::string allow;  // for 405
+};
+
+// Routing as a pure function, so that every endpoint is tested without sockets.
+http_response route(const std::string& method, const std::string& target, const snapshot_fn& snap);
+
+class admin_server : public std::enable_shared_from_this<admin_server> {
+ public:
+  static constexpr std::size_t kMaxConnections = 32;
+
+  // `address` is HOST:PORT (port 0 picks a free one) or unix:/path. An error text on failure.
+  static std::variant<std::shared_ptr<admin_server>, std::string> listen(asio::io_context& io,
+                                                                         const std::string& address,
+                                                                         snapshot_fn snap);
+  ~admin_server();
+
+  // Where it listens, with the chosen port: "127.0.0.1:13133" or "unix:/run/sidelight/admin.sock".
+  const std::string& address() const { return address_; }
+  void stop();
+
+ private:
+  admin_server(asio::io_context& io, snapshot_fn snap);
+  void accept();
+  friend class admin_session;
+
+  asio::io_context& io_;
+  asio::basic_socket_acceptor<asio::generic::stream_protocol> acceptor_;
+  snapshot_fn snap_;
+  std::string address_;
+  std::string unix_path_;
+  std::size_t connections_ = 0;
+  std::uint64_t refused_ = 0;
+};
+
+// `sidelight status`: GET /api/v1/status from an admin address, with a timeout. The body, or an
+// error text naming the address.
+std::variant<std::string, std::string> fetch_status(const std::string& address);
+
+}  // namespace sidelight::admin

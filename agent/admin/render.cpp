@@ -1,0 +1,339 @@
+#include "admin/render.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace sidelight::admin {
+
+using nlohmann::json;
+
+std::vector<std::string> status_snapshot::not_ready_reasons() const {
+  std::vector<std::string> out;
+  for (const auto& e : exporters) {
+    if (!e.upstream_ok) {
+      out.push_back("exporter " + e.name + ": upstream failing: " + e.last_error);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::string iso8601(std::int64_t unix_ns) {
+  if (unix_ns <= 0) return "";
+  std::time_t t = static_cast<std::time_t>(unix_ns / 1'000'000'000);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string to_json(const status_snapshot& s) {
+  json j;
+  j["version"] = s.version;
+  j["pid"] = s.pid;
+  j["started"] = iso8601(s.started_unix_ns);
+  j["started_unix_nano"] = s.started_unix_ns;
+  j["now_unix_nano"] = s.now_unix_ns;
+  j["config"] = s.config_path;
+  j["reloads"] = {{"applied", s.reloads_applied}, {"refused", s.reloads_refused}};
+  auto reasons = s.not_ready_reasons();
+  j["ready"] = reasons.empty();
+  j["not_ready_reasons"] = reasons;
+  j["targets"] = json::array();
+  for (const auto& i : s.instances) {
+    json t = {{"target", i.target},
+              {"kind", i.kind},
+              {"instance_id", i.instance_id},
+              {"state", i.up ? "up" : "down"},
+              {"uptime_seconds", i.uptime_seconds},
+              {"restarts", i.restarts},
+              {"reason", i.reason},
+              {"last_change", i.last_change},
+              {"last_change_unix_nano", i.last_change_unix_ns}};
+    t["pid"] = i.pid ? json(*i.pid) : json(nullptr);
+    j["targets"].push_back(std::move(t));
+  }
+  j["exporters"] = json::array();
+  for (const auto& e : s.exporters) {
+    j["exporters"].push_back({{"name", e.name},
+                              {"endpoint", e.endpoint},
+                              {"upstream", e.upstream_ok ? "up" : "failing"},
+                              {"data_points_exported", e.points_exported},
+                              {"data_points_rejected", e.points_rejected},
+                              {"data_points_superseded", e.points_superseded},
+                              {"requests_ok", e.requests_ok},
+                              {"requests_failed", e.requests_failed},
+                              {"retries", e.retries},
+                              {"pending_states", e.pending_states},
+                              {"last_latency_seconds", e.last_latency_seconds},
+                              {"last_error", e.last_error}});
+  }
+  return j.dump(2) + "\n";
+}
+
+std::string from_json(const std::string& text, status_snapshot& out) {
+  try {
+    auto j = json::parse(text);
+    out = {};
+    out.version = j.at("version").get<std::string>();
+    out.pid = j.at("pid").get<pid_t>();
+    out.started_unix_ns = j.at("started_unix_nano").get<std::int64_t>();
+    out.now_unix_ns = j.at("now_unix_nano").get<std::int64_t>();
+    out.config_path = j.at("config").get<std::string>();
+    out.reloads_applied = j.at("reloads").at("applied").get<std::uint64_t>();
+    out.reloads_refused = j.at("reloads").at("refused").get<std::uint64_t>();
+    for (const auto& t : j.at("targets")) {
+      instance_status i;
+      i.target = t.at("target").get<std::string>();
+      i.kind = t.at("kind").get<std::string>();
+      i.instance_id = t.at("instance_id").get<std::string>();
+      i.up = t.at("state").get<std::string>() == "up";
+      if (!t.at("pid").is_null()) i.pid = t.at("pid").get<pid_t>();
+      i.uptime_seconds = t.at("uptime_seconds").get<double>();
+      i.restarts = t.at("restarts").get<std::uint64_t>();
+      i.reason = t.at("reason").get<std::string>();
+      i.last_change = t.at("last_change").get<std::string>();
+      i.last_change_unix_ns = t.at("last_change_unix_nano").get<std::int64_t>();
+      out.instances.push_back(std::move(i));
+    }
+    for (const auto& x : j.at("exporters")) {
+      exporter_status e;
+      e.name = x.at("name").get<std::string>();
+      e.endpoint = x.at("endpoint").get<std::string>();
+      e.upstream_ok = x.at("upstream").get<std::string>() == "up";
+      e.points_exported = x.at("data_points_exported").get<std::uint64_t>();
+      e.points_rejected = x.at("data_points_rejected").get<std::uint64_t>();
+      e.points_superseded = x.at("data_points_superseded").get<std::uint64_t>();
+      e.requests_ok = x.at("requests_ok").get<std::uint64_t>();
+      e.requests_failed = x.at("requests_failed").get<std::uint64_t>();
+      e.retries = x.at("retries").get<std::uint64_t>();
+      e.pending_states = x.at("pending_states").get<std::uint64_t>();
+      e.last_latency_seconds = x.at("last_latency_seconds").get<double>();
+      e.last_error = x.at("last_error").get<std::string>();
+      out.exporters.push_back(std::move(e));
+    }
+  } catch (const json::exception& e) {
+    return std::string("not a sidelight status document: ") + e.what();
+  }
+  return "";
+}
+
+namespace {
+
+// Label values escape backslash, double quote and newline (exposition format 0.0.4).
+std::string label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// The shortest text that reads back as the same double.
+std::string number(double v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : "NaN";
+}
+
+class exposition {
+ public:
+  // Starts a metric family: one HELP and TYPE line, then its samples.
+  void family(const std::string& name, const char* type, const char* help) {
+    out_ << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  }
+  void sample(const std::string& name,
+              std::initializer_list<std::pair<const char*, std::string>> labels, double value) {
+    out_ << name;
+    if (labels.size() > 0) {
+      out_ << '{';
+      bool first = true;
+      for (const auto& [k, v] : labels) {
+        out_ << (first ? "" : ",") << k << "=\"" << label(v) << '"';
+        first = false;
+      }
+      out_ << '}';
+    }
+    out_ << ' ' << number(value) << '\n';
+  }
+  std::string str() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+};
+
+}  // namespace
+
+std::string to_prometheus(const status_snapshot& s) {
+  exposition x;
+  x.family("sidelight_build_info", "gauge", "sidelight's version; always 1.");
+  x.sample("sidelight_build_info", {{"version", s.version}}, 1);
+  x.family("sidelight_start_time_seconds", "gauge", "When sidelight started, in unix seconds.");
+  x.sample("sidelight_start_time_seconds", {},
+           static_cast<double>(s.started_unix_ns / 1'000'000) / 1e3);
+
+  x.family("sidelight_target_up", "gauge", "1 while a watched service instance is alive, else 0.");
+  for (const auto& i : s.instances) {
+    x.sample("sidelight_target_up",
+             {{"target", i.target},
+              {"instance_id", i.instance_id},
+              {"pid", i.pid ? std::to_string(*i.pid) : ""}},
+             i.up ? 1 : 0);
+  }
+  x.family("sidelight_target_uptime_seconds", "gauge",
+           "Seconds since the instance's process started (kernel start time).");
+  for (const auto& i : s.instances) {
+    x.sample("sidelight_target_uptime_seconds",
+             {{"target", i.target}, {"instance_id", i.instance_id}}, i.uptime_seconds);
+  }
+  x.family("sidelight_target_restarts_total", "counter", "Restarts seen since sidelight started.");
+  for (const auto& i : s.instances) {
+    x.sample("sidelight_target_restarts_total",
+             {{"target", i.target}, {"instance_id", i.instance_id}},
+             static_cast<double>(i.restarts));
+  }
+  std::map<std::string, int> states{{"up", 0}, {"down", 0}};
+  for (const auto& i : s.instances)
+    ++states[i.up ? "up" : "down"];
+  x.family("sidelight_targets", "gauge", "Watched instances by state.");
+  for (const auto& [state, n] : states)
+    x.sample("sidelight_targets", {{"state", state}}, n);
+
+  x.family("sidelight_export_data_points_total", "counter",
+           "Heartbeat data points by exporter and outcome.");
+  for (const auto& e : s.exporters) {
+    x.sample("sidelight_export_data_points_total", {{"exporter", e.name}, {"outcome", "exported"}},
+             static_cast<double>(e.points_exported));
+    x.sample("sidelight_export_data_points_total", {{"exporter", e.name}, {"outcome", "rejected"}},
+             static_cast<double>(e.points_rejected));
+    x.sample("sidelight_export_data_points_total",
+             {{"exporter", e.name}, {"outcome", "superseded"}},
+             static_cast<double>(e.points_superseded));
+  }
+  x.family("sidelight_export_requests_total", "counter",
+           "Export requests by exporter and outcome.");
+  for (const auto& e : s.exporters) {
+    x.sample("sidelight_export_requests_total", {{"exporter", e.name}, {"outcome", "ok"}},
+             static_cast<double>(e.requests_ok));
+    x.sample("sidelight_export_requests_total", {{"exporter", e.name}, {"outcome", "failed"}},
+             static_cast<double>(e.requests_failed));
+  }
+  x.family("sidelight_export_retries_total", "counter", "Export retries by exporter.");
+  for (const auto& e : s.exporters)
+    x.sample("sidelight_export_retries_total", {{"exporter", e.name}},
+             static_cast<double>(e.retries));
+  x.family("sidelight_exporter_up", "gauge",
+           "1 while the exporter's last request succeeded, else 0.");
+  for (const auto& e : s.exporters)
+    x.sample("sidelight_exporter_up", {{"exporter", e.name}}, e.upstream_ok ? 1 : 0);
+  x.family("sidelight_exporter_pending_states", "gauge",
+           "Instance states waiting to be delivered by the exporter.");
+  for (const auto& e : s.exporters) {
+    x.sample("sidelight_exporter_pending_states", {{"exporter", e.name}},
+             static_cast<double>(e.pending_states));
+  }
+  x.family("sidelight_config_reloads_total", "counter", "Configuration reloads by outcome.");
+  x.sample("sidelight_config_reloads_total", {{"outcome", "applied"}},
+           static_cast<double>(s.reloads_applied));
+  x.sample("sidelight_config_reloads_total", {{"outcome", "refused"}},
+           static_cast<double>(s.reloads_refused));
+  return x.str();
+}
+
+std::string human_duration(double seconds) {
+  auto s = static_cast<long long>(seconds);
+  char buf[32];
+  if (s < 60) {
+    std::snprintf(buf, sizeof buf, "%llds", s);
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+  } else if (s < 86400) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, (s % 3600) / 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldd%02lldh", s / 86400, (s % 86400) / 3600);
+  }
+  return buf;
+}
+
+namespace {
+
+// Columns sized to their widest cell.
+class table {
+ public:
+  explicit table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
+  void row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  std::string str() const {
+    std::vector<std::size_t> width(rows_[0].size(), 0);
+    for (const auto& r : rows_)
+      for (std::size_t c = 0; c < r.size(); ++c)
+        width[c] = std::max(width[c], r[c].size());
+    std::string out;
+    for (const auto& r : rows_) {
+      std::string line;
+      for (std::size_t c = 0; c < r.size(); ++c) {
+        line += r[c];
+        if (c + 1 < r.size()) line += std::string(width[c] - r[c].size() + 2, ' ');
+      }
+      out += line + "\n";
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+}  // namespace
+
+std::string to_table(const status_snapshot& s) {
+  std::string out = "sidelight " + s.version + ", pid " + std::to_string(s.pid) + ", up " +
+                    human_duration(static_cast<double>(s.now_unix_ns - s.started_unix_ns) / 1e9) +
+                    ", config " + s.config_path +
+                    " (reloads: " + std::to_string(s.reloads_applied) + " applied, " +
+                    std::to_string(s.reloads_refused) + " refused)\n\n";
+  table targets(
+      {"TARGET", "KIND", "INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "LAST CHANGE"});
+  for (const auto& i : s.instances) {
+    std::string change = "-";
+    if (i.last_change_unix_ns > 0) {
+      change = human_duration(static_cast<double>(s.now_unix_ns - i.last_change_unix_ns) / 1e9) +
+               " ago (" + i.last_change + ")";
+    }
+    std::string state = i.up ? "up" : "DOWN";
+    if (!i.up && !i.reason.empty()) state += ": " + i.reason;
+    targets.row(
+        {i.target, i.kind, i.instance_id.substr(0, 8), state, i.pid ? std::to_string(*i.pid) : "-",
+         i.up ? human_duration(i.uptime_seconds) : "-", std::to_string(i.restarts), change});
+  }
+  out += s.instances.empty() ? "no targets\n" : targets.str();
+  out += "\n";
+  table exporters({"EXPORTER", "ENDPOINT", "UPSTREAM", "EXPORTED", "REJECTED", "PENDING", "RETRIES",
+                   "LAST ERROR"});
+  for (const auto& e : s.exporters) {
+    exporters.row({e.name, e.endpoint, e.upstream_ok ? "up" : "FAILING",
+                   std::to_string(e.points_exported), std::to_string(e.points_rejected),
+                   std::to_string(e.pending_states), std::to_string(e.retries),
+                   e.last_error.empty() ? "-" : e.last_error});
+  }
+  out += exporters.str();
+  return out;
+}
+
+}  // namespace sidelight::admin

@@ -1,0 +1,88 @@
+// The admin endpoint of a running agent, through `sidelight status` as a user runs it.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "support/harness.hpp"
+
+using namespace sidelight::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+int connect_unix(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+TEST_CASE("sidelight status shows the targets of a running agent", "[admin]") {
+  temp_dir dir;
+  child sleeper({sleep_binary(dir, "sl-status"), "600"});
+  agent a(dir, "exporters: { console: {} }\ntargets:\n  - name: svc-status\n    pid: " +
+                   std::to_string(sleeper.pid()) + "\n");
+  REQUIRE(a.wait_for_log("admin: ", bound(5s)));
+
+  auto table = run_cli(dir, {"status", "--admin", a.admin_address()});
+  INFO(table.output << "\nagent log:\n" << a.log());
+  CHECK(table.exit_code == 0);
+  CHECK(table.output.find("svc-status") != std::string::npos);
+  CHECK(table.output.find(std::to_string(sleeper.pid())) != std::string::npos);
+  CHECK(table.output.find("console") != std::string::npos);
+
+  // A client that connects and sends nothing does not hold the endpoint up.
+  int stuck = connect_unix(a.admin_address().substr(5));
+  REQUIRE(stuck >= 0);
+  auto json = run_cli(dir, {"status", "--admin", a.admin_address(), "--json"});
+  ::close(stuck);
+  CHECK(json.exit_code == 0);
+  auto doc = nlohmann::json::parse(json.output);
+  REQUIRE(doc["targets"].size() == 1);
+  CHECK(doc["targets"][0]["target"] == "svc-status");
+  CHECK(doc["targets"][0]["state"] == "up");
+  CHECK(doc["targets"][0]["pid"] == sleeper.pid());
+  CHECK(doc["ready"] == true);
+
+  sleeper.kill(SIGKILL);
+  sleeper.wait(2s);
+  REQUIRE(a.wait_for_log("target svc-status: down", bound(5s)));
+  auto after = run_cli(dir, {"status", "--admin", a.admin_address(), "--json"});
+  auto doc2 = nlohmann::json::parse(after.output);
+  CHECK(doc2["targets"][0]["state"] == "down");
+  CHECK(doc2["targets"][0]["last_change"] == "down");
+}
+
+TEST_CASE("sidelight status says clearly when nothing answers", "[admin]") {
+  temp_dir dir;
+  auto r = run_cli(dir, {"status", "--admin", "unix:" + (dir / "none.sock")});
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("cannot get the status from unix:") != std::string::npos);
+  CHECK(r.output.find("is sidelight running") != std::string::npos);
+}
+
+TEST_CASE("an admin address in use stops the start with exit 2", "[admin]") {
+  temp_dir dir;
+  agent first(dir, "exporters: { console: {} }\n");
+  REQUIRE(first.wait_for_log("admin: ", bound(5s)));
+  temp_dir other;
+  auto cfg = other / "second.yaml";
+  write_file(cfg,
+             "exporters: { console: {} }\nadmin: { listen: '" + first.admin_address() + "' }\n");
+  auto r = run_cli(other, {"run", "--config", cfg});
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("cannot start: admin: cannot listen on " + first.admin_address() +
+                      ": another process listens there") != std::string::npos);
+}
