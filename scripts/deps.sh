@@ -10,7 +10,7 @@ packages=(
   libboost1.81-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev catch2
-  libsystemd-dev libssl-dev zlib1g-dev libsimdjson-dev libre2-dev
+  libssl-dev zlib1g-dev libsimdjson-dev libre2-dev
   clang libclang-rt-14-dev clang-format
   python3 python3-venv socat procps systemd curl ca-certificates openssl
 )

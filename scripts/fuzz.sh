@@ -10,7 +10,7 @@ source scripts/lib.sh
 mkdir -p build-fuzz
 if [[ ! -f build-fuzz/build.ninja ]]; then
   CXX=clang++ sidelight_build build-fuzz fuzz_config -- -DSIDELIGHT_FUZZ=ON -DSIDELIGHT_TESTS=OFF \
-    -DSIDELIGHT_BENCH=OFF -DSIDELIGHT_SANITIZE=fuzzer -DCMAKE_CXX_COMPILER=clang++
+    -DSIDELIGHT_BENCH=OFF -DSIDELIGHT_SANITIZE=fuzzer -DSIDELIGHT_STATIC_DEPS=OFF -DCMAKE_CXX_COMPILER=clang++
 fi
 targets=(config proc_stat units env_expand)
 sidelight_build build-fuzz "${targets[@]/#/fuzz_}"

@@ -40,8 +40,9 @@ fi
 
 dir=build cmake_args=()
 case $mode in
-  address) dir=build-asan; cmake_args=(-DSIDELIGHT_SANITIZE=address) ;;
-  thread) dir=build-tsan; cmake_args=(-DSIDELIGHT_SANITIZE=thread) ;;
+  # Sanitizer builds link the shared libraries: their reports and suppressions name them.
+  address) dir=build-asan; cmake_args=(-DSIDELIGHT_SANITIZE=address -DSIDELIGHT_STATIC_DEPS=OFF) ;;
+  thread) dir=build-tsan; cmake_args=(-DSIDELIGHT_SANITIZE=thread -DSIDELIGHT_STATIC_DEPS=OFF) ;;
 esac
 if [[ $mode != default ]]; then
   # Sanitized code runs several times slower: widen every awaited bound.

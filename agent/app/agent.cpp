@@ -1,13 +1,13 @@
 #include "app/agent.hpp"
 
 #include <spdlog/spdlog.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
 
 #include "admin/admin_server.hpp"
 #include "agent_version.hpp"
+#include "app/notify.hpp"
 #include "config/loader.hpp"
 #include "export/console_exporter.hpp"
 #include "export/otlp_grpc_exporter.hpp"
@@ -245,7 +245,7 @@ void agent::retire(exporter_slot slot) {
 }
 
 bool agent::reload() {
-  ::sd_notify(0, "RELOADING=1");
+  notify_systemd("RELOADING=1");
   auto result = config::load_file(cfg_->source);
   for (const auto& p : result.problems) {
     if (p.level == config::problem::severity::error) {
@@ -266,7 +266,7 @@ bool agent::reload() {
     spdlog::info("reloaded {}", cfg_->source);
   }
   applied ? ++reloads_ : ++reloads_refused_;
-  ::sd_notify(0, "READY=1");
+  notify_systemd("READY=1");
   return applied;
 }
 
@@ -292,7 +292,7 @@ void agent::wait_for_signals() {
 void agent::request_stop() {
   if (stopping_) return;
   stopping_ = true;
-  ::sd_notify(0, "STOPPING=1");
+  notify_systemd("STOPPING=1");
   // The final export: every instance as it is now, and sidelight itself as stopping.
   emitter_->emit_all();
   emitter_->emit_self_stopping();
@@ -380,10 +380,7 @@ admin::status_snapshot agent::snapshot() const {
 
 int agent::run() {
   started_unix_ns_ = watch::now_unix_ns();
-  if (auto err = apply(cfg_); !err.empty()) {
-    spdlog::error("cannot start: {}", err);
-    return 2;
-  }
+  // The admin address first: if it is taken, nothing else has started.
   if (!cfg_->admin.listen.empty()) {
     auto made = admin::admin_server::listen(io_, cfg_->admin.listen, [this] { return snapshot(); });
     if (auto* err = std::get_if<std::string>(&made)) {
@@ -396,8 +393,13 @@ int agent::run() {
     admin_ = std::get<0>(std::move(made));
     spdlog::info("admin: /healthz /readyz /metrics /api/v1/status on {}", admin_->address());
   }
+  if (auto err = apply(cfg_); !err.empty()) {
+    spdlog::error("cannot start: {}", err);
+    return 2;
+  }
+
   wait_for_signals();
-  ::sd_notify(0, "READY=1");
+  notify_systemd("READY=1");
   io_.run();
   return exit_code_;
 }

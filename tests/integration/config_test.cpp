@@ -1,5 +1,8 @@
 // The command line and configuration reload, run as a user would.
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>
@@ -125,4 +128,31 @@ TEST_CASE("JSON logs and the JSON console exporter write one JSON object per lin
   CHECK(logs > 0);
   CHECK(exports > 0);
   CHECK(saw_heartbeat);
+}
+
+TEST_CASE("systemd notification: READY=1 once running, RELOADING=1 and STOPPING=1", "[signals]") {
+  temp_dir dir;
+  auto path = dir / "notify.sock";
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  auto receive = [&]() -> std::string {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(bound(5000ms).count())) != 1)
+      return "<nothing within the bound>";
+    char buf[256];
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "<error>";
+  };
+  agent a(dir, "exporters: { console: {} }\n", {"NOTIFY_SOCKET=" + path});
+  CHECK(receive() == "READY=1");
+  a.signal(SIGHUP);
+  CHECK(receive() == "RELOADING=1");
+  CHECK(receive() == "READY=1");
+  a.signal(SIGTERM);
+  CHECK(receive() == "STOPPING=1");
+  ::unsetenv("NOTIFY_SOCKET");
+  ::close(fd);
 }

@@ -120,6 +120,9 @@ class Sidelight:
     def __init__(self, binary, workdir, yaml):
         self.config = os.path.join(workdir, "sidelight.yaml")
         self.log = os.path.join(workdir, "sidelight.log")
+        if "admin:" not in yaml:
+            # Never collide with another sidelight on the default 127.0.0.1:13133.
+            yaml += f"\nadmin: {{ listen: 'unix:{os.path.join(workdir, 'admin.sock')}' }}\n"
         with open(self.config, "w") as f:
             f.write(yaml)
         self.proc = subprocess.Popen([binary, "run", "--config", self.config, "--log-level", "debug"],

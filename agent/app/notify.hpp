@@ -1,0 +1,12 @@
+// The systemd notification protocol (sd_notify(3)) without libsystemd: one datagram with
+// "READY=1", "RELOADING=1" or "STOPPING=1" to the socket named by $NOTIFY_SOCKET. A no-op when
+// sidelight does not run under systemd (the variable is unset).
+#pragma once
+
+#include <string_view>
+
+namespace sidelight::app {
+
+void notify_systemd(std::string_view state);
+
+}  // namespace sidelight::app
