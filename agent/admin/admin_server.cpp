@@ -167,7 +167,7 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
 };
 
 admin_server::admin_server(asio::io_context& io, snapshot_fn snap)
-    : io_(io), acceptor_(io), snap_(std::move(snap)) {}
+    : acceptor_(io), snap_(std::move(snap)) {}
 
 admin_server::~admin_server() {
   stop();
@@ -232,9 +232,8 @@ void admin_server::accept() {
         auto self = weak.lock();
         if (!self || !self->acceptor_.is_open()) return;
         if (!ec) {
-          if (self->connections_ >= kMaxConnections) {
-            ++self->refused_;  // closed at once: a flood of connections costs nothing else
-          } else {
+          // Over the cap the socket is dropped here, which closes it: a flood costs nothing else.
+          if (self->connections_ < kMaxConnections) {
             ++self->connections_;
             std::make_shared<admin_session>(std::move(socket), self)->start();
           }

@@ -49,13 +49,11 @@ class admin_server : public std::enable_shared_from_this<admin_server> {
   void accept();
   friend class admin_session;
 
-  asio::io_context& io_;
   asio::basic_socket_acceptor<asio::generic::stream_protocol> acceptor_;
   snapshot_fn snap_;
   std::string address_;
   std::string unix_path_;
   std::size_t connections_ = 0;
-  std::uint64_t refused_ = 0;
 };
 
 // `sidelight status`: GET /api/v1/status from an admin address, with a timeout. The body, or an
