@@ -249,14 +249,13 @@ void admin_server::stop() {
   if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
 }
 
-std::variant<std::string, std::string> fetch_status(const std::string& address) {
+fetch_result fetch_status(const std::string& address) {
   asio::io_context io;
   std::string unix_path;
   auto ep = endpoint_of(address, unix_path);
-  if (auto* err = std::get_if<std::string>(&ep))
-    return std::variant<std::string, std::string>(std::in_place_index<1>, *err);
+  if (auto* err = std::get_if<std::string>(&ep)) return {false, *err};
   stream_type stream(io);
-  std::variant<std::string, std::string> result(std::in_place_index<1>, "no answer");
+  fetch_result result{false, "no answer from " + address};
   http::request<http::empty_body> req(http::verb::get, "/api/v1/status", 11);
   req.set(http::field::host, "sidelight");
   req.set(http::field::connection, "close");
@@ -264,8 +263,8 @@ std::variant<std::string, std::string> fetch_status(const std::string& address) 
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 << 20);
   auto failed = [&](const char* step, beast::error_code ec) {
-    result.emplace<1>("cannot get the status from " + address + " (" + step + ": " + ec.message() +
-                      "); is sidelight running, with admin.listen set to that address?");
+    result = {false, "cannot get the status from " + address + " (" + step + ": " + ec.message() +
+                         "); is sidelight running, with admin.listen set to that address?"};
   };
   stream.expires_after(kTimeout);
   stream.async_connect(std::get<protocol::endpoint>(ep), [&](beast::error_code ec) {
@@ -276,10 +275,9 @@ std::variant<std::string, std::string> fetch_status(const std::string& address) 
         if (rec) return failed("read", rec);
         const auto& res = parser.get();
         if (res.result_int() != 200) {
-          result.emplace<1>("status from " + address + ": HTTP " +
-                            std::to_string(res.result_int()));
+          result = {false, "status from " + address + ": HTTP " + std::to_string(res.result_int())};
         } else {
-          result.emplace<0>(res.body());
+          result = {true, res.body()};
         }
       });
     });

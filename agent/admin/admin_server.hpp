@@ -56,8 +56,11 @@ class admin_server : public std::enable_shared_from_this<admin_server> {
   std::size_t connections_ = 0;
 };
 
-// `sidelight status`: GET /api/v1/status from an admin address, with a timeout. The body, or an
-// error text naming the address.
-std::variant<std::string, std::string> fetch_status(const std::string& address);
+// `sidelight status`: GET /api/v1/status from an admin address, with a timeout.
+struct fetch_result {
+  bool ok = false;
+  std::string text;  // the body when ok, else an error naming the address
+};
+fetch_result fetch_status(const std::string& address);
 
 }  // namespace sidelight::admin

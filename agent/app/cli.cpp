@@ -66,17 +66,17 @@ int show_status(const options& opts) {
     }
   }
   if (address.empty()) address = "127.0.0.1:13133";
-  auto body = admin::fetch_status(address);
-  if (body.index() == 1) {
-    std::fprintf(stderr, "sidelight: %s\n", std::get<1>(body).c_str());
+  auto fetched = admin::fetch_status(address);
+  if (!fetched.ok) {
+    std::fprintf(stderr, "sidelight: %s\n", fetched.text.c_str());
     return 2;
   }
   if (opts.json) {
-    std::printf("%s", std::get<0>(body).c_str());
+    std::printf("%s", fetched.text.c_str());
     return 0;
   }
   admin::status_snapshot snap;
-  if (auto err = admin::from_json(std::get<0>(body), snap); !err.empty()) {
+  if (auto err = admin::from_json(fetched.text, snap); !err.empty()) {
     std::fprintf(stderr, "sidelight: %s answered, but %s\n", address.c_str(), err.c_str());
     return 2;
   }

@@ -161,6 +161,18 @@ void decode_log(ondemand::object obj, ndjson_line& out) {
   }
 }
 
+// Calls `each` for every object of a list field ("events", "links").
+template <typename Fn>
+void for_each_object(ondemand::value v, std::string_view key, Fn each) {
+  ondemand::array list;
+  if (v.get_array().get(list)) fail("'" + std::string(key) + "': expected a list");
+  for (auto element : list) {
+    ondemand::object obj;
+    if (element.get_object().get(obj)) fail("'" + std::string(key) + "': expected objects");
+    each(obj);
+  }
+}
+
 trace::Span::SpanKind span_kind(std::string_view text) {
   static constexpr std::array<std::pair<std::string_view, trace::Span::SpanKind>, 5> kinds{{
       {"internal", trace::Span::SPAN_KIND_INTERNAL},
@@ -220,11 +232,7 @@ void decode_span(ondemand::value value, ndjson_line& out) {
     } else if (key == "attributes") {
       add_attributes(v, *span.mutable_attributes(), key);
     } else if (key == "events") {
-      ondemand::array events;
-      if (v.get_array().get(events)) fail("'events': expected a list");
-      for (auto element : events) {
-        ondemand::object e;
-        if (element.get_object().get(e)) fail("'events': expected objects");
+      for_each_object(v, key, [&](ondemand::object e) {
         auto* ev = span.add_events();
         for (auto ef : e) {
           std::string_view ek = ef.unescaped_key();
@@ -236,13 +244,9 @@ void decode_span(ondemand::value value, ndjson_line& out) {
             add_attributes(ef.value(), *ev->mutable_attributes(), ek);
           }
         }
-      }
+      });
     } else if (key == "links") {
-      ondemand::array links;
-      if (v.get_array().get(links)) fail("'links': expected a list");
-      for (auto element : links) {
-        ondemand::object l;
-        if (element.get_object().get(l)) fail("'links': expected objects");
+      for_each_object(v, key, [&](ondemand::object l) {
         auto* link = span.add_links();
         for (auto lf : l) {
           std::string_view lk = lf.unescaped_key();
@@ -254,7 +258,7 @@ void decode_span(ondemand::value value, ndjson_line& out) {
             add_attributes(lf.value(), *link->mutable_attributes(), lk);
           }
         }
-      }
+      });
     } else {
       // Unknown span keys become attributes, as for logs.
       auto* kv = span.add_attributes();

@@ -294,7 +294,6 @@ TEST_CASE("systemd_unit target: the unit's cgroup processes", "[heartbeat]") {
   write_file((unit_dir / "cgroup.procs").string(), "");
   require_point(r, heartbeat_of("svc-unit", 0), 1000ms, "heartbeat=0 within 1 s", "svc-unit", a,
                 killed);
-  ::unsetenv("SIDELIGHT_CGROUP_ROOT");
 }
 
 TEST_CASE("heartbeats survive an upstream outage: the latest state arrives when it returns",
@@ -359,5 +358,4 @@ TEST_CASE("configured headers reach the upstream, with ${env:...} expanded", "[e
   };
   CHECK(value("x-tenant") == "t1");
   CHECK(value("authorization") == "Bearer s3cret");
-  ::unsetenv("SIDELIGHT_TEST_TOKEN");
 }

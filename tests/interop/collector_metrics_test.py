@@ -7,23 +7,18 @@ decoded them (its file exporter's OTLP JSON), including a kill seen as heartbeat
     collector_metrics_test.py path/to/sidelight
 """
 import os
-import shutil
 import signal
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from interop import Collector, Sidelight, fail, wait_point, workdir  # noqa: E402
+from interop import fail, session, wait_point  # noqa: E402
 
 
 def main():
-    binary = sys.argv[1]
-    work = workdir()
-    collector = Collector(work)
-    sleeper = subprocess.Popen(["sleep", "600"])
-    agent = None
-    try:
-        agent = Sidelight(binary, work, f"""
+    with session(sys.argv[1]) as s:
+        collector = s.start_collector()
+        sleeper = s.process(["sleep", "600"])
+        agent = s.sidelight(f"""
 resource:
   deployment.environment.name: interop
   service.namespace: emp
@@ -106,13 +101,6 @@ exporters:
             fail(f"sidelight exited {code} on SIGTERM")
         print("ok: the Collector received sidelight's heartbeats with the documented names, "
               "types, units, values and resource attributes")
-    finally:
-        if agent:
-            agent.stop()
-        collector.stop()
-        if sleeper.poll() is None:
-            sleeper.kill()
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -5,24 +5,19 @@ back, the service's down state arrives (the latest state per target is kept, not
     collector_outage_test.py path/to/sidelight
 """
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from interop import Collector, Sidelight, fail, wait_point, workdir  # noqa: E402
+from interop import fail, session, wait_point  # noqa: E402
 
 
 def main():
-    binary = sys.argv[1]
-    work = workdir()
-    collector = Collector(work)
-    sleeper = subprocess.Popen(["sleep", "600"])
-    agent = None
-    try:
-        agent = Sidelight(binary, work, f"""
+    with session(sys.argv[1]) as s:
+        collector = s.start_collector()
+        sleeper = s.process(["sleep", "600"])
+        agent = s.sidelight(f"""
 heartbeat: {{ interval: 60s }}
 targets:
   - name: outage-svc
@@ -54,13 +49,6 @@ exporters:
         if agent.stop() != 0:
             fail("sidelight did not exit 0 on SIGTERM")
         print("ok: the down state survived the Collector's outage")
-    finally:
-        if agent:
-            agent.stop()
-        collector.stop()
-        if sleeper.poll() is None:
-            sleeper.kill()
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

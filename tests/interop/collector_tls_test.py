@@ -6,13 +6,12 @@
     collector_tls_test.py path/to/sidelight
 """
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from interop import Collector, Sidelight, fail, wait_point, workdir  # noqa: E402
+from interop import fail, points, session, wait_point  # noqa: E402
 
 
 def make_ca(work, name):
@@ -37,18 +36,14 @@ def make_server_cert(work, ca_key, ca_crt):
 
 
 def main():
-    binary = sys.argv[1]
-    work = workdir()
-    ca_key, ca_crt = make_ca(work, "good")
-    _, other_ca = make_ca(work, "other")
-    key, crt = make_server_cert(work, ca_key, ca_crt)
-    collector = Collector(work, tls=(crt, key))
-    agents = []
-    try:
+    with session(sys.argv[1]) as s:
+        ca_key, ca_crt = make_ca(s.work, "good")
+        _, other_ca = make_ca(s.work, "other")
+        key, crt = make_server_cert(s.work, ca_key, ca_crt)
+        collector = s.start_collector(tls=(crt, key))
+
         def start(name, ca):
-            sub = os.path.join(work, name)
-            os.makedirs(sub)
-            a = Sidelight(binary, sub, f"""
+            return s.sidelight(f"""
 heartbeat: {{ interval: 60s }}
 targets:
   - name: {name}
@@ -58,9 +53,7 @@ exporters:
     endpoint: 127.0.0.1:{collector.port}
     headers: {{ x-tenant: interop }}
     tls: {{ ca_file: {ca} }}
-""")
-            agents.append(a)
-            return a
+""", name)
 
         good = start("tls-good", ca_crt)
         wait_point(collector, lambda p: p["resource"].get("service.name") == "tls-good" and
@@ -80,15 +73,9 @@ exporters:
             fail("data arrived although the server's certificate is not trusted")
         print("ok: TLS with ca_file works against the real Collector, and an untrusted "
               "certificate is refused")
-    finally:
-        for a in agents:
-            a.stop()
-        collector.stop()
-    shutil.rmtree(work, ignore_errors=True)
 
 
 def _points(collector):
-    from interop import points
     return list(points(collector.requests()))
 
 

@@ -4,8 +4,10 @@ The Collector is built once by scripts/interop/build-collector.sh (cached under
 ~/.cache/sidelight); SIDELIGHT_OTELCOL may name a binary instead. Its file exporter writes
 what it received as OTLP JSON lines, which the tests read back.
 """
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -190,3 +192,57 @@ def wait_point(collector, predicate, what, timeout, logs=()):
 
 def workdir():
     return tempfile.mkdtemp(prefix="sidelight-interop.")
+
+
+class Session:
+    """One interop test's world: a scratch directory, the real Collector, and every sidelight and
+    process started through it, all stopped at the end. The directory is kept when the test
+    failed, for its logs."""
+
+    def __init__(self, binary):
+        self.binary = binary
+        self.work = workdir()
+        self._agents = []
+        self._processes = []
+        self.collector = None
+
+    def start_collector(self, tls=None):
+        self.collector = Collector(self.work, tls=tls)
+        return self.collector
+
+    def process(self, argv):
+        p = subprocess.Popen(argv)
+        self._processes.append(p)
+        return p
+
+    def sidelight(self, yaml, name=None):
+        directory = self.work
+        if name:
+            directory = os.path.join(self.work, name)
+            os.makedirs(directory)
+        agent = Sidelight(self.binary, directory, yaml)
+        self._agents.append(agent)
+        return agent
+
+    def close(self, passed):
+        for agent in self._agents:
+            agent.stop()
+        if self.collector:
+            self.collector.stop()
+        for p in self._processes:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if passed:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def session(binary):
+    s = Session(binary)
+    passed = False
+    try:
+        yield s
+        passed = True
+    finally:
+        s.close(passed)

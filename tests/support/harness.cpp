@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -36,7 +37,19 @@ temp_dir::~temp_dir() {
   fs::remove_all(path_, ec);
 }
 
-child::child(std::vector<std::string> argv, const std::string& stderr_path) {
+child::child(std::vector<std::string> argv, const std::string& stderr_path,
+             const std::vector<std::string>& env) {
+  std::vector<char*> envp;
+  for (char** e = environ; *e; ++e) {
+    std::string_view name(*e, std::strcspn(*e, "="));
+    bool overridden = false;
+    for (const auto& kv : env)
+      overridden |= std::string_view(kv).substr(0, kv.find('=')) == name;
+    if (!overridden) envp.push_back(*e);
+  }
+  for (const auto& kv : env)
+    envp.push_back(const_cast<char*>(kv.c_str()));
+  envp.push_back(nullptr);
   std::vector<char*> args;
   for (auto& a : argv)
     args.push_back(a.data());
@@ -48,7 +61,7 @@ child::child(std::vector<std::string> argv, const std::string& stderr_path) {
                                      O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, 2, 1);
   }
-  int rc = ::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+  int rc = ::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
 }
@@ -136,14 +149,8 @@ agent::agent(const temp_dir& dir, const std::string& yaml, std::vector<std::stri
       process_((write_file(config_, yaml.find("admin:") == std::string::npos
                                         ? yaml + "\nadmin: { listen: 'unix:" + admin_ + "' }\n"
                                         : yaml),
-                [&] {
-                  for (const auto& kv : env) {
-                    auto eq = kv.find('=');
-                    ::setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
-                  }
-                  return agent_argv(config_);
-                }()),
-               log_) {}
+                agent_argv(config_)),
+               log_, env) {}
 
 agent::~agent() {
   process_.kill(SIGTERM);

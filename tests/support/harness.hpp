@@ -29,7 +29,9 @@ class temp_dir {
 // A child process, killed (SIGKILL) and reaped when destroyed.
 class child {
  public:
-  explicit child(std::vector<std::string> argv, const std::string& stderr_path = "");
+  // `env` ("NAME=value") is added to this process's environment for the child only.
+  explicit child(std::vector<std::string> argv, const std::string& stderr_path = "",
+                 const std::vector<std::string>& env = {});
   child(child&& other) noexcept;
   child& operator=(child&&) = delete;
   ~child();
