@@ -76,6 +76,23 @@ class metric_writer {
   std::int64_t now_;
 };
 
+std::array<std::shared_ptr<pipeline::signal_lane>, 3> make_lanes(
+    asio::io_context& io, const std::shared_ptr<exporting::exporter>& exp,
+    const config::config& cfg, const config::retry_settings& retry) {
+  pipeline::lane_settings ls;
+  ls.queue_max_bytes = cfg.queue.max_bytes;
+  ls.queue_max_items = cfg.queue.max_items;
+  ls.batch_max_items = cfg.batch.max_items;
+  ls.batch_max_bytes = cfg.batch.max_bytes;
+  ls.batch_timeout = cfg.batch.timeout;
+  ls.retry = retry;
+  std::array<std::shared_ptr<pipeline::signal_lane>, 3> lanes;
+  for (auto s : {exporting::signal::traces, exporting::signal::metrics, exporting::signal::logs}) {
+    lanes[static_cast<std::size_t>(s)] = std::make_shared<pipeline::signal_lane>(io, exp, s, ls);
+  }
+  return lanes;
+}
+
 }  // namespace
 
 agent::agent(config::config cfg)
@@ -100,15 +117,16 @@ agent::agent(config::config cfg)
 }
 
 agent::~agent() {
+  stop_intake();
   for (auto& [fp, w] : watchers_)
     w->stop();
-  for (auto& slot : exporters_) {
-    slot.lane->stop();
-    slot.exporter->shutdown();
-  }
-  for (auto& slot : retiring_) {
-    slot.lane->stop();
-    slot.exporter->shutdown();
+  for (auto* slots : {&exporters_, &retiring_}) {
+    for (auto& slot : *slots) {
+      slot.lane->stop();
+      for (auto& l : slot.lanes)
+        l->stop();
+      slot.exporter->shutdown();
+    }
   }
 }
 
@@ -127,23 +145,25 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
     return false;
   };
   for (const auto& e : cfg->exporters.otlp) {
-    auto fp = "otlp\x1f" + config::exporter_fingerprint(e);
+    auto fp =
+        "otlp\x1f" + config::exporter_fingerprint(e) + "\x1e" + config::pipeline_fingerprint(*cfg);
     if (take_existing(fp)) continue;
     auto made = exporting::otlp_grpc_exporter::create(e);
     if (auto* err = std::get_if<std::string>(&made)) return "exporter " + e.name + ": " + *err;
     std::shared_ptr<exporting::exporter> exp = std::move(std::get<0>(made));
     auto lane = std::make_shared<pipeline::liveness_lane>(io_, exp, e.retry);
-    next.push_back({fp, exp, lane, e.target.text});
+    next.push_back({fp, exp, lane, make_lanes(io_, exp, *cfg, e.retry), e.target.text});
     spdlog::info("exporter {}: OTLP/gRPC to {} ({}{})", e.name, e.target.text,
                  e.use_tls() ? "TLS" : "plaintext",
                  e.codec == config::otlp_exporter::compression::gzip ? ", gzip" : "");
   }
   for (const auto& c : cfg->exporters.console) {
-    auto fp = "console\x1f" + c.name + "\x1f" + std::to_string(static_cast<int>(c.style));
+    auto fp = "console\x1f" + c.name + "\x1f" + std::to_string(static_cast<int>(c.style)) + "\x1e" +
+              config::pipeline_fingerprint(*cfg);
     if (take_existing(fp)) continue;
     std::shared_ptr<exporting::exporter> exp = std::make_shared<exporting::console_exporter>(c);
     auto lane = std::make_shared<pipeline::liveness_lane>(io_, exp, config::retry_settings{});
-    next.push_back({fp, exp, lane, "stdout"});
+    next.push_back({fp, exp, lane, make_lanes(io_, exp, *cfg, config::retry_settings{}), "stdout"});
     spdlog::info("exporter {}: printing heartbeats on standard output", c.name);
   }
   for (std::size_t i = 0; i < exporters_.size(); ++i) {
@@ -179,6 +199,7 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
     } else {
       w = watch::make_watcher(*watch_ctx_, t, [this](const watch::instance_report& r) {
         emitter_->on_report(r);
+        on_instance(r);
         if (r.what != watch::change::none) {
           if (r.final) {
             last_changes_.erase(r.instance_id);
@@ -200,6 +221,10 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
     w->stop();
   watchers_ = std::move(next_watchers);
 
+  if (cfg_ != cfg &&
+      config::intake_fingerprint(cfg_->intake) != config::intake_fingerprint(cfg->intake)) {
+    spdlog::warn("intake listeners changed: the change takes effect at the next start");
+  }
   if (cfg_ != cfg && cfg_->admin.listen != cfg->admin.listen) {
     spdlog::warn("admin.listen changed from '{}' to '{}': it takes effect at the next start",
                  cfg_->admin.listen, cfg->admin.listen);
@@ -209,13 +234,10 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
   for (auto& w : fresh)
     w->start();
 
-  for (const auto* l : {&cfg->intake.otlp_grpc, &cfg->intake.otlp_http, &cfg->intake.ndjson}) {
-    if (l->enabled()) {
-      spdlog::warn(
-          "intake listeners are not implemented in this version yet; the intake "
-          "section is ignored");
-      break;
-    }
+  origins_.set_common(emitter_->common_resource());
+  publish_lanes();
+  if (cfg->intake.otlp_http.enabled()) {
+    spdlog::warn("intake.otlp_http is not implemented in this version yet; it is ignored");
   }
   spdlog::info("watching {} target(s); heartbeat every {}s", cfg->targets.size(),
                std::chrono::duration_cast<std::chrono::seconds>(cfg->heartbeat.interval).count());
@@ -226,6 +248,15 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
 void agent::retire(exporter_slot slot) {
   retiring_.push_back(slot);
   auto deadline = std::chrono::steady_clock::now() + cfg_->shutdown_timeout;
+  for (auto& l : slot.lanes) {
+    l->flush(deadline, [l](std::uint64_t left) {
+      if (left > 0) {
+        spdlog::warn("exporter {}: replaced by reload with {} {} item(s) unsent",
+                     l->exporter_name(), left, exporting::to_string(l->signal()));
+      }
+      l->stop();
+    });
+  }
   slot.lane->flush(deadline, [this, lane = slot.lane](std::size_t left) {
     if (left > 0) {
       spdlog::warn("exporter {}: replaced by reload with {} instance state(s) unsent",
@@ -301,11 +332,15 @@ void agent::request_stop() {
     w->stop();
   if (admin_) admin_->stop();
 
+  stop_intake();
+
   auto deadline = std::chrono::steady_clock::now() + cfg_->shutdown_timeout;
-  auto lanes = std::make_shared<std::size_t>(exporters_.size());
+  auto lanes = std::make_shared<std::size_t>(exporters_.size() * 4);
   auto finish = [this] {
     for (auto& slot : exporters_) {
       slot.lane->stop();
+      for (auto& l : slot.lanes)
+        l->stop();
       slot.exporter->shutdown();
     }
     io_.stop();
@@ -324,6 +359,77 @@ void agent::request_stop() {
       }
       if (--*lanes == 0) asio::post(io_, finish);
     });
+    for (auto& l : slot.lanes) {
+      l->flush(deadline, [this, lanes, finish, l](std::uint64_t left) {
+        if (left > 0) {
+          auto st = l->stats();
+          spdlog::warn("exporter {}: {} {} item(s) could not be sent within shutdown_timeout ({})",
+                       l->exporter_name(), left, exporting::to_string(l->signal()), st.last_error);
+        }
+        if (--*lanes == 0) asio::post(io_, finish);
+      });
+    }
+  }
+}
+
+std::string agent::start_intake() {
+  const auto& in = cfg_->intake;
+  if (!in.otlp_grpc.enabled() && !in.ndjson.enabled()) return "";
+  auto deliver = [this](exporting::signal s, pipeline::chunk c) { this->deliver(s, std::move(c)); };
+  if (in.otlp_grpc.enabled()) {
+    auto made =
+        intake::otlp_grpc_server::start(io_, in.otlp_grpc, origins_, deliver, intake_counters_);
+    if (auto* err = std::get_if<std::string>(&made)) return *err;
+    grpc_intake_ = std::move(std::get<0>(made));
+    spdlog::info("intake: OTLP/gRPC on {}", grpc_intake_->address());
+  }
+  if (in.ndjson.enabled()) {
+    auto made =
+        intake::ndjson_server::start(intake_io_, in.ndjson, origins_, deliver, intake_counters_);
+    if (auto* err = std::get_if<std::string>(&made)) return *err;
+    ndjson_intake_ = std::get<0>(std::move(made));
+    spdlog::info("intake: NDJSON on {}", ndjson_intake_->address());
+  }
+  intake_work_.emplace(intake_io_.get_executor());
+  intake_thread_ = std::thread([this] { intake_io_.run(); });
+  return "";
+}
+
+void agent::stop_intake() {
+  if (grpc_intake_) grpc_intake_->shutdown();
+  if (ndjson_intake_) {
+    asio::post(intake_io_, [s = ndjson_intake_] { s->shutdown(); });
+  }
+  intake_work_.reset();
+  if (intake_thread_.joinable()) intake_thread_.join();
+  if (ndjson_intake_) {
+    // Not started on the thread (start_intake failed later): shut down here.
+    ndjson_intake_->shutdown();
+    ndjson_intake_.reset();
+  }
+}
+
+void agent::publish_lanes() {
+  std::vector<std::array<std::shared_ptr<pipeline::signal_lane>, 3>> lanes;
+  for (const auto& slot : exporters_)
+    lanes.push_back(slot.lanes);
+  std::lock_guard lock(lanes_mutex_);
+  live_lanes_ = std::move(lanes);
+}
+
+void agent::deliver(exporting::signal s, pipeline::chunk c) {
+  std::lock_guard lock(lanes_mutex_);
+  auto i = static_cast<std::size_t>(s);
+  for (std::size_t e = 0; e < live_lanes_.size(); ++e)
+    live_lanes_[e][i]->offer(e + 1 == live_lanes_.size() ? std::move(c) : c);
+}
+
+void agent::on_instance(const watch::instance_report& r) {
+  if (!r.process) return;
+  if (r.up && !r.final) {
+    if (auto resource = emitter_->resource_of(r)) origins_.set_instance(r.process->pid, *resource);
+  } else {
+    origins_.erase_instance(r.process->pid);
   }
 }
 
@@ -395,6 +501,11 @@ int agent::run() {
   }
   if (auto err = apply(cfg_); !err.empty()) {
     spdlog::error("cannot start: {}", err);
+    return 2;
+  }
+  if (auto err = start_intake(); !err.empty()) {
+    spdlog::error("cannot start: intake: {}", err);
+    stop_intake();
     return 2;
   }
 

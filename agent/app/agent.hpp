@@ -4,18 +4,25 @@
 // a bad new config is refused and the old one stays), and is the only place that knows every stage.
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "admin/admin_server.hpp"
 #include "config/config.hpp"
 #include "export/exporter.hpp"
 #include "heartbeat/heartbeat.hpp"
+#include "intake/intake.hpp"
+#include "intake/ndjson_server.hpp"
+#include "intake/otlp_grpc_server.hpp"
 #include "pipeline/liveness_lane.hpp"
+#include "pipeline/signal_lane.hpp"
 #include "watch/process_events.hpp"
 #include "watch/socket_table.hpp"
 #include "watch/watch.hpp"
@@ -43,6 +50,8 @@ class agent {
     std::string fingerprint;
     std::shared_ptr<exporting::exporter> exporter;
     std::shared_ptr<pipeline::liveness_lane> lane;
+    // Client telemetry by signal (traces, metrics, logs), each with its own queue.
+    std::array<std::shared_ptr<pipeline::signal_lane>, 3> lanes;
     std::string endpoint;  // for status: the upstream's address, or "stdout"
   };
   struct last_change {
@@ -57,6 +66,13 @@ class agent {
   // Returns an error text when an exporter cannot be built.
   std::string apply(std::shared_ptr<const config::config> cfg);
   void retire(exporter_slot slot);
+  // Starts the intake listeners the config asks for; an error text when one cannot start.
+  std::string start_intake();
+  void stop_intake();
+  // Hands a client's chunk to every exporter's lane for its signal; called from intake threads.
+  void deliver(exporting::signal s, pipeline::chunk c);
+  void publish_lanes();
+  void on_instance(const watch::instance_report& r);
   void wait_for_signals();
   void add_self_metrics(opentelemetry::proto::metrics::v1::ScopeMetrics& scope, std::int64_t now);
 
@@ -72,6 +88,17 @@ class agent {
   std::vector<exporter_slot> exporters_;
   std::vector<exporter_slot> retiring_;
   std::shared_ptr<admin::admin_server> admin_;
+  // Intake runs on its own thread (NDJSON) and gRPC's completion-queue thread, so a flood of
+  // client data never delays a heartbeat.
+  intake::origin_directory origins_;
+  intake::intake_counters intake_counters_;
+  asio::io_context intake_io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> intake_work_;
+  std::thread intake_thread_;
+  std::unique_ptr<intake::otlp_grpc_server> grpc_intake_;
+  std::shared_ptr<intake::ndjson_server> ndjson_intake_;
+  std::mutex lanes_mutex_;
+  std::vector<std::array<std::shared_ptr<pipeline::signal_lane>, 3>> live_lanes_;
   std::map<std::string, last_change> last_changes_;  // by service.instance.id
   std::int64_t started_unix_ns_ = 0;
   std::uint64_t reloads_ = 0;

@@ -81,10 +81,14 @@ struct heartbeat_settings {
 
 struct listener {
   std::string unix_path;
-  std::string tcp;  // host:port, loopback unless the user says otherwise
+  std::string unix_datagram;  // NDJSON only: one object per datagram
+  std::string tcp;            // host:port, loopback unless the user says otherwise
   std::uint32_t mode = 0660;
   std::string group;
-  bool enabled() const { return !unix_path.empty() || !tcp.empty(); }
+  std::uint64_t max_message_size = 4ull << 20;  // a request body, or one NDJSON line
+  std::uint32_t max_connections = 256;
+  duration idle_timeout = std::chrono::minutes(5);
+  bool enabled() const { return !unix_path.empty() || !unix_datagram.empty() || !tcp.empty(); }
 };
 
 struct intake_settings {
@@ -100,6 +104,7 @@ struct queue_settings {
 
 struct batch_settings {
   std::uint64_t max_items = 8192;
+  std::uint64_t max_bytes = 4ull << 20;  // no request upstream is larger
   duration timeout = std::chrono::milliseconds(200);
 };
 
@@ -198,5 +203,8 @@ namespace sidelight::config {
 // Equal fingerprints mean a reload can keep the running watcher (or exporter) as it is.
 std::string watch_fingerprint(const target& t);
 std::string exporter_fingerprint(const otlp_exporter& e);
+std::string intake_fingerprint(const intake_settings& in);
+// Queue and batch settings: exporters' lanes are rebuilt when they change.
+std::string pipeline_fingerprint(const config& c);
 
 }  // namespace sidelight::config

@@ -48,4 +48,21 @@ std::string exporter_fingerprint(const otlp_exporter& e) {
   return out.str();
 }
 
+std::string intake_fingerprint(const intake_settings& in) {
+  std::ostringstream out;
+  for (const auto* l : {&in.otlp_grpc, &in.otlp_http, &in.ndjson}) {
+    out << l->unix_path << '\x1f' << l->unix_datagram << '\x1f' << l->tcp << '\x1f' << l->mode
+        << '\x1f' << l->group << '\x1f' << l->max_message_size << '\x1f' << l->max_connections
+        << '\x1f' << l->idle_timeout.count() << '\x1e';
+  }
+  return out.str();
+}
+
+std::string pipeline_fingerprint(const config& c) {
+  std::ostringstream out;
+  out << c.queue.max_bytes << '\x1f' << c.queue.max_items << '\x1f' << c.batch.max_items << '\x1f'
+      << c.batch.max_bytes << '\x1f' << c.batch.timeout.count();
+  return out.str();
+}
+
 }  // namespace sidelight::config

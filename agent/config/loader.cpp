@@ -532,12 +532,35 @@ void read_targets(parse_context& ctx, const YAML::Node& node, std::vector<target
 void read_listener(parse_context& ctx, const map_view& parent, std::string_view key,
                    listener& out) {
   if (!parent.has(key)) return;
-  map_view m(ctx, parent.get(key), parent.join(key), {"unix", "tcp", "mode", "group"});
+  std::vector<std::string_view> keys = {
+      "unix", "tcp", "mode", "group", "max_message_size", "max_connections", "idle_timeout"};
+  if (key == "ndjson") keys.push_back("unix_datagram");
+  map_view m(ctx, parent.get(key), parent.join(key), keys);
   if (!m.valid()) return;
-  m.read("unix", out.unix_path);
-  if (m.has("unix") && !out.unix_path.starts_with("/")) {
-    ctx.error(m.get("unix"), m.join("unix"), "expected an absolute socket path");
+  for (auto [k, path] :
+       {std::pair{"unix", &out.unix_path}, {"unix_datagram", &out.unix_datagram}}) {
+    m.read(k, *path);
+    if (m.has(k) && !path->starts_with("/")) {
+      ctx.error(m.get(k), m.join(k), "expected an absolute socket path");
+    } else if (path->size() >= 108) {
+      ctx.error(m.get(k), m.join(k), "a socket path must be shorter than 108 bytes");
+    }
   }
+  m.read_size("max_message_size", out.max_message_size);
+  if (m.has("max_message_size") &&
+      (out.max_message_size < 1024 || out.max_message_size > (256ull << 20))) {
+    ctx.error(m.key_node("max_message_size"), m.join("max_message_size"),
+              "must be between 1KiB and 256MiB");
+  }
+  std::uint64_t conns = out.max_connections;
+  m.read_count("max_connections", conns);
+  if (conns == 0 || conns > 65536) {
+    ctx.error(m.key_node("max_connections"), m.join("max_connections"),
+              "must be between 1 and 65536");
+  } else {
+    out.max_connections = static_cast<std::uint32_t>(conns);
+  }
+  m.read("idle_timeout", out.idle_timeout);
   m.read("tcp", out.tcp);
   if (m.has("tcp")) {
     std::string host;
@@ -855,8 +878,12 @@ config read_root(parse_context& ctx, const YAML::Node& doc, const env_lookup& en
     }
   }
   if (root.has("batch")) {
-    map_view m(ctx, root.get("batch"), "batch", {"max_items", "timeout"});
+    map_view m(ctx, root.get("batch"), "batch", {"max_items", "max_bytes", "timeout"});
     m.read_count("max_items", cfg.batch.max_items);
+    m.read_size("max_bytes", cfg.batch.max_bytes);
+    if (cfg.batch.max_bytes < (64u << 10)) {
+      ctx.error(m.key_node("max_bytes"), "batch.max_bytes", "must be at least 64KiB");
+    }
     m.read("timeout", cfg.batch.timeout);
     if (cfg.batch.max_items == 0) {
       ctx.error(m.key_node("max_items"), "batch.max_items", "must be at least 1");

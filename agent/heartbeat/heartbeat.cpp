@@ -107,6 +107,19 @@ void heartbeat_emitter::on_report(const watch::instance_report& r) {
   emit_instance(*it->second, r, watch::now_unix_ns());
 }
 
+std::optional<otlp::resource::v1::Resource> heartbeat_emitter::resource_of(
+    const watch::instance_report& r) const {
+  auto it = targets_.find(r.target);
+  if (it == targets_.end() || !builder_) return std::nullopt;
+  return builder_->resource_of(*it->second, r);
+}
+
+otlp::resource::v1::Resource heartbeat_emitter::common_resource() const {
+  otlp::resource::v1::Resource resource;
+  if (builder_) builder_->add_common_resource(resource);
+  return resource;
+}
+
 void heartbeat_emitter::emit_instance(const config::target& t, const watch::instance_report& r,
                                       std::int64_t now) {
   std::optional<process_usage> usage;

@@ -39,6 +39,11 @@ class heartbeat_emitter : public std::enable_shared_from_this<heartbeat_emitter>
   // A watcher reported a change: emit that instance now.
   void on_report(const watch::instance_report& r);
 
+  // The Resource the instance's heartbeats carry; nullopt for an unknown target.
+  std::optional<otlp::resource::v1::Resource> resource_of(const watch::instance_report& r) const;
+  // The configured `resource:` and host.name, which every client's telemetry gets too.
+  otlp::resource::v1::Resource common_resource() const;
+
   // Emits every instance and sidelight itself now.
   void emit_all();
   // Emits sidelight's own state as stopping (heartbeat 0), for the final export.

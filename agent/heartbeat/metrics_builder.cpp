@@ -126,11 +126,9 @@ void metrics_builder::add_common_resource(otlp::resource::v1::Resource& resource
   set_attribute(attrs, "host.name", host_name_);
 }
 
-otlp::metrics::v1::ResourceMetrics metrics_builder::build(
-    const config::target& target, const watch::instance_report& instance, std::int64_t now_unix_ns,
-    const std::optional<process_usage>& usage) const {
-  otlp::metrics::v1::ResourceMetrics rm;
-  auto& resource = *rm.mutable_resource();
+otlp::resource::v1::Resource metrics_builder::resource_of(
+    const config::target& target, const watch::instance_report& instance) const {
+  otlp::resource::v1::Resource resource;
   add_common_resource(resource);
   auto& attrs = *resource.mutable_attributes();
   for (const auto& [k, v] : target.resource)
@@ -145,6 +143,14 @@ otlp::metrics::v1::ResourceMetrics metrics_builder::build(
       set_attribute(attrs, "process.executable.path", instance.process->executable_path);
     }
   }
+  return resource;
+}
+
+otlp::metrics::v1::ResourceMetrics metrics_builder::build(
+    const config::target& target, const watch::instance_report& instance, std::int64_t now_unix_ns,
+    const std::optional<process_usage>& usage) const {
+  otlp::metrics::v1::ResourceMetrics rm;
+  *rm.mutable_resource() = resource_of(target, instance);
 
   auto& scope = add_scope(rm);
   auto& beat = add_gauge(scope, "service.heartbeat", "1",

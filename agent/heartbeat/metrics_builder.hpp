@@ -38,6 +38,11 @@ class metrics_builder {
                                            std::int64_t now_unix_ns,
                                            const std::optional<process_usage>& usage) const;
 
+  // One instance's Resource: service.name, version, instance id, process attributes, and the
+  // common resource.
+  otlp::resource::v1::Resource resource_of(const config::target& target,
+                                           const watch::instance_report& instance) const;
+
   // The resource every target instance carries before its own attributes: the configured
   // `resource:` and host.name.
   void add_common_resource(otlp::resource::v1::Resource& resource) const;

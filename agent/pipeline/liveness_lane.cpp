@@ -41,19 +41,6 @@ std::size_t count_points(const otlp::metrics::v1::ResourceMetrics& rm) {
 
 }  // namespace
 
-std::chrono::nanoseconds backoff::next() {
-  double ceiling = static_cast<double>(settings_.initial_interval.count());
-  for (int i = 0; i < attempt_ && ceiling < static_cast<double>(settings_.max_interval.count());
-       ++i) {
-    ceiling *= settings_.multiplier;
-  }
-  ceiling = std::min(ceiling, static_cast<double>(settings_.max_interval.count()));
-  ++attempt_;
-  // Jitter in [ceiling/2, ceiling]: spread out many agents without ever retrying at once.
-  std::uniform_real_distribution<double> jitter(0.5, 1.0);
-  return std::chrono::nanoseconds(static_cast<std::int64_t>(ceiling * jitter(rng_)));
-}
-
 liveness_lane::liveness_lane(asio::io_context& io, std::shared_ptr<exporting::exporter> exporter,
                              const config::retry_settings& retry)
     : io_(io),

@@ -11,12 +11,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <random>
 #include <string>
 
 #include "config/config.hpp"
 #include "export/exporter.hpp"
 #include "opentelemetry/proto/metrics/v1/metrics.pb.h"
+#include "pipeline/backoff.hpp"
 
 namespace sidelight::pipeline {
 
@@ -33,20 +33,6 @@ struct lane_stats {
   std::string last_error;
   bool upstream_ok = true;
   std::chrono::nanoseconds last_latency{0};
-};
-
-// Exponential backoff with full jitter between `initial` and the current ceiling.
-class backoff {
- public:
-  explicit backoff(const config::retry_settings& r) : settings_(r), rng_(std::random_device{}()) {}
-  std::chrono::nanoseconds next();
-  void reset() { attempt_ = 0; }
-  int attempts() const { return attempt_; }
-
- private:
-  config::retry_settings settings_;
-  int attempt_ = 0;
-  std::mt19937_64 rng_;
 };
 
 class liveness_lane : public std::enable_shared_from_this<liveness_lane> {

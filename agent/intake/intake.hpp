@@ -1,0 +1,75 @@
+// The intake stage owns the local doors through which applications hand over spans, logs and
+// metrics: OTLP/gRPC and NDJSON on Unix sockets (and opt-in loopback TCP). It validates what
+// arrives at the wire level, counts it, fills in the sender's resource attributes, and hands each
+// Resource* to the pipeline as an encoded chunk. Bad input is answered to its sender, counted and
+// logged (rate-limited); it never costs another client anything.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+
+#include "export/exporter.hpp"
+#include "opentelemetry/proto/resource/v1/resource.pb.h"
+#include "pipeline/drop_oldest_queue.hpp"
+
+namespace sidelight::intake {
+
+// Where accepted data goes; called from intake threads.
+using deliver_fn = std::function<void(exporting::signal, pipeline::chunk)>;
+
+enum class protocol { otlp_grpc, ndjson };
+inline constexpr std::size_t kProtocols = 2;
+std::string_view to_string(protocol p);
+
+// What each protocol has seen; written from intake threads, read by the admin endpoints.
+struct protocol_counters {
+  std::atomic<std::uint64_t> requests{0};             // requests, or NDJSON lines
+  std::atomic<std::uint64_t> items{0};                // spans, log records, data points accepted
+  std::atomic<std::uint64_t> bytes{0};                // encoded bytes accepted
+  std::atomic<std::uint64_t> bad_requests{0};         // refused as malformed (or bad NDJSON lines)
+  std::atomic<std::uint64_t> connections{0};          // accepted in all
+  std::atomic<std::uint64_t> connections_refused{0};  // over max_connections
+  std::atomic<std::int64_t> open_connections{0};
+};
+
+struct intake_counters {
+  std::array<protocol_counters, kProtocols> by_protocol;
+  protocol_counters& of(protocol p) { return by_protocol[static_cast<std::size_t>(p)]; }
+  const protocol_counters& of(protocol p) const { return by_protocol[static_cast<std::size_t>(p)]; }
+};
+
+// Which resource attributes to fill in for data from a given process: the watched target
+// instance's resource when the sender is one, otherwise the configured `resource:` and host.name.
+// Thread-safe; updated by the app as instances come and go.
+class origin_directory {
+ public:
+  using resource = opentelemetry::proto::resource::v1::Resource;
+
+  void set_common(resource r);
+  void set_instance(pid_t pid, resource r);
+  void erase_instance(pid_t pid);
+
+  struct origin {
+    std::shared_ptr<const resource> additions;
+    bool watched = false;  // the sender is a watched target instance
+  };
+  origin lookup(pid_t pid) const;
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::shared_ptr<const resource> common_ = std::make_shared<resource>();
+  std::map<pid_t, std::shared_ptr<const resource>> instances_;
+};
+
+// "pid 1234 (comm)" for log lines about a client; "unknown client" without a pid.
+std::string describe_peer(pid_t pid);
+
+}  // namespace sidelight::intake

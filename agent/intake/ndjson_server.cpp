@@ -1,0 +1,330 @@
+#include "intake/ndjson_server.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "intake/otlp_wire.hpp"
+#include "intake/socket_setup.hpp"
+
+namespace sidelight::intake {
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace otlp = opentelemetry::proto;
+
+constexpr std::size_t kReadSize = 64 * 1024;
+constexpr auto kWarnEvery = 10s;
+// A datagram larger than this is refused (Linux's default limit is about 208 KiB).
+constexpr std::size_t kMaxDatagram = 1 << 20;
+
+}  // namespace
+
+void ndjson_batcher::line(std::string_view text, result& r) {
+  ++line_number_;
+  if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+  if (text.find_first_not_of(" \t") == std::string_view::npos) return;
+  ++r.lines;
+  auto error = decoder_.decode(text, decoded_);
+  if (!error.empty()) {
+    if (++r.bad == 1) r.first_error = "line " + std::to_string(line_number_) + ": " + error;
+    return;
+  }
+  ++r.items;
+  r.bytes += text.size();
+  if (decoded_.what == ndjson_line::kind::log) {
+    *logs_[decoded_.service].add_log_records() = std::move(decoded_.log);
+  } else {
+    *spans_[decoded_.service].add_spans() = std::move(decoded_.span);
+  }
+}
+
+void ndjson_batcher::feed(std::string_view data, bool at_end, pid_t pid, const deliver_fn& deliver,
+                          result& r) {
+  while (!data.empty()) {
+    auto nl = data.find('\n');
+    if (nl == std::string_view::npos) {
+      if (!skipping_) partial_.append(data);
+      break;
+    }
+    if (skipping_) {
+      skipping_ = false;
+    } else if (partial_.empty()) {
+      if (nl <= max_line_) {
+        line(data.substr(0, nl), r);
+      } else {
+        ++line_number_;
+        ++r.lines;
+        if (++r.bad == 1) {
+          r.first_error = "line " + std::to_string(line_number_) + ": longer than " +
+                          std::to_string(max_line_) + " bytes";
+        }
+      }
+    } else {
+      partial_.append(data.substr(0, nl));
+      line(partial_, r);
+      partial_.clear();
+    }
+    data.remove_prefix(nl + 1);
+  }
+  if (partial_.size() > max_line_) {
+    partial_.clear();
+    skipping_ = true;
+    ++line_number_;
+    ++r.lines;
+    if (++r.bad == 1) {
+      r.first_error = "line " + std::to_string(line_number_) + ": longer than " +
+                      std::to_string(max_line_) + " bytes";
+    }
+  }
+  if (at_end) {
+    if (!partial_.empty()) {
+      // A last line without its newline counts when it is whole; a half-written one is reported.
+      auto before = r.bad;
+      line(partial_, r);
+      if (r.bad > before && r.bad == 1) r.first_error += " (the connection closed mid-line)";
+      partial_.clear();
+    }
+    skipping_ = false;
+  }
+  emit(pid, deliver, r);
+}
+
+void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver, result&) {
+  if (logs_.empty() && spans_.empty()) return;
+  auto origin = origins_.lookup(pid);
+  auto resource_for = [&](const std::string& hint) {
+    otlp::resource::v1::Resource resource;
+    // The line's "service" is the client's own word, unless the sender is a watched target.
+    if (!hint.empty() && !origin.watched) {
+      auto* kv = resource.add_attributes();
+      kv->set_key("service.name");
+      kv->mutable_value()->set_string_value(hint);
+    }
+    fill_missing(resource, *origin.additions);
+    return resource;
+  };
+  for (auto& [hint, scope] : logs_) {
+    otlp::logs::v1::ResourceLogs rl;
+    *rl.mutable_resource() = resource_for(hint);
+    scope.mutable_scope()->set_name("sidelight.ndjson");
+    auto items = static_cast<std::uint32_t>(scope.log_records_size());
+    rl.mutable_scope_logs()->Add(std::move(scope));
+    auto bytes = std::make_shared<std::string>();
+    append_field1(*bytes, rl.SerializeAsString());
+    deliver(exporting::signal::logs, pipeline::chunk{std::move(bytes), items, {}});
+  }
+  for (auto& [hint, scope] : spans_) {
+    otlp::trace::v1::ResourceSpans rs;
+    *rs.mutable_resource() = resource_for(hint);
+    scope.mutable_scope()->set_name("sidelight.ndjson");
+    auto items = static_cast<std::uint32_t>(scope.spans_size());
+    rs.mutable_scope_spans()->Add(std::move(scope));
+    auto bytes = std::make_shared<std::string>();
+    append_field1(*bytes, rs.SerializeAsString());
+    deliver(exporting::signal::traces, pipeline::chunk{std::move(bytes), items, {}});
+  }
+  logs_.clear();
+  spans_.clear();
+}
+
+// One stream client: reads, feeds the batcher, closes when idle too long.
+class ndjson_server::session : public std::enable_shared_from_this<session> {
+ public:
+  session(ndjson_server& server, asio::local::stream_protocol::socket socket, pid_t pid)
+      : server_(server.shared_from_this()),
+        socket_(std::move(socket)),
+        idle_(socket_.get_executor()),
+        pid_(pid),
+        batcher_(server.origins_, server.settings_.max_message_size),
+        buffer_(kReadSize, '\0') {}
+
+  void start() {
+    server_->counters_.open_connections.fetch_add(1, std::memory_order_relaxed);
+    do_read();
+  }
+  void close() {
+    boost::system::error_code ec;
+    socket_.close(ec);
+    idle_.cancel();
+  }
+  ~session() { server_->counters_.open_connections.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  void do_read() {
+    idle_.expires_after(server_->settings_.idle_timeout);
+    idle_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->close();
+    });
+    socket_.async_read_some(asio::buffer(buffer_),
+                            [self = shared_from_this()](const boost::system::error_code& ec,
+                                                        std::size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_read(const boost::system::error_code& ec, std::size_t n) {
+    bool at_end = ec.failed();
+    ndjson_batcher::result r;
+    batcher_.feed(std::string_view(buffer_.data(), n), at_end, pid_, server_->deliver_, r);
+    server_->account(pid_, r);
+    if (at_end) {
+      idle_.cancel();
+      return;
+    }
+    do_read();
+  }
+
+  std::shared_ptr<ndjson_server> server_;
+  asio::local::stream_protocol::socket socket_;
+  asio::steady_timer idle_;
+  pid_t pid_;
+  ndjson_batcher batcher_;
+  std::string buffer_;
+};
+
+ndjson_server::ndjson_server(asio::io_context& io, const config::listener& settings,
+                             const origin_directory& origins, deliver_fn deliver,
+                             intake_counters& counters)
+    : io_(io),
+      settings_(settings),
+      origins_(origins),
+      deliver_(std::move(deliver)),
+      counters_(counters.of(protocol::ndjson)),
+      acceptor_(io),
+      datagrams_(io) {}
+
+std::variant<std::shared_ptr<ndjson_server>, std::string> ndjson_server::start(
+    asio::io_context& io, const config::listener& settings, const origin_directory& origins,
+    deliver_fn deliver, intake_counters& counters) {
+  std::shared_ptr<ndjson_server> s(
+      new ndjson_server(io, settings, origins, std::move(deliver), counters));
+  boost::system::error_code ec;
+  if (!settings.unix_path.empty()) {
+    auto bound = bind_unix_socket(settings.unix_path, SOCK_STREAM, settings);
+    if (auto* err = std::get_if<std::string>(&bound)) return "ndjson: " + *err;
+    s->acceptor_.assign(asio::local::stream_protocol(), std::get<int>(bound), ec);
+    if (ec) return "ndjson: " + ec.message();
+    s->accept();
+  }
+  if (!settings.unix_datagram.empty()) {
+    auto bound = bind_unix_socket(settings.unix_datagram, SOCK_DGRAM, settings);
+    if (auto* err = std::get_if<std::string>(&bound)) return "ndjson: " + *err;
+    s->datagrams_.assign(asio::local::datagram_protocol(), std::get<int>(bound), ec);
+    if (ec) return "ndjson: " + ec.message();
+    s->datagram_batcher_ = std::make_unique<ndjson_batcher>(
+        origins, std::min<std::uint64_t>(settings.max_message_size, kMaxDatagram));
+    s->datagram_buffer_.resize(kMaxDatagram + 1);
+    s->receive();
+  }
+  return s;
+}
+
+std::string ndjson_server::address() const {
+  std::string a;
+  if (!settings_.unix_path.empty()) a = "unix:" + settings_.unix_path;
+  if (!settings_.unix_datagram.empty()) {
+    if (!a.empty()) a += " and ";
+    a += "unixgram:" + settings_.unix_datagram;
+  }
+  return a;
+}
+
+void ndjson_server::accept() {
+  acceptor_.async_accept([self = shared_from_this()](const boost::system::error_code& ec,
+                                                     asio::local::stream_protocol::socket socket) {
+    if (ec == asio::error::operation_aborted || self->stopped_) return;
+    if (!ec) {
+      self->counters_.connections.fetch_add(1, std::memory_order_relaxed);
+      std::erase_if(self->sessions_, [](const auto& w) { return w.expired(); });
+      if (self->sessions_.size() >= self->settings_.max_connections) {
+        self->counters_.connections_refused.fetch_add(1, std::memory_order_relaxed);
+        boost::system::error_code ignored;
+        socket.close(ignored);
+      } else {
+        auto pid = peer_pid(socket.native_handle());
+        auto s = std::make_shared<session>(*self, std::move(socket), pid);
+        self->sessions_.push_back(s);
+        s->start();
+      }
+    }
+    self->accept();
+  });
+}
+
+// Datagrams carry their sender's credentials (SO_PASSCRED), read with recvmsg.
+void ndjson_server::receive() {
+  datagrams_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](
+                                                          const boost::system::error_code& ec) {
+    if (ec || self->stopped_) return;
+    for (int i = 0; i < 64; ++i) {
+      iovec iov{self->datagram_buffer_.data(), self->datagram_buffer_.size()};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      auto n = ::recvmsg(self->datagrams_.native_handle(), &msg, MSG_DONTWAIT | MSG_TRUNC);
+      if (n < 0) break;
+      pid_t pid = 0;
+      for (auto* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+          ucred cred{};
+          std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+          pid = cred.pid;
+        }
+      }
+      ndjson_batcher::result r;
+      if (static_cast<std::size_t>(n) > kMaxDatagram) {
+        r.lines = r.bad = 1;
+        r.first_error = "datagram larger than " + std::to_string(kMaxDatagram) + " bytes";
+      } else {
+        self->datagram_batcher_->feed(
+            std::string_view(self->datagram_buffer_.data(), static_cast<std::size_t>(n)), true, pid,
+            self->deliver_, r);
+      }
+      self->account(pid, r);
+    }
+    self->receive();
+  });
+}
+
+void ndjson_server::account(pid_t pid, const ndjson_batcher::result& r) {
+  counters_.requests.fetch_add(r.lines, std::memory_order_relaxed);
+  counters_.items.fetch_add(r.items, std::memory_order_relaxed);
+  counters_.bytes.fetch_add(r.bytes, std::memory_order_relaxed);
+  if (r.bad == 0) return;
+  counters_.bad_requests.fetch_add(r.bad, std::memory_order_relaxed);
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_warning_ < kWarnEvery) {
+    warnings_suppressed_ += r.bad;
+    return;
+  }
+  last_warning_ = now;
+  spdlog::warn("ndjson: {} bad line(s) from {}; first: {}{}", r.bad, describe_peer(pid),
+               r.first_error,
+               warnings_suppressed_
+                   ? fmt::format(" ({} more bad lines since the last report)", warnings_suppressed_)
+                   : "");
+  warnings_suppressed_ = 0;
+}
+
+void ndjson_server::shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  datagrams_.close(ec);
+  for (auto& w : sessions_) {
+    if (auto s = w.lock()) s->close();
+  }
+  sessions_.clear();
+  if (!settings_.unix_path.empty()) ::unlink(settings_.unix_path.c_str());
+  if (!settings_.unix_datagram.empty()) ::unlink(settings_.unix_datagram.c_str());
+}
+
+}  // namespace sidelight::intake

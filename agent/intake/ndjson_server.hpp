@@ -1,0 +1,92 @@
+// NDJSON intake: one JSON object per line on a Unix stream socket, and one per datagram on a
+// Unix datagram socket (see intake/ndjson.hpp for the shapes). Each read's lines are grouped into
+// one ResourceLogs / ResourceSpans per service hint and handed to the pipeline. A bad line is
+// counted and reported (rate-limited, naming the sending process); the connection goes on.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/datagram_protocol.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "config/config.hpp"
+#include "intake/intake.hpp"
+#include "intake/ndjson.hpp"
+
+namespace sidelight::intake {
+
+namespace asio = boost::asio;
+
+// Turns NDJSON text into pipeline chunks; no I/O, so it is tested without sockets.
+class ndjson_batcher {
+ public:
+  ndjson_batcher(const origin_directory& origins, std::uint64_t max_line)
+      : origins_(origins), max_line_(max_line) {}
+
+  struct result {
+    std::uint64_t lines = 0;
+    std::uint64_t items = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t bad = 0;
+    std::string first_error;  // of the first bad line, with its line number in this input
+  };
+
+  // Feeds bytes read from one client; complete lines are decoded, a partial one waits for more.
+  // `at_end`: the client is gone (or this is a whole datagram), so the rest is a last line.
+  void feed(std::string_view data, bool at_end, pid_t pid, const deliver_fn& deliver, result& r);
+
+ private:
+  void line(std::string_view text, result& r);
+  void emit(pid_t pid, const deliver_fn& deliver, result& r);
+
+  const origin_directory& origins_;
+  std::uint64_t max_line_;
+  ndjson_decoder decoder_;
+  ndjson_line decoded_;
+  std::string partial_;
+  bool skipping_ = false;  // inside a line already refused as too long
+  std::uint64_t line_number_ = 0;
+  // Grouped by service hint: each group becomes one Resource*.
+  std::map<std::string, opentelemetry::proto::logs::v1::ScopeLogs> logs_;
+  std::map<std::string, opentelemetry::proto::trace::v1::ScopeSpans> spans_;
+};
+
+class ndjson_server : public std::enable_shared_from_this<ndjson_server> {
+ public:
+  static std::variant<std::shared_ptr<ndjson_server>, std::string> start(
+      asio::io_context& io, const config::listener& settings, const origin_directory& origins,
+      deliver_fn deliver, intake_counters& counters);
+
+  // Stops accepting and closes every connection; idempotent. Call on the io_context's thread.
+  void shutdown();
+  std::string address() const;
+
+ private:
+  class session;
+  ndjson_server(asio::io_context& io, const config::listener& settings,
+                const origin_directory& origins, deliver_fn deliver, intake_counters& counters);
+  void accept();
+  void receive();
+  void account(pid_t pid, const ndjson_batcher::result& r);
+
+  asio::io_context& io_;
+  config::listener settings_;
+  const origin_directory& origins_;
+  deliver_fn deliver_;
+  protocol_counters& counters_;
+  asio::local::stream_protocol::acceptor acceptor_;
+  asio::local::datagram_protocol::socket datagrams_;
+  std::unique_ptr<ndjson_batcher> datagram_batcher_;
+  std::string datagram_buffer_;
+  std::vector<std::weak_ptr<session>> sessions_;
+  std::chrono::steady_clock::time_point last_warning_{};
+  std::uint64_t warnings_suppressed_ = 0;
+  bool stopped_ = false;
+
+  friend class session;
+};
+
+}  // namespace sidelight::intake

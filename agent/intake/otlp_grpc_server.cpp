@@ -1,0 +1,258 @@
+#include "intake/otlp_grpc_server.hpp"
+
+#include <fcntl.h>
+#include <grpcpp/server_posix.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <charconv>
+
+#include "intake/otlp_wire.hpp"
+#include "intake/socket_setup.hpp"
+
+namespace sidelight::intake {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Calls requested ahead, so that this many can start without waiting for the thread.
+constexpr int kCallsAhead = 16;
+// Bad requests are logged at most this often; the counters have every one.
+constexpr auto kWarnEvery = 10s;
+
+std::optional<exporting::signal> signal_of(const std::string& method) {
+  if (method == "/opentelemetry.proto.collector.trace.v1.TraceService/Export") {
+    return exporting::signal::traces;
+  }
+  if (method == "/opentelemetry.proto.collector.logs.v1.LogsService/Export") {
+    return exporting::signal::logs;
+  }
+  if (method == "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export") {
+    return exporting::signal::metrics;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+// One call's life: requested, read one message, answer, done.
+class otlp_grpc_server::call {
+ public:
+  explicit call(otlp_grpc_server& server) : server_(server), stream_(&ctx_) {
+    server_.service_.RequestCall(&ctx_, &stream_, server_.cq_.get(), server_.cq_.get(), this);
+  }
+
+  void proceed(bool ok) {
+    switch (step_) {
+      case step::requested:
+        if (!ok) {  // the server is shutting down
+          delete this;
+          return;
+        }
+        new call(server_);
+        signal_ = signal_of(ctx_.method());
+        if (!signal_) {
+          finish(
+              grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                           "sidelight serves the OTLP Export methods only, not " + ctx_.method()));
+          return;
+        }
+        step_ = step::reading;
+        stream_.Read(&request_, this);
+        return;
+      case step::reading:
+        if (!ok) {
+          finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message"));
+          return;
+        }
+        answer();
+        return;
+      case step::finishing:
+        delete this;
+        return;
+    }
+  }
+
+ private:
+  enum class step { requested, reading, finishing };
+
+  void finish(const grpc::Status& status) {
+    step_ = step::finishing;
+    stream_.Finish(status, this);
+  }
+
+  void answer() {
+    std::vector<grpc::Slice> slices;
+    request_.Dump(&slices);
+    std::string joined;
+    std::string_view bytes;
+    if (slices.size() == 1) {
+      bytes = std::string_view(reinterpret_cast<const char*>(slices[0].begin()), slices[0].size());
+    } else {
+      for (const auto& s : slices)
+        joined.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      bytes = joined;
+    }
+    auto pid = server_.pid_of(ctx_.peer());
+    auto origin = server_.origins_.lookup(pid);
+    auto result = split_request(*signal_, bytes, *origin.additions);
+    auto& counters = server_.counters_;
+    counters.requests.fetch_add(1, std::memory_order_relaxed);
+    if (!result.error.empty()) {
+      counters.bad_requests.fetch_add(1, std::memory_order_relaxed);
+      server_.warn_bad(pid, ctx_.method(), result.error);
+      finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, result.error));
+      return;
+    }
+    counters.items.fetch_add(result.items, std::memory_order_relaxed);
+    counters.bytes.fetch_add(bytes.size(), std::memory_order_relaxed);
+    for (auto& c : result.chunks)
+      server_.deliver_(*signal_, std::move(c));
+    // An empty Export*ServiceResponse: no partial success to report.
+    grpc::Slice empty;
+    grpc::ByteBuffer response(&empty, 1);
+    step_ = step::finishing;
+    stream_.WriteAndFinish(response, grpc::WriteOptions(), grpc::Status::OK, this);
+  }
+
+  otlp_grpc_server& server_;
+  grpc::GenericServerContext ctx_;
+  grpc::GenericServerAsyncReaderWriter stream_;
+  grpc::ByteBuffer request_;
+  std::optional<exporting::signal> signal_;
+  step step_ = step::requested;
+};
+
+otlp_grpc_server::otlp_grpc_server(asio::io_context& io, const config::listener& settings,
+                                   const origin_directory& origins, deliver_fn deliver,
+                                   intake_counters& counters)
+    : settings_(settings),
+      origins_(origins),
+      deliver_(std::move(deliver)),
+      counters_(counters.of(protocol::otlp_grpc)),
+      acceptor_(io) {}
+
+std::variant<std::unique_ptr<otlp_grpc_server>, std::string> otlp_grpc_server::start(
+    asio::io_context& io, const config::listener& settings, const origin_directory& origins,
+    deliver_fn deliver, intake_counters& counters) {
+  std::unique_ptr<otlp_grpc_server> s(
+      new otlp_grpc_server(io, settings, origins, std::move(deliver), counters));
+  if (!settings.unix_path.empty()) {
+    auto bound = bind_unix_socket(settings.unix_path, SOCK_STREAM, settings);
+    if (auto* err = std::get_if<std::string>(&bound)) return "otlp_grpc: " + *err;
+    boost::system::error_code ec;
+    s->acceptor_.assign(asio::local::stream_protocol(), std::get<int>(bound), ec);
+    if (ec) return "otlp_grpc: " + ec.message();
+  }
+
+  grpc::ServerBuilder builder;
+  if (!settings.tcp.empty()) {
+    builder.AddListeningPort(settings.tcp, grpc::InsecureServerCredentials(), &s->tcp_port_);
+  }
+  builder.RegisterAsyncGenericService(&s->service_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(settings.max_message_size));
+  // Large frames and a deep window: a 512-span request arrives in a few frames instead of many
+  // (see ../shared/DESIGN.md, "Measured on these machines").
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 16 * 1024 * 1024 - 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024 * 1024);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+      static_cast<int>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(settings.idle_timeout).count()));
+  s->cq_ = builder.AddCompletionQueue();
+  s->server_ = builder.BuildAndStart();
+  if (!s->server_) {
+    return "otlp_grpc: cannot listen on " +
+           (settings.tcp.empty() ? settings.unix_path : settings.tcp);
+  }
+  if (!settings.tcp.empty() && s->tcp_port_ == 0) {
+    return "otlp_grpc: cannot listen on " + settings.tcp;
+  }
+  for (int i = 0; i < kCallsAhead; ++i)
+    new call(*s);
+  s->worker_ = std::thread([p = s.get()] { p->serve(); });
+  if (s->acceptor_.is_open()) s->accept();
+  return s;
+}
+
+otlp_grpc_server::~otlp_grpc_server() {
+  shutdown();
+}
+
+std::string otlp_grpc_server::address() const {
+  std::string a;
+  if (!settings_.unix_path.empty()) a = "unix:" + settings_.unix_path;
+  if (!settings_.tcp.empty()) {
+    if (!a.empty()) a += " and ";
+    a += settings_.tcp;
+  }
+  return a;
+}
+
+void otlp_grpc_server::accept() {
+  acceptor_.async_accept(
+      [this](const boost::system::error_code& ec, asio::local::stream_protocol::socket socket) {
+        if (ec == asio::error::operation_aborted || stopped_) return;
+        if (!ec) {
+          int fd = socket.release();
+          // gRPC's transport expects a non-blocking descriptor; asio leaves a new one blocking.
+          ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+          counters_.connections.fetch_add(1, std::memory_order_relaxed);
+          {
+            std::lock_guard lock(peers_mutex_);
+            peers_[fd] = peer_pid(fd);
+          }
+          grpc::AddInsecureChannelFromFd(server_.get(), fd);
+        } else if (ec == asio::error::no_descriptors) {
+          spdlog::warn("otlp_grpc: out of file descriptors; connections wait");
+        }
+        accept();
+      });
+}
+
+void otlp_grpc_server::serve() {
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq_->Next(&tag, &ok))
+    static_cast<call*>(tag)->proceed(ok);
+}
+
+pid_t otlp_grpc_server::pid_of(const std::string& peer) {
+  // gRPC names a connection it was handed as "fd:N".
+  if (!peer.starts_with("fd:")) return 0;
+  int fd = -1;
+  std::from_chars(peer.data() + 3, peer.data() + peer.size(), fd);
+  std::lock_guard lock(peers_mutex_);
+  auto it = peers_.find(fd);
+  return it == peers_.end() ? 0 : it->second;
+}
+
+void otlp_grpc_server::warn_bad(pid_t pid, const std::string& method, const std::string& error) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_warning_ < kWarnEvery) {
+    ++warnings_suppressed_;
+    return;
+  }
+  last_warning_ = now;
+  spdlog::warn(
+      "otlp_grpc: refused a request from {} to {}: {}{}", describe_peer(pid), method, error,
+      warnings_suppressed_ ? fmt::format(" ({} more since the last report)", warnings_suppressed_)
+                           : "");
+  warnings_suppressed_ = 0;
+}
+
+void otlp_grpc_server::shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  if (!settings_.unix_path.empty()) ::unlink(settings_.unix_path.c_str());
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + 1s);
+  if (cq_) cq_->Shutdown();
+  if (worker_.joinable()) worker_.join();
+}
+
+}  // namespace sidelight::intake

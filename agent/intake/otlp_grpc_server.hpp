@@ -1,0 +1,66 @@
+// OTLP/gRPC intake: TraceService, LogsService and MetricsService on a Unix socket (and opt-in
+// TCP). The Unix socket is bound and accepted here, not by gRPC, so each connection's peer
+// process is known (SO_PEERCRED) before the connection is handed to gRPC. Requests arrive
+// through gRPC's async generic API as bytes, one completion-queue thread serves every call, and
+// nothing is decoded beyond what otlp_wire checks.
+#pragma once
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+
+#include "config/config.hpp"
+#include "intake/intake.hpp"
+
+namespace sidelight::intake {
+
+namespace asio = boost::asio;
+
+class otlp_grpc_server {
+ public:
+  static std::variant<std::unique_ptr<otlp_grpc_server>, std::string> start(
+      asio::io_context& io, const config::listener& settings, const origin_directory& origins,
+      deliver_fn deliver, intake_counters& counters);
+  ~otlp_grpc_server();
+
+  // Stops accepting, fails calls still waiting, and joins the completion-queue thread; idempotent.
+  void shutdown();
+  std::string address() const;
+
+ private:
+  class call;
+  otlp_grpc_server(asio::io_context& io, const config::listener& settings,
+                   const origin_directory& origins, deliver_fn deliver, intake_counters& counters);
+  void accept();
+  void serve();
+  void request_call();
+  pid_t pid_of(const std::string& peer);
+  void warn_bad(pid_t pid, const std::string& method, const std::string& error);
+
+  config::listener settings_;
+  const origin_directory& origins_;
+  deliver_fn deliver_;
+  protocol_counters& counters_;
+  asio::local::stream_protocol::acceptor acceptor_;
+  grpc::AsyncGenericService service_;
+  std::unique_ptr<grpc::ServerCompletionQueue> cq_;
+  std::unique_ptr<grpc::Server> server_;
+  std::thread worker_;
+  std::mutex peers_mutex_;
+  std::unordered_map<int, pid_t> peers_;  // accepted descriptor -> sending process
+  std::chrono::steady_clock::time_point last_warning_{};
+  std::uint64_t warnings_suppressed_ = 0;
+  int tcp_port_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace sidelight::intake

@@ -1,0 +1,385 @@
+#include "intake/otlp_wire.hpp"
+
+#include <google/protobuf/descriptor.h>
+#include <simdjson.h>
+
+#include <map>
+#include <memory>
+#include <unordered_set>
+
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+
+namespace sidelight::intake {
+
+namespace {
+
+namespace pb = google::protobuf;
+namespace otlp = opentelemetry::proto;
+
+enum class kind : std::uint8_t { unknown, varint, fixed64, fixed32, string, bytes, message };
+
+struct message_rule;
+struct field_rule {
+  kind k = kind::unknown;
+  bool repeated = false;
+  const message_rule* nested = nullptr;
+  std::string_view name;
+};
+
+// What the walker knows of one message type: its fields by number, and whether one occurrence of
+// it is an item the pipeline counts (a span, a log record, a metric data point).
+struct message_rule {
+  std::string_view name;
+  std::vector<field_rule> fields;  // indexed by field number
+  bool is_item = false;
+};
+
+kind kind_of(const pb::FieldDescriptor& f) {
+  switch (f.type()) {
+    case pb::FieldDescriptor::TYPE_STRING:
+      return kind::string;
+    case pb::FieldDescriptor::TYPE_BYTES:
+      return kind::bytes;
+    case pb::FieldDescriptor::TYPE_MESSAGE:
+      return kind::message;
+    case pb::FieldDescriptor::TYPE_FIXED64:
+    case pb::FieldDescriptor::TYPE_SFIXED64:
+    case pb::FieldDescriptor::TYPE_DOUBLE:
+      return kind::fixed64;
+    case pb::FieldDescriptor::TYPE_FIXED32:
+    case pb::FieldDescriptor::TYPE_SFIXED32:
+    case pb::FieldDescriptor::TYPE_FLOAT:
+      return kind::fixed32;
+    case pb::FieldDescriptor::TYPE_GROUP:
+      return kind::unknown;
+    default:
+      return kind::varint;
+  }
+}
+
+// The OTLP schema as walker rules, built once from the compiled descriptors.
+class schema {
+ public:
+  static const schema& get() {
+    static const schema s;
+    return s;
+  }
+  const message_rule& request(exporting::signal s) const {
+    return *requests_[static_cast<std::size_t>(s)];
+  }
+
+ private:
+  schema() {
+    const std::unordered_set<std::string> items = {
+        "opentelemetry.proto.trace.v1.Span",
+        "opentelemetry.proto.logs.v1.LogRecord",
+        "opentelemetry.proto.metrics.v1.NumberDataPoint",
+        "opentelemetry.proto.metrics.v1.HistogramDataPoint",
+        "opentelemetry.proto.metrics.v1.ExponentialHistogramDataPoint",
+        "opentelemetry.proto.metrics.v1.SummaryDataPoint",
+    };
+    requests_[static_cast<std::size_t>(exporting::signal::traces)] =
+        rule_for(otlp::collector::trace::v1::ExportTraceServiceRequest::descriptor(), items);
+    requests_[static_cast<std::size_t>(exporting::signal::metrics)] =
+        rule_for(otlp::collector::metrics::v1::ExportMetricsServiceRequest::descriptor(), items);
+    requests_[static_cast<std::size_t>(exporting::signal::logs)] =
+        rule_for(otlp::collector::logs::v1::ExportLogsServiceRequest::descriptor(), items);
+  }
+
+  const message_rule* rule_for(const pb::Descriptor* d,
+                               const std::unordered_set<std::string>& items) {
+    auto& slot = rules_[d];
+    if (slot) return slot.get();
+    slot = std::make_unique<message_rule>();
+    auto* rule = slot.get();
+    rule->name = d->full_name();
+    rule->is_item = items.count(d->full_name()) > 0;
+    int max_number = 0;
+    for (int i = 0; i < d->field_count(); ++i)
+      max_number = std::max(max_number, d->field(i)->number());
+    rule->fields.resize(static_cast<std::size_t>(max_number) + 1);
+    for (int i = 0; i < d->field_count(); ++i) {
+      const auto* f = d->field(i);
+      field_rule fr;
+      fr.k = kind_of(*f);
+      fr.repeated = f->is_repeated();
+      fr.name = f->name();
+      if (fr.k == kind::message) fr.nested = rule_for(f->message_type(), items);
+      rule->fields[static_cast<std::size_t>(f->number())] = fr;
+    }
+    return rule;
+  }
+
+  std::map<const pb::Descriptor*, std::unique_ptr<message_rule>> rules_;
+  const message_rule* requests_[3] = {};
+};
+
+struct reader {
+  const std::uint8_t* p;
+  const std::uint8_t* end;
+
+  bool varint(std::uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p == end) return false;
+      auto b = *p++;
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;
+  }
+  bool skip(std::size_t n) {
+    if (static_cast<std::size_t>(end - p) < n) return false;
+    p += n;
+    return true;
+  }
+};
+
+struct resource_span {
+  const std::uint8_t* body;
+  std::size_t len;
+  std::uint64_t items;
+};
+
+class walker {
+ public:
+  std::uint64_t items = 0;
+  std::string error;
+  std::vector<resource_span>* resources = nullptr;  // when set: each Resource* found at the top
+
+  bool walk(const std::uint8_t* p, const std::uint8_t* end, const message_rule& m, int depth) {
+    if (depth > kMaxProtoDepth) {
+      return fail(m, nullptr, 0, "nested more than " + std::to_string(kMaxProtoDepth) + " deep");
+    }
+    if (m.is_item) ++items;
+    reader r{p, end};
+    while (r.p < r.end) {
+      std::uint64_t tag = 0;
+      if (!r.varint(tag)) return fail(m, nullptr, 0, "truncated field tag");
+      auto number = tag >> 3;
+      auto wire = static_cast<int>(tag & 7);
+      if (number == 0 || number > 536870911) return fail(m, nullptr, 0, "invalid field number 0");
+      const field_rule* f = number < m.fields.size() ? &m.fields[number] : nullptr;
+      if (f && f->k == kind::unknown) f = nullptr;
+      if (!field(r, m, f, number, wire, depth)) return false;
+    }
+    return true;
+  }
+
+ private:
+  bool fail(const message_rule& m, const field_rule* f, std::uint64_t number, std::string what) {
+    if (error.empty()) {
+      error = std::string(m.name);
+      if (f) {
+        error += "." + std::string(f->name);
+      } else if (number) {
+        error += " field " + std::to_string(number);
+      }
+      error += ": " + what;
+    }
+    return false;
+  }
+
+  bool field(reader& r, const message_rule& m, const field_rule* f, std::uint64_t number, int wire,
+             int depth) {
+    static constexpr const char* kWireNames[] = {"varint", "64-bit",    "length-delimited",
+                                                 "group",  "group end", "32-bit"};
+    auto wrong_type = [&](const char* expected) {
+      return fail(m, f, number,
+                  std::string("wrong wire type: ") + (wire < 6 ? kWireNames[wire] : "invalid") +
+                      ", expected " + expected);
+    };
+    std::uint64_t len = 0;
+    switch (wire) {
+      case 0: {
+        std::uint64_t v = 0;
+        if (f && f->k != kind::varint) return wrong_type(expected_name(f->k));
+        if (!r.varint(v)) return fail(m, f, number, "truncated varint");
+        return true;
+      }
+      case 1:
+        if (f && f->k != kind::fixed64) return wrong_type(expected_name(f->k));
+        return r.skip(8) || fail(m, f, number, "truncated 64-bit value");
+      case 5:
+        if (f && f->k != kind::fixed32) return wrong_type(expected_name(f->k));
+        return r.skip(4) || fail(m, f, number, "truncated 32-bit value");
+      case 2:
+        break;
+      default:
+        return fail(m, f, number, "unsupported wire type " + std::to_string(wire));
+    }
+    if (!r.varint(len)) return fail(m, f, number, "truncated length");
+    if (len > static_cast<std::uint64_t>(r.end - r.p)) {
+      return fail(m, f, number,
+                  "length " + std::to_string(len) + " runs past the end of the message");
+    }
+    const auto* body = r.p;
+    r.p += len;
+    if (!f) return true;
+    switch (f->k) {
+      case kind::string:
+        if (!simdjson::validate_utf8(reinterpret_cast<const char*>(body), len)) {
+          return fail(m, f, number, "invalid UTF-8");
+        }
+        return true;
+      case kind::bytes:
+        return true;
+      case kind::message: {
+        auto before = items;
+        if (!walk(body, body + len, *f->nested, depth + 1)) return false;
+        if (depth == 0 && number == 1 && resources) {
+          resources->push_back({body, static_cast<std::size_t>(len), items - before});
+        }
+        return true;
+      }
+      case kind::varint:
+      case kind::fixed64:
+      case kind::fixed32: {
+        if (!f->repeated) return wrong_type(expected_name(f->k));
+        // A packed repeated scalar.
+        if (f->k == kind::fixed64 && len % 8 != 0) return fail(m, f, number, "packed length");
+        if (f->k == kind::fixed32 && len % 4 != 0) return fail(m, f, number, "packed length");
+        if (f->k == kind::varint) {
+          reader packed{body, body + len};
+          std::uint64_t v = 0;
+          while (packed.p < packed.end) {
+            if (!packed.varint(v)) return fail(m, f, number, "truncated packed varint");
+          }
+        }
+        return true;
+      }
+      case kind::unknown:
+        return true;
+    }
+    return true;
+  }
+
+  static const char* expected_name(kind k) {
+    switch (k) {
+      case kind::varint:
+        return "varint";
+      case kind::fixed64:
+        return "64-bit";
+      case kind::fixed32:
+        return "32-bit";
+      default:
+        return "length-delimited";
+    }
+  }
+};
+
+void append_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+const std::uint8_t* bytes_of(std::string_view s) {
+  return reinterpret_cast<const std::uint8_t*>(s.data());
+}
+
+}  // namespace
+
+void append_field1(std::string& out, std::string_view message) {
+  out.push_back(0x0a);
+  append_varint(out, message.size());
+  out.append(message);
+}
+
+void fill_missing(otlp::resource::v1::Resource& resource,
+                  const otlp::resource::v1::Resource& additions) {
+  auto original = resource.attributes_size();
+  for (const auto& kv : additions.attributes()) {
+    bool present = false;
+    for (int i = 0; i < original && !present; ++i)
+      present = resource.attributes(i).key() == kv.key();
+    if (!present) *resource.add_attributes() = kv;
+  }
+}
+
+std::string validate_request(exporting::signal s, std::string_view request, std::uint64_t& items) {
+  walker w;
+  w.walk(bytes_of(request), bytes_of(request) + request.size(), schema::get().request(s), 0);
+  items = w.items;
+  return w.error;
+}
+
+split_request_result split_request(exporting::signal s, std::string_view request,
+                                   const otlp::resource::v1::Resource& additions) {
+  split_request_result out;
+  std::vector<resource_span> found;
+  walker w;
+  w.resources = &found;
+  w.walk(bytes_of(request), bytes_of(request) + request.size(), schema::get().request(s), 0);
+  out.items = w.items;
+  out.error = std::move(w.error);
+  if (!out.error.empty()) return out;
+
+  for (const auto& rs : found) {
+    // Validated: every length below is known to be in bounds. The Resource fields (number 1)
+    // merge, as protobuf would; every other field is kept as it is.
+    otlp::resource::v1::Resource resource;
+    std::vector<std::string_view> rest;
+    std::size_t rest_size = 0;
+    reader inner{rs.body, rs.body + rs.len};
+    while (inner.p < inner.end) {
+      const auto* field_start = inner.p;
+      std::uint64_t tag = 0;
+      std::uint64_t len = 0;
+      inner.varint(tag);
+      switch (tag & 7) {
+        case 0:
+          inner.varint(len);
+          break;
+        case 1:
+          inner.skip(8);
+          break;
+        case 5:
+          inner.skip(4);
+          break;
+        default:
+          inner.varint(len);
+          if (tag >> 3 == 1) {
+            otlp::resource::v1::Resource part;
+            part.ParseFromArray(inner.p, static_cast<int>(len));
+            resource.MergeFrom(part);
+            inner.p += len;
+            continue;
+          }
+          inner.p += len;
+      }
+      std::string_view field(reinterpret_cast<const char*>(field_start),
+                             static_cast<std::size_t>(inner.p - field_start));
+      // Neighbouring fields are copied as one run.
+      if (!rest.empty() && rest.back().data() + rest.back().size() == field.data()) {
+        rest.back() = std::string_view(rest.back().data(), rest.back().size() + field.size());
+      } else {
+        rest.push_back(field);
+      }
+      rest_size += field.size();
+    }
+    fill_missing(resource, additions);
+    std::string resource_bytes = resource.SerializeAsString();
+    std::string resource_field;
+    append_field1(resource_field, resource_bytes);
+    // The re-framed Resource*: its new resource field, then everything else, copied once.
+    auto framed = std::make_shared<std::string>();
+    framed->reserve(resource_field.size() + rest_size + 12);
+    framed->push_back(0x0a);
+    append_varint(*framed, resource_field.size() + rest_size);
+    framed->append(resource_field);
+    for (auto part : rest)
+      framed->append(part);
+    pipeline::chunk c;
+    c.bytes = std::move(framed);
+    c.items = static_cast<std::uint32_t>(rs.items);
+    out.chunks.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace sidelight::intake

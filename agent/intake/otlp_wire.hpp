@@ -1,0 +1,44 @@
+// Wire-level work on OTLP Export*ServiceRequest bytes, so intake never builds a span as an object:
+// one pass checks every tag, length and nesting level against the OTLP schema and the UTF-8 of
+// every string (upstreams built on Go's protobuf refuse a whole request for one bad string, which
+// would cost other clients' data batched with it), and counts the items; then each Resource* is
+// re-framed as a pipeline chunk with its resource attributes filled in.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "export/exporter.hpp"
+#include "opentelemetry/proto/resource/v1/resource.pb.h"
+#include "pipeline/drop_oldest_queue.hpp"
+
+namespace sidelight::intake {
+
+// Messages nest at most this deep (AnyValue can nest without end); deeper input is refused.
+constexpr int kMaxProtoDepth = 64;
+
+struct split_request_result {
+  std::vector<pipeline::chunk> chunks;  // one per ResourceSpans / ResourceLogs / ResourceMetrics
+  std::uint64_t items = 0;              // spans, log records or metric data points
+  std::string error;                    // when set, the request is refused as a whole
+};
+
+// Validates `request`, counts its items, and frames one chunk per Resource*. `additions` are
+// resource attributes added where the client's resource lacks the key; a client's own attribute
+// is never replaced.
+split_request_result split_request(exporting::signal s, std::string_view request,
+                                   const opentelemetry::proto::resource::v1::Resource& additions);
+
+// Only the validation and the count; error text or empty.
+std::string validate_request(exporting::signal s, std::string_view request, std::uint64_t& items);
+
+// Frames a whole message as field 1 of an Export*ServiceRequest (tag, length, bytes).
+void append_field1(std::string& out, std::string_view message);
+
+// Adds each of `additions` whose key `resource` does not have yet.
+void fill_missing(opentelemetry::proto::resource::v1::Resource& resource,
+                  const opentelemetry::proto::resource::v1::Resource& additions);
+
+}  // namespace sidelight::intake

@@ -1,0 +1,62 @@
+// A FIFO of encoded telemetry chunks bounded in bytes (and optionally in items). When a push would
+// go over a bound, the oldest chunks leave first and are reported back so the caller can count
+// them. Not thread-safe: the lane that owns it holds the lock.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sidelight::pipeline {
+
+// One or more length-delimited `resource_spans` / `resource_logs` / `resource_metrics` fields
+// (field 1 of the Export*ServiceRequest), so that chunks joined end to end are a request.
+struct chunk {
+  std::shared_ptr<const std::string> bytes;
+  std::uint32_t items = 0;  // spans, log records or metric data points
+  std::chrono::steady_clock::time_point enqueued{};
+  std::size_t size() const { return bytes ? bytes->size() : 0; }
+};
+
+class drop_oldest_queue {
+ public:
+  drop_oldest_queue(std::uint64_t max_bytes, std::uint64_t max_items)
+      : max_bytes_(max_bytes), max_items_(max_items) {}
+
+  struct dropped {
+    std::uint64_t items = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t chunks = 0;
+  };
+
+  // Appends `c`, then drops the oldest chunks until both bounds hold again. A chunk bigger than
+  // the whole queue is itself dropped.
+  dropped push(chunk c);
+
+  // Takes chunks from the front while the batch stays within `max_items` and `max_bytes`; always at
+  // least one chunk when the queue is not empty, so an oversized chunk still leaves.
+  std::vector<chunk> pop_batch(std::uint64_t max_items, std::uint64_t max_bytes);
+
+  // Empties the queue, returning what was in it.
+  dropped clear();
+
+  bool empty() const { return chunks_.empty(); }
+  std::uint64_t bytes() const { return bytes_; }
+  std::uint64_t items() const { return items_; }
+  const chunk& front() const { return chunks_.front(); }
+
+ private:
+  bool over() const { return bytes_ > max_bytes_ || (max_items_ > 0 && items_ > max_items_); }
+  void pop_front(dropped& d);
+
+  std::uint64_t max_bytes_;
+  std::uint64_t max_items_;
+  std::deque<chunk> chunks_;
+  std::uint64_t bytes_ = 0;
+  std::uint64_t items_ = 0;
+};
+
+}  // namespace sidelight::pipeline

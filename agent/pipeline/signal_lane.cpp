@@ -1,0 +1,328 @@
+#include "pipeline/signal_lane.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+
+namespace sidelight::pipeline {
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+// While flushing for shutdown, waiting out a long backoff would only waste the deadline.
+constexpr auto kFlushRetry = 200ms;
+// Failures are logged at most this often per lane; the counters have every one.
+constexpr auto kWarnEvery = 10s;
+
+std::size_t latency_bucket(double seconds) {
+  auto it = std::lower_bound(kLatencyBounds.begin(), kLatencyBounds.end(), seconds);
+  return static_cast<std::size_t>(it - kLatencyBounds.begin());
+}
+
+}  // namespace
+
+std::string_view to_string(drop_reason r) {
+  switch (r) {
+    case drop_reason::queue_full:
+      return "queue_full";
+    case drop_reason::retry_exhausted:
+      return "retry_exhausted";
+    case drop_reason::shutdown:
+      return "shutdown";
+    case drop_reason::rejected_by_upstream:
+      return "rejected_by_upstream";
+  }
+  return "unknown";
+}
+
+signal_lane::signal_lane(asio::io_context& io, std::shared_ptr<exporting::exporter> exporter,
+                         exporting::signal s, lane_settings settings)
+    : io_(io),
+      exporter_(std::move(exporter)),
+      signal_(s),
+      settings_(std::move(settings)),
+      batch_timer_(io),
+      retry_timer_(io),
+      flush_timer_(io),
+      queue_(settings_.queue_max_bytes, settings_.queue_max_items),
+      backoff_(settings_.retry) {}
+
+void signal_lane::drop(std::uint64_t items, drop_reason why) {
+  stats_.dropped_items[static_cast<std::size_t>(why)] += items;
+}
+
+void signal_lane::offer(chunk c) {
+  std::lock_guard lock(mutex_);
+  stats_.received_items += c.items;
+  stats_.received_bytes += c.size();
+  if (stopped_) {
+    drop(c.items, drop_reason::shutdown);
+    return;
+  }
+  bool was_empty = queue_.empty();
+  c.enqueued = clock::now();
+  auto d = queue_.push(std::move(c));
+  if (d.items > 0 || d.chunks > 0) drop(d.items, drop_reason::queue_full);
+  stats_.queued_items = queue_.items();
+  stats_.queued_bytes = queue_.bytes();
+  if (was_empty || queue_.items() >= settings_.batch_max_items ||
+      queue_.bytes() >= settings_.batch_max_bytes) {
+    schedule_pump();
+  }
+}
+
+void signal_lane::schedule_pump() {
+  if (pump_scheduled_) return;
+  pump_scheduled_ = true;
+  asio::post(io_, [self = shared_from_this()] { self->pump(); });
+}
+
+void signal_lane::pump() {
+  std::vector<std::vector<chunk>> batches;
+  {
+    std::lock_guard lock(mutex_);
+    pump_scheduled_ = false;
+    if (stopped_) return;
+    auto now = clock::now();
+    while (waiting_.empty() && !probing_ && !queue_.empty() &&
+           stats_.in_flight_requests < settings_.max_in_flight) {
+      bool full = queue_.items() >= settings_.batch_max_items ||
+                  queue_.bytes() >= settings_.batch_max_bytes;
+      bool due = now >= queue_.front().enqueued + settings_.batch_timeout;
+      if (!full && !due && !flushing_) break;
+      auto taken = queue_.pop_batch(settings_.batch_max_items, settings_.batch_max_bytes);
+      std::uint64_t items = 0;
+      for (const auto& c : taken)
+        items += c.items;
+      stats_.in_flight_items += items;
+      ++stats_.in_flight_requests;
+      batches.push_back(std::move(taken));
+    }
+    stats_.queued_items = queue_.items();
+    stats_.queued_bytes = queue_.bytes();
+    if (!queue_.empty()) arm_batch_timer();
+  }
+  // Joining the chunks copies bytes; done outside the lock so intake never waits for it.
+  for (auto& taken : batches) {
+    auto b = std::make_shared<batch>();
+    std::size_t size = 0;
+    for (const auto& c : taken)
+      size += c.size();
+    std::string request;
+    request.reserve(size);
+    for (const auto& c : taken) {
+      request.append(*c.bytes);
+      b->items += c.items;
+    }
+    b->bytes = request.size();
+    b->request = std::make_shared<const std::string>(std::move(request));
+    b->first_attempt = clock::now();
+    send(std::move(b));
+  }
+}
+
+void signal_lane::arm_batch_timer() {
+  if (timer_armed_) return;
+  timer_armed_ = true;
+  batch_timer_.expires_at(queue_.front().enqueued + settings_.batch_timeout);
+  batch_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    {
+      std::lock_guard lock(self->mutex_);
+      self->timer_armed_ = false;
+    }
+    if (!ec) self->pump();
+  });
+}
+
+void signal_lane::send(std::shared_ptr<batch> b) {
+  auto request = b->request;
+  exporter_->send(signal_, std::move(request),
+                  [self = shared_from_this(), b = std::move(b)](exporting::export_outcome o) {
+                    asio::post(self->io_, [self, b, o = std::move(o)]() mutable {
+                      self->on_done(b, std::move(o));
+                    });
+                  });
+}
+
+void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome outcome) {
+  std::vector<std::shared_ptr<batch>> resend;
+  {
+    std::lock_guard lock(mutex_);
+    auto now = clock::now();
+    double seconds = std::chrono::duration<double>(outcome.latency).count();
+    ++stats_.latency_buckets[latency_bucket(seconds)];
+    stats_.latency_sum_seconds += seconds;
+    bool was_probe = probing_ && outcome.result != exporting::export_outcome::kind::ok;
+    if (outcome.result == exporting::export_outcome::kind::ok) {
+      auto rejected =
+          std::min<std::uint64_t>(static_cast<std::uint64_t>(outcome.rejected), b->items);
+      stats_.in_flight_items -= b->items;
+      --stats_.in_flight_requests;
+      stats_.exported_items += b->items - rejected;
+      drop(rejected, drop_reason::rejected_by_upstream);
+      ++stats_.requests_ok;
+      if (!stats_.upstream_ok) {
+        spdlog::info("exporter {}: {} export works again", exporter_->name(),
+                     exporting::to_string(signal_));
+      }
+      stats_.upstream_ok = true;
+      probing_ = false;
+      backoff_.reset();
+      // The upstream answers again: everything that waited goes now.
+      while (!waiting_.empty()) {
+        resend.push_back(std::move(waiting_.front()));
+        waiting_.pop_front();
+      }
+      stats_.retries += resend.size();
+    } else {
+      ++stats_.requests_failed;
+      stats_.last_error = outcome.message;
+      bool retryable = outcome.result == exporting::export_outcome::kind::retryable;
+      if (retryable) stats_.upstream_ok = false;
+      auto max_elapsed = settings_.retry.max_elapsed_time;
+      bool exhausted = !settings_.retry.enabled ||
+                       (max_elapsed.count() > 0 && now - b->first_attempt >= max_elapsed);
+      if (now - last_warning_ >= kWarnEvery) {
+        last_warning_ = now;
+        spdlog::warn("exporter {}: {} export failed ({}): {}", exporter_->name(),
+                     exporting::to_string(signal_), retryable ? "will retry" : "permanent",
+                     outcome.message);
+      }
+      if (!retryable || exhausted || stopped_) {
+        stats_.in_flight_items -= b->items;
+        --stats_.in_flight_requests;
+        drop(b->items, !retryable ? drop_reason::rejected_by_upstream
+                       : stopped_ ? drop_reason::shutdown
+                                  : drop_reason::retry_exhausted);
+        if (was_probe) probing_ = false;
+        if (was_probe && !waiting_.empty()) arm_retry_timer(outcome.retry_after.value_or(0ms));
+      } else {
+        --stats_.in_flight_requests;  // its items stay in flight while they wait
+        if (was_probe) {
+          probing_ = false;
+          waiting_.push_front(b);
+          arm_retry_timer(outcome.retry_after.value_or(0ms));
+        } else {
+          waiting_.push_back(b);
+          if (!probing_) arm_retry_timer(outcome.retry_after.value_or(0ms));
+        }
+      }
+    }
+    for (std::size_t i = 0; i < resend.size(); ++i)
+      ++stats_.in_flight_requests;
+    finish_flush_if_done();
+  }
+  for (auto& r : resend)
+    send(std::move(r));
+  pump();
+}
+
+void signal_lane::arm_retry_timer(std::chrono::nanoseconds hint) {
+  if (retry_armed_ || stopped_) return;
+  retry_armed_ = true;
+  auto delay = std::max<std::chrono::nanoseconds>(backoff_.next(), hint);
+  if (flushing_) delay = std::min<std::chrono::nanoseconds>(delay, kFlushRetry);
+  retry_timer_.expires_after(delay);
+  retry_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->on_retry_timer();
+  });
+}
+
+void signal_lane::on_retry_timer() {
+  std::shared_ptr<batch> probe;
+  {
+    std::lock_guard lock(mutex_);
+    retry_armed_ = false;
+    if (stopped_) return;
+    auto now = clock::now();
+    auto max_elapsed = settings_.retry.max_elapsed_time;
+    while (!waiting_.empty() && max_elapsed.count() > 0 &&
+           now - waiting_.front()->first_attempt >= max_elapsed) {
+      stats_.in_flight_items -= waiting_.front()->items;
+      drop(waiting_.front()->items, drop_reason::retry_exhausted);
+      waiting_.pop_front();
+    }
+    if (waiting_.empty()) {
+      finish_flush_if_done();
+    } else {
+      probe = waiting_.front();
+      waiting_.pop_front();
+      probing_ = true;
+      ++stats_.retries;
+      ++stats_.in_flight_requests;
+    }
+  }
+  if (probe) {
+    send(std::move(probe));
+  } else {
+    pump();
+  }
+}
+
+void signal_lane::flush(clock::time_point deadline, std::function<void(std::uint64_t)> done) {
+  std::lock_guard lock(mutex_);
+  flushing_ = true;
+  flush_deadline_ = deadline;
+  flush_done_ = std::move(done);
+  if (retry_armed_) {
+    // Retry sooner: the deadline is all that is left.
+    retry_timer_.cancel();
+    retry_armed_ = false;
+    arm_retry_timer(0ms);
+  }
+  flush_timer_.expires_at(deadline);
+  flush_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;
+    std::lock_guard guard(self->mutex_);
+    if (!self->flush_done_) return;
+    auto d = self->queue_.clear();
+    self->drop(d.items, drop_reason::shutdown);
+    for (auto& w : self->waiting_) {
+      self->stats_.in_flight_items -= w->items;
+      self->drop(w->items, drop_reason::shutdown);
+    }
+    self->waiting_.clear();
+    self->stats_.queued_items = 0;
+    self->stats_.queued_bytes = 0;
+    auto left = d.items + self->stats_.in_flight_items;
+    asio::post(self->io_, [done = std::move(self->flush_done_), left] { done(left); });
+    self->flush_done_ = nullptr;
+  });
+  schedule_pump();
+  finish_flush_if_done();
+}
+
+void signal_lane::finish_flush_if_done() {
+  if (!flush_done_ || !queue_.empty() || stats_.in_flight_items > 0) return;
+  flush_timer_.cancel();
+  asio::post(io_, [done = std::move(flush_done_)] { done(0); });
+  flush_done_ = nullptr;
+}
+
+void signal_lane::stop() {
+  std::lock_guard lock(mutex_);
+  if (stopped_) return;
+  stopped_ = true;
+  batch_timer_.cancel();
+  retry_timer_.cancel();
+  flush_timer_.cancel();
+  auto d = queue_.clear();
+  drop(d.items, drop_reason::shutdown);
+  for (auto& w : waiting_) {
+    stats_.in_flight_items -= w->items;
+    drop(w->items, drop_reason::shutdown);
+  }
+  waiting_.clear();
+  stats_.queued_items = 0;
+  stats_.queued_bytes = 0;
+}
+
+signal_lane_stats signal_lane::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+}  // namespace sidelight::pipeline

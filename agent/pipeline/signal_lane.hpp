@@ -1,0 +1,142 @@
+// A signal lane carries one signal (traces, logs or client metrics) to one exporter: a bounded
+// drop-oldest queue, a batcher with item, byte and time triggers, up to `max_in_flight` requests
+// at once, and retries with backoff. Batches are joined at the byte level: the queue holds encoded
+// Resource* fields, and a request is their concatenation, so nothing is decoded on the way out.
+//
+// Every item is accounted for at every moment:
+//   received = exported + dropped (all reasons) + queued + in_flight
+// offer() may be called from any thread; everything else runs on the io_context's thread.
+#pragma once
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "export/exporter.hpp"
+#include "pipeline/backoff.hpp"
+#include "pipeline/drop_oldest_queue.hpp"
+
+namespace sidelight::pipeline {
+
+namespace asio = boost::asio;
+
+enum class drop_reason { queue_full, retry_exhausted, shutdown, rejected_by_upstream };
+inline constexpr std::size_t kDropReasons = 4;
+std::string_view to_string(drop_reason r);
+
+struct lane_settings {
+  std::uint64_t queue_max_bytes = 64ull << 20;
+  std::uint64_t queue_max_items = 0;
+  std::uint64_t batch_max_items = 8192;
+  std::uint64_t batch_max_bytes = 4ull << 20;
+  std::chrono::nanoseconds batch_timeout = std::chrono::milliseconds(200);
+  config::retry_settings retry;
+  std::size_t max_in_flight = 4;
+};
+
+// Upper bounds (seconds) of the export latency histogram's buckets; the last bucket is +Inf.
+inline constexpr std::array<double, 12> kLatencyBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                          0.1,   0.25,   0.5,   1,    2.5,   10};
+
+struct signal_lane_stats {
+  std::uint64_t received_items = 0;
+  std::uint64_t received_bytes = 0;
+  std::uint64_t exported_items = 0;
+  std::array<std::uint64_t, kDropReasons> dropped_items{};
+  std::uint64_t queued_items = 0;
+  std::uint64_t queued_bytes = 0;
+  std::uint64_t in_flight_items = 0;
+  std::uint64_t in_flight_requests = 0;
+  std::uint64_t requests_ok = 0;
+  std::uint64_t requests_failed = 0;
+  std::uint64_t retries = 0;
+  std::array<std::uint64_t, kLatencyBounds.size() + 1> latency_buckets{};
+  double latency_sum_seconds = 0;
+  std::string last_error;
+  bool upstream_ok = true;
+
+  std::uint64_t dropped_total() const {
+    std::uint64_t n = 0;
+    for (auto d : dropped_items)
+      n += d;
+    return n;
+  }
+  bool balanced() const {
+    return received_items == exported_items + dropped_total() + queued_items + in_flight_items;
+  }
+};
+
+class signal_lane : public std::enable_shared_from_this<signal_lane> {
+ public:
+  signal_lane(asio::io_context& io, std::shared_ptr<exporting::exporter> exporter,
+              exporting::signal s, lane_settings settings);
+
+  // Thread-safe. Queues `c`; when the queue is full the oldest chunks are dropped (queue_full).
+  void offer(chunk c);
+
+  // Sends everything queued, without waiting for batch timeouts, until nothing is left or
+  // `deadline` passes; then whatever remains is dropped (shutdown) and `done` gets its item count.
+  void flush(std::chrono::steady_clock::time_point deadline,
+             std::function<void(std::uint64_t)> done);
+
+  // Cancels timers; nothing more is sent. Idempotent.
+  void stop();
+
+  signal_lane_stats stats() const;
+  exporting::signal signal() const { return signal_; }
+  const std::string& exporter_name() const { return exporter_->name(); }
+
+ private:
+  struct batch {
+    std::shared_ptr<const std::string> request;
+    std::uint64_t items = 0;
+    std::uint64_t bytes = 0;
+    std::chrono::steady_clock::time_point first_attempt{};
+  };
+
+  void schedule_pump();  // any thread, lock held
+  void pump();           // io thread
+  void send(std::shared_ptr<batch> b);
+  void on_done(std::shared_ptr<batch> b, exporting::export_outcome outcome);
+  void arm_batch_timer();                               // io thread, lock held
+  void arm_retry_timer(std::chrono::nanoseconds hint);  // io thread, lock held
+  void on_retry_timer();
+  void drop(std::uint64_t items, drop_reason why);  // lock held
+  void finish_flush_if_done();                      // lock held
+
+  asio::io_context& io_;
+  std::shared_ptr<exporting::exporter> exporter_;
+  exporting::signal signal_;
+  lane_settings settings_;
+  asio::steady_timer batch_timer_;
+  asio::steady_timer retry_timer_;
+  asio::steady_timer flush_timer_;
+
+  mutable std::mutex mutex_;
+  drop_oldest_queue queue_;
+  backoff backoff_;
+  signal_lane_stats stats_;
+  bool pump_scheduled_ = false;
+  bool timer_armed_ = false;
+  // Batches that failed and wait for the upstream to come back. While any waits, one of them at a
+  // time probes the upstream after a backoff, and no new batch is sent.
+  std::deque<std::shared_ptr<batch>> waiting_;
+  bool probing_ = false;
+  bool retry_armed_ = false;
+  std::chrono::steady_clock::time_point flush_deadline_{};
+  std::chrono::steady_clock::time_point last_warning_{};
+  bool flushing_ = false;
+  bool stopped_ = false;
+  std::function<void(std::uint64_t)> flush_done_;
+};
+
+}  // namespace sidelight::pipeline

@@ -1,0 +1,168 @@
+#include "intake/otlp_wire.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+
+namespace otlp = opentelemetry::proto;
+namespace intake = sidelight::intake;
+using sidelight::exporting::signal;
+
+namespace {
+
+void add_string(otlp::resource::v1::Resource& r, const std::string& k, const std::string& v) {
+  auto* kv = r.add_attributes();
+  kv->set_key(k);
+  kv->mutable_value()->set_string_value(v);
+}
+
+std::string attribute(const otlp::resource::v1::Resource& r, const std::string& k) {
+  for (const auto& kv : r.attributes())
+    if (kv.key() == k) return kv.value().string_value();
+  return "<missing>";
+}
+
+otlp::collector::trace::v1::ExportTraceServiceRequest traces(int resources, int spans) {
+  otlp::collector::trace::v1::ExportTraceServiceRequest req;
+  for (int r = 0; r < resources; ++r) {
+    auto* rs = req.add_resource_spans();
+    add_string(*rs->mutable_resource(), "service.name", "client-" + std::to_string(r));
+    auto* ss = rs->add_scope_spans();
+    ss->mutable_scope()->set_name("lib");
+    for (int i = 0; i < spans; ++i) {
+      auto* s = ss->add_spans();
+      s->set_name("span-" + std::to_string(i));
+      s->set_trace_id(std::string(16, 'T'));
+      s->set_span_id(std::string(8, 'S'));
+    }
+    rs->set_schema_url("https://opentelemetry.io/schemas/1.21.0");
+  }
+  return req;
+}
+
+otlp::resource::v1::Resource additions() {
+  otlp::resource::v1::Resource add;
+  add_string(add, "service.name", "from-target");
+  add_string(add, "host.name", "box");
+  add_string(add, "deployment.environment.name", "test");
+  return add;
+}
+
+}  // namespace
+
+TEST_CASE("split_request frames one chunk per resource, counts spans, keeps every field",
+          "[wire]") {
+  auto req = traces(2, 3);
+  auto r = intake::split_request(signal::traces, req.SerializeAsString(), additions());
+  REQUIRE(r.error.empty());
+  CHECK(r.items == 6);
+  REQUIRE(r.chunks.size() == 2);
+  std::string joined;
+  for (const auto& c : r.chunks) {
+    CHECK(c.items == 3);
+    joined += *c.bytes;
+  }
+  otlp::collector::trace::v1::ExportTraceServiceRequest back;
+  REQUIRE(back.ParseFromString(joined));
+  REQUIRE(back.resource_spans_size() == 2);
+  for (int i = 0; i < 2; ++i) {
+    const auto& rs = back.resource_spans(i);
+    // The client's own service.name stays; what it lacks is filled in.
+    CHECK(attribute(rs.resource(), "service.name") == "client-" + std::to_string(i));
+    CHECK(attribute(rs.resource(), "host.name") == "box");
+    CHECK(attribute(rs.resource(), "deployment.environment.name") == "test");
+    CHECK(rs.resource().attributes_size() == 3);
+    CHECK(rs.schema_url() == req.resource_spans(i).schema_url());
+    CHECK(rs.scope_spans(0).SerializeAsString() ==
+          req.resource_spans(i).scope_spans(0).SerializeAsString());
+  }
+}
+
+TEST_CASE("split_request adds a resource to a Resource* that has none", "[wire]") {
+  otlp::collector::logs::v1::ExportLogsServiceRequest req;
+  req.add_resource_logs()->add_scope_logs()->add_log_records()->mutable_body()->set_string_value(
+      "hello");
+  auto r = intake::split_request(signal::logs, req.SerializeAsString(), additions());
+  REQUIRE(r.error.empty());
+  CHECK(r.items == 1);
+  REQUIRE(r.chunks.size() == 1);
+  otlp::collector::logs::v1::ExportLogsServiceRequest back;
+  REQUIRE(back.ParseFromString(*r.chunks[0].bytes));
+  CHECK(attribute(back.resource_logs(0).resource(), "service.name") == "from-target");
+  CHECK(back.resource_logs(0).scope_logs(0).log_records(0).body().string_value() == "hello");
+}
+
+TEST_CASE("split_request counts metric data points of every kind", "[wire]") {
+  otlp::collector::metrics::v1::ExportMetricsServiceRequest req;
+  auto* sm = req.add_resource_metrics()->add_scope_metrics();
+  auto* g = sm->add_metrics()->mutable_gauge();
+  g->add_data_points()->set_as_int(1);
+  g->add_data_points()->set_as_int(2);
+  auto* h = sm->add_metrics()->mutable_histogram();
+  auto* hp = h->add_data_points();
+  hp->add_bucket_counts(1);
+  hp->add_bucket_counts(2);  // packed repeated fixed64
+  hp->add_explicit_bounds(0.5);
+  sm->add_metrics()->mutable_summary()->add_data_points();
+  auto r = intake::split_request(signal::metrics, req.SerializeAsString(), {});
+  REQUIRE(r.error.empty());
+  CHECK(r.items == 4);
+}
+
+TEST_CASE("split_request refuses malformed requests with a message naming the field", "[wire]") {
+  auto good = traces(1, 2).SerializeAsString();
+  auto check = [](const std::string& bytes, const std::string& expected) {
+    auto r = intake::split_request(signal::traces, bytes, {});
+    INFO("error: " << r.error);
+    CHECK(r.chunks.empty());
+    CHECK_THAT(r.error, Catch::Contains(expected));
+  };
+  SECTION("truncated") {
+    check(good.substr(0, good.size() - 5), "runs past the end");
+  }
+  SECTION("invalid UTF-8 in a span name") {
+    auto req = traces(1, 1);
+    req.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(0)->set_name("bad\xff");
+    check(req.SerializeAsString(), "opentelemetry.proto.trace.v1.Span.name: invalid UTF-8");
+  }
+  SECTION("a wrong wire type") {
+    // Field 1 (resource_spans) as a varint.
+    check(std::string("\x08\x01", 2), "resource_spans: wrong wire type: varint");
+  }
+  SECTION("garbage") {
+    check(std::string(1000, '\xff'), "opentelemetry.proto");
+  }
+  SECTION("groups") {
+    check(std::string("\x0b", 1), "unsupported wire type 3");
+  }
+  SECTION("field number 0") {
+    check(std::string("\x02\x00", 2), "invalid field number");
+  }
+  SECTION("nesting deeper than the limit") {
+    // AnyValue{kvlist_value{values[KeyValue{value AnyValue{...}}]}} nested 100 deep.
+    otlp::common::v1::AnyValue v;
+    v.set_string_value("leaf");
+    for (int i = 0; i < 100; ++i) {
+      otlp::common::v1::AnyValue outer;
+      auto* kv = outer.mutable_kvlist_value()->add_values();
+      kv->set_key("k");
+      *kv->mutable_value() = v;
+      v = outer;
+    }
+    auto req = traces(1, 1);
+    auto* a =
+        req.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(0)->add_attributes();
+    a->set_key("deep");
+    *a->mutable_value() = v;
+    check(req.SerializeAsString(), "nested more than 64 deep");
+  }
+}
+
+TEST_CASE("an empty request is valid and carries nothing", "[wire]") {
+  auto r = intake::split_request(signal::traces, "", {});
+  CHECK(r.error.empty());
+  CHECK(r.items == 0);
+  CHECK(r.chunks.empty());
+}

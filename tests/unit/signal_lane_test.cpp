@@ -1,0 +1,176 @@
+#include "pipeline/signal_lane.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
+#include <deque>
+
+using namespace std::chrono_literals;
+namespace pipeline = sidelight::pipeline;
+namespace exporting = sidelight::exporting;
+
+namespace {
+
+// An exporter that holds every request until the test answers it.
+class held_exporter final : public exporting::exporter {
+ public:
+  struct held {
+    std::shared_ptr<const std::string> request;
+    done_fn done;
+  };
+  const std::string& name() const override { return name_; }
+  void send(exporting::signal, std::shared_ptr<const std::string> request, done_fn done) override {
+    calls.push_back({std::move(request), std::move(done)});
+  }
+  void shutdown() override {}
+  void answer(exporting::export_outcome::kind k, std::int64_t rejected = 0) {
+    REQUIRE(!calls.empty());
+    auto c = std::move(calls.front());
+    calls.pop_front();
+    exporting::export_outcome o;
+    o.result = k;
+    o.rejected = rejected;
+    if (k != exporting::export_outcome::kind::ok) o.message = "test failure";
+    c.done(o);
+  }
+  std::deque<held> calls;
+
+ private:
+  std::string name_ = "held";
+};
+
+pipeline::chunk make(char tag, std::size_t bytes, std::uint32_t items) {
+  return pipeline::chunk{std::make_shared<const std::string>(bytes, tag), items, {}};
+}
+
+void run_until(boost::asio::io_context& io, const std::function<bool()>& done,
+               std::chrono::milliseconds limit = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_for(5ms);
+  }
+  REQUIRE(done());
+}
+
+pipeline::lane_settings settings() {
+  pipeline::lane_settings s;
+  s.queue_max_bytes = 1000;
+  s.batch_max_items = 10;
+  s.batch_max_bytes = 1 << 20;
+  s.batch_timeout = 20ms;
+  s.retry.initial_interval = 5ms;
+  s.retry.max_interval = 10ms;
+  s.retry.max_elapsed_time = 0s;
+  s.max_in_flight = 2;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("a lane sends a full batch at once, joined at the byte level", "[lane]") {
+  boost::asio::io_context io;
+  auto exp = std::make_shared<held_exporter>();
+  auto lane =
+      std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::traces, settings());
+  lane->offer(make('a', 3, 4));
+  lane->offer(make('b', 2, 6));  // 10 items: the item trigger
+  run_until(
+      io, [&] { return exp->calls.size() == 1; }, 15ms);
+  CHECK(*exp->calls.front().request == "aaabb");
+  auto st = lane->stats();
+  CHECK(st.in_flight_items == 10);
+  CHECK(st.balanced());
+  exp->answer(exporting::export_outcome::kind::ok);
+  run_until(io, [&] { return lane->stats().exported_items == 10; });
+  CHECK(lane->stats().balanced());
+}
+
+TEST_CASE("a lane sends a partial batch when the batch timeout passes", "[lane]") {
+  boost::asio::io_context io;
+  auto exp = std::make_shared<held_exporter>();
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::logs, settings());
+  lane->offer(make('a', 3, 1));
+  run_until(io, [&] { return exp->calls.size() == 1; });
+  CHECK(*exp->calls.front().request == "aaa");
+}
+
+TEST_CASE("a lane retries a retryable failure and pauses new batches meanwhile", "[lane]") {
+  boost::asio::io_context io;
+  auto exp = std::make_shared<held_exporter>();
+  auto lane =
+      std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::traces, settings());
+  lane->offer(make('a', 10, 10));
+  run_until(io, [&] { return exp->calls.size() == 1; });
+  exp->answer(exporting::export_outcome::kind::retryable);
+  lane->offer(make('b', 10, 10));
+  run_until(io, [&] { return exp->calls.size() == 1; });
+  CHECK(exp->calls.front().request->front() == 'a');  // the probe is the failed batch
+  auto st = lane->stats();
+  CHECK_FALSE(st.upstream_ok);
+  CHECK(st.retries == 1);
+  CHECK(st.queued_items == 10);
+  CHECK(st.balanced());
+  exp->answer(exporting::export_outcome::kind::ok);
+  run_until(io, [&] { return exp->calls.size() == 1; });
+  CHECK(exp->calls.front().request->front() == 'b');
+  exp->answer(exporting::export_outcome::kind::ok);
+  run_until(io, [&] { return lane->stats().exported_items == 20; });
+  CHECK(lane->stats().upstream_ok);
+  CHECK(lane->stats().balanced());
+}
+
+TEST_CASE("a lane counts permanent failures and partial success as rejected", "[lane]") {
+  boost::asio::io_context io;
+  auto exp = std::make_shared<held_exporter>();
+  auto lane =
+      std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::traces, settings());
+  lane->offer(make('a', 10, 10));
+  run_until(io, [&] { return exp->calls.size() == 1; });
+  exp->answer(exporting::export_outcome::kind::permanent);
+  lane->offer(make('b', 10, 10));
+  run_until(io, [&] { return exp->calls.size() == 1; });
+  exp->answer(exporting::export_outcome::kind::ok, 3);
+  run_until(io, [&] { return lane->stats().in_flight_items == 0; });
+  auto st = lane->stats();
+  CHECK(st.exported_items == 7);
+  CHECK(st.dropped_items[static_cast<std::size_t>(pipeline::drop_reason::rejected_by_upstream)] ==
+        13);
+  CHECK(st.balanced());
+}
+
+TEST_CASE("a full lane drops the oldest and the books still balance", "[lane]") {
+  boost::asio::io_context io;
+  auto exp = std::make_shared<held_exporter>();
+  auto s = settings();
+  s.batch_max_items = 1000;
+  s.batch_timeout = 1h;
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::logs, s);
+  for (int i = 0; i < 30; ++i)
+    lane->offer(make(static_cast<char>('a' + i % 26), 100, 2));
+  auto st = lane->stats();
+  CHECK(st.received_items == 60);
+  CHECK(st.queued_items == 20);
+  CHECK(st.dropped_items[static_cast<std::size_t>(pipeline::drop_reason::queue_full)] == 40);
+  CHECK(st.balanced());
+}
+
+TEST_CASE("flush sends at once and counts what the deadline leaves as shutdown drops", "[lane]") {
+  boost::asio::io_context io;
+  auto exp = std::make_shared<held_exporter>();
+  auto s = settings();
+  s.batch_timeout = 1h;
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::traces, s);
+  lane->offer(make('a', 10, 5));
+  std::optional<std::uint64_t> left;
+  lane->flush(std::chrono::steady_clock::now() + 50ms, [&](std::uint64_t n) { left = n; });
+  run_until(io, [&] { return exp->calls.size() == 1; });
+  exp->answer(exporting::export_outcome::kind::retryable);  // upstream down: nothing gets out
+  run_until(io, [&] { return left.has_value(); });
+  lane->stop();
+  while (!exp->calls.empty())
+    exp->answer(exporting::export_outcome::kind::retryable);
+  run_until(io, [&] { return lane->stats().in_flight_items == 0; });
+  auto st = lane->stats();
+  CHECK(st.dropped_total() == 5);
+  CHECK(st.balanced());
+}
