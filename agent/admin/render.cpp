@@ -19,6 +19,12 @@ std::vector<std::string> status_snapshot::not_ready_reasons() const {
       out.push_back("exporter " + e.name + ": upstream failing: " + e.last_error);
     }
   }
+  for (const auto& l : lanes) {
+    if (!l.upstream_ok) {
+      out.push_back("exporter " + l.exporter + " (" + l.signal +
+                    "): upstream failing: " + l.last_error);
+    }
+  }
   return out;
 }
 
@@ -77,6 +83,37 @@ std::string to_json(const status_snapshot& s) {
                               {"last_latency_seconds", e.last_latency_seconds},
                               {"last_error", e.last_error}});
   }
+  j["pipelines"] = json::array();
+  for (const auto& l : s.lanes) {
+    j["pipelines"].push_back({{"exporter", l.exporter},
+                              {"signal", l.signal},
+                              {"upstream", l.upstream_ok ? "up" : "failing"},
+                              {"received", l.received},
+                              {"exported", l.exported},
+                              {"dropped", l.dropped},
+                              {"queued_items", l.queued_items},
+                              {"queued_bytes", l.queued_bytes},
+                              {"in_flight", l.in_flight},
+                              {"requests_ok", l.requests_ok},
+                              {"requests_failed", l.requests_failed},
+                              {"retries", l.retries},
+                              {"latency_bounds_seconds", l.latency_bounds},
+                              {"latency_buckets", l.latency_buckets},
+                              {"latency_sum_seconds", l.latency_sum_seconds},
+                              {"last_error", l.last_error}});
+  }
+  j["intake"] = json::array();
+  for (const auto& i : s.intake) {
+    j["intake"].push_back({{"protocol", i.protocol},
+                           {"address", i.address},
+                           {"requests", i.requests},
+                           {"items", i.items},
+                           {"bytes", i.bytes},
+                           {"bad", i.bad},
+                           {"connections", i.connections},
+                           {"connections_refused", i.connections_refused},
+                           {"open_connections", i.open_connections}});
+  }
   return j.dump(2) + "\n";
 }
 
@@ -120,6 +157,39 @@ std::string from_json(const std::string& text, status_snapshot& out) {
       e.last_latency_seconds = x.at("last_latency_seconds").get<double>();
       e.last_error = x.at("last_error").get<std::string>();
       out.exporters.push_back(std::move(e));
+    }
+    for (const auto& x : j.value("pipelines", json::array())) {
+      lane_status l;
+      l.exporter = x.at("exporter").get<std::string>();
+      l.signal = x.at("signal").get<std::string>();
+      l.upstream_ok = x.at("upstream").get<std::string>() == "up";
+      l.received = x.at("received").get<std::uint64_t>();
+      l.exported = x.at("exported").get<std::uint64_t>();
+      l.dropped = x.at("dropped").get<std::map<std::string, std::uint64_t>>();
+      l.queued_items = x.at("queued_items").get<std::uint64_t>();
+      l.queued_bytes = x.at("queued_bytes").get<std::uint64_t>();
+      l.in_flight = x.at("in_flight").get<std::uint64_t>();
+      l.requests_ok = x.at("requests_ok").get<std::uint64_t>();
+      l.requests_failed = x.at("requests_failed").get<std::uint64_t>();
+      l.retries = x.at("retries").get<std::uint64_t>();
+      l.latency_bounds = x.at("latency_bounds_seconds").get<std::vector<double>>();
+      l.latency_buckets = x.at("latency_buckets").get<std::vector<std::uint64_t>>();
+      l.latency_sum_seconds = x.at("latency_sum_seconds").get<double>();
+      l.last_error = x.at("last_error").get<std::string>();
+      out.lanes.push_back(std::move(l));
+    }
+    for (const auto& x : j.value("intake", json::array())) {
+      intake_status i;
+      i.protocol = x.at("protocol").get<std::string>();
+      i.address = x.at("address").get<std::string>();
+      i.requests = x.at("requests").get<std::uint64_t>();
+      i.items = x.at("items").get<std::uint64_t>();
+      i.bytes = x.at("bytes").get<std::uint64_t>();
+      i.bad = x.at("bad").get<std::uint64_t>();
+      i.connections = x.at("connections").get<std::uint64_t>();
+      i.connections_refused = x.at("connections_refused").get<std::uint64_t>();
+      i.open_connections = x.at("open_connections").get<std::int64_t>();
+      out.intake.push_back(std::move(i));
     }
   } catch (const json::exception& e) {
     return std::string("not a sidelight status document: ") + e.what();
@@ -249,6 +319,93 @@ std::string to_prometheus(const status_snapshot& s) {
     x.sample("sidelight_exporter_pending_states", {{"exporter", e.name}},
              static_cast<double>(e.pending_states));
   }
+  x.family("sidelight_intake_requests_total", "counter",
+           "Requests (NDJSON: lines) received by intake protocol.");
+  for (const auto& i : s.intake)
+    x.sample("sidelight_intake_requests_total", {{"protocol", i.protocol}},
+             static_cast<double>(i.requests));
+  x.family("sidelight_intake_items_total", "counter",
+           "Spans, log records and data points accepted by intake protocol.");
+  for (const auto& i : s.intake)
+    x.sample("sidelight_intake_items_total", {{"protocol", i.protocol}},
+             static_cast<double>(i.items));
+  x.family("sidelight_intake_bad_requests_total", "counter",
+           "Requests (NDJSON: lines) refused as malformed, by intake protocol.");
+  for (const auto& i : s.intake)
+    x.sample("sidelight_intake_bad_requests_total", {{"protocol", i.protocol}},
+             static_cast<double>(i.bad));
+  x.family("sidelight_intake_connections", "gauge", "Open client connections by protocol.");
+  for (const auto& i : s.intake)
+    x.sample("sidelight_intake_connections", {{"protocol", i.protocol}},
+             static_cast<double>(i.open_connections));
+  x.family("sidelight_intake_connections_refused_total", "counter",
+           "Connections closed at once because the protocol's max_connections was reached.");
+  for (const auto& i : s.intake)
+    x.sample("sidelight_intake_connections_refused_total", {{"protocol", i.protocol}},
+             static_cast<double>(i.connections_refused));
+
+  x.family("sidelight_pipeline_items_received_total", "counter",
+           "Client items queued for an exporter, by signal.");
+  for (const auto& l : s.lanes)
+    x.sample("sidelight_pipeline_items_received_total",
+             {{"exporter", l.exporter}, {"signal", l.signal}}, static_cast<double>(l.received));
+  x.family("sidelight_pipeline_items_exported_total", "counter",
+           "Client items the upstream accepted, by exporter and signal.");
+  for (const auto& l : s.lanes)
+    x.sample("sidelight_pipeline_items_exported_total",
+             {{"exporter", l.exporter}, {"signal", l.signal}}, static_cast<double>(l.exported));
+  x.family("sidelight_pipeline_items_dropped_total", "counter",
+           "Client items dropped, by exporter, signal and reason.");
+  for (const auto& l : s.lanes) {
+    for (const auto& [reason, n] : l.dropped)
+      x.sample("sidelight_pipeline_items_dropped_total",
+               {{"exporter", l.exporter}, {"signal", l.signal}, {"reason", reason}},
+               static_cast<double>(n));
+  }
+  x.family("sidelight_queue_items", "gauge", "Client items waiting in the queue.");
+  for (const auto& l : s.lanes)
+    x.sample("sidelight_queue_items", {{"exporter", l.exporter}, {"signal", l.signal}},
+             static_cast<double>(l.queued_items));
+  x.family("sidelight_queue_bytes", "gauge", "Encoded bytes waiting in the queue.");
+  for (const auto& l : s.lanes)
+    x.sample("sidelight_queue_bytes", {{"exporter", l.exporter}, {"signal", l.signal}},
+             static_cast<double>(l.queued_bytes));
+  x.family("sidelight_pipeline_items_in_flight", "gauge",
+           "Client items sent (or waiting to be retried) and not yet answered.");
+  for (const auto& l : s.lanes)
+    x.sample("sidelight_pipeline_items_in_flight", {{"exporter", l.exporter}, {"signal", l.signal}},
+             static_cast<double>(l.in_flight));
+  x.family("sidelight_pipeline_requests_total", "counter",
+           "Export requests of client telemetry by exporter, signal and outcome.");
+  for (const auto& l : s.lanes) {
+    x.sample("sidelight_pipeline_requests_total",
+             {{"exporter", l.exporter}, {"signal", l.signal}, {"outcome", "ok"}},
+             static_cast<double>(l.requests_ok));
+    x.sample("sidelight_pipeline_requests_total",
+             {{"exporter", l.exporter}, {"signal", l.signal}, {"outcome", "failed"}},
+             static_cast<double>(l.requests_failed));
+  }
+  x.family("sidelight_pipeline_retries_total", "counter", "Export retries of client telemetry.");
+  for (const auto& l : s.lanes)
+    x.sample("sidelight_pipeline_retries_total", {{"exporter", l.exporter}, {"signal", l.signal}},
+             static_cast<double>(l.retries));
+  x.family("sidelight_export_latency_seconds", "histogram",
+           "Time from sending an export request to its answer.");
+  for (const auto& l : s.lanes) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < l.latency_buckets.size(); ++b) {
+      cumulative += l.latency_buckets[b];
+      x.sample("sidelight_export_latency_seconds_bucket",
+               {{"exporter", l.exporter},
+                {"signal", l.signal},
+                {"le", b < l.latency_bounds.size() ? number(l.latency_bounds[b]) : "+Inf"}},
+               static_cast<double>(cumulative));
+    }
+    x.sample("sidelight_export_latency_seconds_sum",
+             {{"exporter", l.exporter}, {"signal", l.signal}}, l.latency_sum_seconds);
+    x.sample("sidelight_export_latency_seconds_count",
+             {{"exporter", l.exporter}, {"signal", l.signal}}, static_cast<double>(cumulative));
+  }
   x.family("sidelight_config_reloads_total", "counter", "Configuration reloads by outcome.");
   x.sample("sidelight_config_reloads_total", {{"outcome", "applied"}},
            static_cast<double>(s.reloads_applied));
@@ -333,6 +490,27 @@ std::string to_table(const status_snapshot& s) {
                    e.last_error.empty() ? "-" : e.last_error});
   }
   out += exporters.str();
+  if (!s.lanes.empty()) {
+    out += "\n";
+    table lanes({"EXPORTER", "SIGNAL", "UPSTREAM", "RECEIVED", "EXPORTED", "DROPPED", "QUEUED",
+                 "IN FLIGHT", "LAST ERROR"});
+    for (const auto& l : s.lanes) {
+      lanes.row({l.exporter, l.signal, l.upstream_ok ? "up" : "FAILING", std::to_string(l.received),
+                 std::to_string(l.exported), std::to_string(l.dropped_total()),
+                 std::to_string(l.queued_items) + " (" + std::to_string(l.queued_bytes) + " B)",
+                 std::to_string(l.in_flight), l.last_error.empty() ? "-" : l.last_error});
+    }
+    out += lanes.str();
+  }
+  if (!s.intake.empty()) {
+    out += "\n";
+    table intake({"INTAKE", "ADDRESS", "REQUESTS", "ITEMS", "BAD", "CONNECTIONS"});
+    for (const auto& i : s.intake) {
+      intake.row({i.protocol, i.address, std::to_string(i.requests), std::to_string(i.items),
+                  std::to_string(i.bad), std::to_string(i.open_connections)});
+    }
+    out += intake.str();
+  }
   return out;
 }
 

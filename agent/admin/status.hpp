@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,47 @@ struct exporter_status {
   std::string last_error;
 };
 
+// One exporter's lane for one signal of client telemetry. Its books always balance:
+// received = exported + dropped (all reasons) + queued + in_flight.
+struct lane_status {
+  std::string exporter;
+  std::string signal;  // traces | metrics | logs
+  bool upstream_ok = true;
+  std::uint64_t received = 0;
+  std::uint64_t exported = 0;
+  std::map<std::string, std::uint64_t> dropped;  // by reason
+  std::uint64_t queued_items = 0;
+  std::uint64_t queued_bytes = 0;
+  std::uint64_t in_flight = 0;
+  std::uint64_t requests_ok = 0;
+  std::uint64_t requests_failed = 0;
+  std::uint64_t retries = 0;
+  std::vector<double> latency_bounds;          // seconds; the last bucket (+Inf) has no bound
+  std::vector<std::uint64_t> latency_buckets;  // per bucket, not cumulative
+  double latency_sum_seconds = 0;
+  std::string last_error;
+
+  std::uint64_t dropped_total() const {
+    std::uint64_t n = 0;
+    for (const auto& [reason, count] : dropped)
+      n += count;
+    return n;
+  }
+};
+
+// One intake protocol's listener.
+struct intake_status {
+  std::string protocol;  // otlp_grpc | ndjson
+  std::string address;
+  std::uint64_t requests = 0;  // requests, or NDJSON lines
+  std::uint64_t items = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t bad = 0;
+  std::uint64_t connections = 0;
+  std::uint64_t connections_refused = 0;
+  std::int64_t open_connections = 0;
+};
+
 struct status_snapshot {
   std::string version;
   pid_t pid = 0;
@@ -49,6 +91,8 @@ struct status_snapshot {
   std::uint64_t reloads_refused = 0;
   std::vector<instance_status> instances;
   std::vector<exporter_status> exporters;
+  std::vector<lane_status> lanes;
+  std::vector<intake_status> intake;
 
   // Ready when every exporter's last request succeeded; the reasons when not.
   std::vector<std::string> not_ready_reasons() const;

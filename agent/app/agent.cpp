@@ -480,7 +480,47 @@ admin::status_snapshot agent::snapshot() const {
     e.last_latency_seconds = std::chrono::duration<double>(st.last_latency).count();
     e.last_error = st.last_error;
     s.exporters.push_back(std::move(e));
+    for (const auto& lane : slot.lanes) {
+      auto ls = lane->stats();
+      admin::lane_status l;
+      l.exporter = slot.exporter->name();
+      l.signal = std::string(exporting::to_string(lane->signal()));
+      l.upstream_ok = ls.upstream_ok;
+      l.received = ls.received_items;
+      l.exported = ls.exported_items;
+      for (std::size_t r = 0; r < pipeline::kDropReasons; ++r) {
+        l.dropped[std::string(pipeline::to_string(static_cast<pipeline::drop_reason>(r)))] =
+            ls.dropped_items[r];
+      }
+      l.queued_items = ls.queued_items;
+      l.queued_bytes = ls.queued_bytes;
+      l.in_flight = ls.in_flight_items;
+      l.requests_ok = ls.requests_ok;
+      l.requests_failed = ls.requests_failed;
+      l.retries = ls.retries;
+      l.latency_bounds.assign(pipeline::kLatencyBounds.begin(), pipeline::kLatencyBounds.end());
+      l.latency_buckets.assign(ls.latency_buckets.begin(), ls.latency_buckets.end());
+      l.latency_sum_seconds = ls.latency_sum_seconds;
+      l.last_error = ls.last_error;
+      s.lanes.push_back(std::move(l));
+    }
   }
+  auto add_intake = [&](intake::protocol p, const std::string& address) {
+    const auto& c = intake_counters_.of(p);
+    admin::intake_status i;
+    i.protocol = std::string(intake::to_string(p));
+    i.address = address;
+    i.requests = c.requests.load();
+    i.items = c.items.load();
+    i.bytes = c.bytes.load();
+    i.bad = c.bad_requests.load();
+    i.connections = c.connections.load();
+    i.connections_refused = c.connections_refused.load();
+    i.open_connections = c.open_connections.load();
+    s.intake.push_back(std::move(i));
+  };
+  if (grpc_intake_) add_intake(intake::protocol::otlp_grpc, grpc_intake_->address());
+  if (ndjson_intake_) add_intake(intake::protocol::ndjson, ndjson_intake_->address());
   return s;
 }
 
@@ -540,6 +580,46 @@ void agent::add_self_metrics(otlp::metrics::v1::ScopeMetrics& scope, std::int64_
     w.point(retries, static_cast<std::int64_t>(s.retries), {{"exporter", name}});
     w.point(upstream, s.upstream_ok ? 1 : 0, {{"exporter", name}});
   }
+  auto& items = w.counter("sidelight.pipeline.items", "{item}",
+                          "Client spans, log records and data points by exporter, signal and "
+                          "outcome (received, exported, dropped with a reason).");
+  auto& queued = w.gauge("sidelight.queue.size", "By", "Encoded bytes waiting in the queue.");
+  auto& in_flight =
+      w.gauge("sidelight.pipeline.in_flight", "{item}", "Client items sent and not yet answered.");
+  for (const auto& slot : exporters_) {
+    const auto& name = slot.exporter->name();
+    for (const auto& lane : slot.lanes) {
+      auto ls = lane->stats();
+      std::string sig(exporting::to_string(lane->signal()));
+      w.point(items, static_cast<std::int64_t>(ls.received_items),
+              {{"exporter", name}, {"signal", sig}, {"outcome", "received"}});
+      w.point(items, static_cast<std::int64_t>(ls.exported_items),
+              {{"exporter", name}, {"signal", sig}, {"outcome", "exported"}});
+      for (std::size_t r = 0; r < pipeline::kDropReasons; ++r) {
+        w.point(
+            items, static_cast<std::int64_t>(ls.dropped_items[r]),
+            {{"exporter", name},
+             {"signal", sig},
+             {"outcome", "dropped"},
+             {"reason", std::string(pipeline::to_string(static_cast<pipeline::drop_reason>(r)))}});
+      }
+      w.point(queued, static_cast<std::int64_t>(ls.queued_bytes),
+              {{"exporter", name}, {"signal", sig}});
+      w.point(in_flight, static_cast<std::int64_t>(ls.in_flight_items),
+              {{"exporter", name}, {"signal", sig}});
+    }
+  }
+  auto& intake_items =
+      w.counter("sidelight.intake.items", "{item}", "Client items accepted by intake protocol.");
+  auto& intake_bad = w.counter("sidelight.intake.bad_requests", "{request}",
+                               "Requests (NDJSON: lines) refused as malformed.");
+  for (auto p : {intake::protocol::otlp_grpc, intake::protocol::ndjson}) {
+    const auto& c = intake_counters_.of(p);
+    std::string proto(intake::to_string(p));
+    w.point(intake_items, static_cast<std::int64_t>(c.items.load()), {{"protocol", proto}});
+    w.point(intake_bad, static_cast<std::int64_t>(c.bad_requests.load()), {{"protocol", proto}});
+  }
+
   std::int64_t up = 0;
   std::int64_t down = 0;
   for (const auto& [fp, watcher] : watchers_) {

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <map>
 
+#include "export/otlp_json.hpp"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
@@ -127,30 +128,88 @@ std::string console_exporter::format_metrics_text(const std::string& request) {
   return out;
 }
 
+namespace {
+
+std::string resource_name(const otlp::resource::v1::Resource& r) {
+  for (const auto& kv : r.attributes())
+    if (kv.key() == "service.name") return kv.value().string_value();
+  return "-";
+}
+
+std::string short_hex(const std::string& id) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < id.size() && i < 4; ++i) {
+    auto c = static_cast<unsigned char>(id[i]);
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+std::string attributes_text(
+    const google::protobuf::RepeatedPtrField<otlp::common::v1::KeyValue>& attrs) {
+  std::string out;
+  for (const auto& kv : attrs)
+    out += " " + kv.key() + "=" + value_text(kv.value());
+  return out;
+}
+
+}  // namespace
+
+std::string console_exporter::format_logs_text(const std::string& request) {
+  otlp::collector::logs::v1::ExportLogsServiceRequest req;
+  if (!req.ParseFromString(request)) return "(a logs request that does not parse)\n";
+  std::string out;
+  for (const auto& rl : req.resource_logs()) {
+    auto service = resource_name(rl.resource());
+    for (const auto& sl : rl.scope_logs()) {
+      for (const auto& lr : sl.log_records()) {
+        auto when = lr.time_unix_nano() ? lr.time_unix_nano() : lr.observed_time_unix_nano();
+        std::string level = lr.severity_text().empty() ? "-" : lr.severity_text();
+        out += clock_text(when) + "  LOG   " + service + " " + level + " " + value_text(lr.body());
+        if (!lr.trace_id().empty()) out += " trace=" + short_hex(lr.trace_id());
+        out += attributes_text(lr.attributes()) + "\n";
+      }
+    }
+  }
+  return out;
+}
+
+std::string console_exporter::format_spans_text(const std::string& request) {
+  otlp::collector::trace::v1::ExportTraceServiceRequest req;
+  if (!req.ParseFromString(request)) return "(a traces request that does not parse)\n";
+  std::string out;
+  for (const auto& rs : req.resource_spans()) {
+    auto service = resource_name(rs.resource());
+    for (const auto& ss : rs.scope_spans()) {
+      for (const auto& sp : ss.spans()) {
+        char ms[32];
+        std::snprintf(
+            ms, sizeof ms, "%.1fms",
+            static_cast<double>(sp.end_time_unix_nano() - sp.start_time_unix_nano()) / 1e6);
+        out += clock_text(sp.start_time_unix_nano()) + "  SPAN  " + service + " " + sp.name() +
+               " " + ms + " trace=" + short_hex(sp.trace_id());
+        if (sp.status().code() == otlp::trace::v1::Status::STATUS_CODE_ERROR) out += " ERROR";
+        out += attributes_text(sp.attributes()) + "\n";
+      }
+    }
+  }
+  return out;
+}
+
 void console_exporter::send(signal s, std::shared_ptr<const std::string> request, done_fn done) {
   std::string text;
   if (style_ == config::console_exporter::format::json) {
-    std::unique_ptr<google::protobuf::Message> msg;
-    switch (s) {
-      case signal::metrics:
-        msg = std::make_unique<otlp::collector::metrics::v1::ExportMetricsServiceRequest>();
-        break;
-      case signal::traces:
-        msg = std::make_unique<otlp::collector::trace::v1::ExportTraceServiceRequest>();
-        break;
-      case signal::logs:
-        msg = std::make_unique<otlp::collector::logs::v1::ExportLogsServiceRequest>();
-        break;
-    }
-    if (msg->ParseFromString(*request)) {
-      google::protobuf::util::MessageToJsonString(*msg, &text);
-    }
+    auto msg = new_request(s);
+    if (msg->ParseFromString(*request)) text = to_otlp_json(*msg);
     text += "\n";
   } else if (s == signal::metrics) {
     text = format_metrics_text(*request);
+  } else if (s == signal::logs) {
+    text = format_logs_text(*request);
   } else {
-    text = "(" + std::string(to_string(s)) + " request of " + std::to_string(request->size()) +
-           " bytes)\n";
+    text = format_spans_text(*request);
   }
   std::fwrite(text.data(), 1, text.size(), out_);
   std::fflush(out_);

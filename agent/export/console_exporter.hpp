@@ -19,6 +19,9 @@ class console_exporter final : public exporter {
 
   // The readable form of an ExportMetricsServiceRequest, one line per resource.
   static std::string format_metrics_text(const std::string& request);
+  // One line per log record, or per span.
+  static std::string format_logs_text(const std::string& request);
+  static std::string format_spans_text(const std::string& request);
 
  private:
   std::string name_;
