@@ -67,7 +67,9 @@ fi
 if ((interop || only_interop)); then
   echo "[test] building the OpenTelemetry Collector for interop (cached in $SIDELIGHT_CACHE)" >&2
   SIDELIGHT_OTELCOL=$(scripts/interop/build-collector.sh | tail -n1)
-  export SIDELIGHT_OTELCOL
+  echo "[test] preparing the OpenTelemetry SDK clients (cached in $SIDELIGHT_CACHE)" >&2
+  SIDELIGHT_SDK_PYTHON=$(scripts/interop/sdk-venv.sh | tail -n1)
+  export SIDELIGHT_OTELCOL SIDELIGHT_SDK_PYTHON
 fi
 
 cd "$dir"

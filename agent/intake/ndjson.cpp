@@ -289,22 +289,34 @@ std::string ndjson_decoder::decode(std::string_view line, ndjson_line& out) {
       if (error == simdjson::TRAILING_CONTENT) return "text after the JSON object";
       return std::string("not valid JSON: ") + simdjson::error_message(error);
     }
-    // A span line is exactly {"span": {...}}; any other object is a log.
-    bool is_span = false;
+    // A span line is {"span": {...}}, optionally with "service" beside it; any object without a
+    // "span" key is a log.
+    bool has_span = false;
+    std::string other_key;
     for (auto field : obj) {
       std::string_view key = field.unescaped_key();
       if (key == "span") {
-        is_span = true;
-        out.what = ndjson_line::kind::span;
-        decode_span(field.value(), out);
-      } else if (is_span) {
-        return "a span line holds only {\"span\": {...}}; found '" + std::string(key) + "' too";
-      } else {
-        break;
+        has_span = true;
+      } else if (key != "service" && other_key.empty()) {
+        other_key = key;
       }
     }
-    if (!is_span) {
-      obj.reset();
+    if (has_span && !other_key.empty()) {
+      return "a span line holds only {\"span\": {...}} and \"service\"; found '" + other_key +
+             "' too";
+    }
+    obj.reset();
+    if (has_span) {
+      out.what = ndjson_line::kind::span;
+      for (auto field : obj) {
+        std::string_view key = field.unescaped_key();
+        if (key == "span") {
+          decode_span(field.value(), out);
+        } else {
+          out.service = std::string(string_field(field.value(), key));
+        }
+      }
+    } else {
       decode_log(obj, out);
     }
     // Fully consumed, the document has no current location left; any is trailing text.

@@ -38,10 +38,10 @@ void ndjson_batcher::line(std::string_view text, result& r) {
   r.bytes += text.size();
   if (decoded_.what == ndjson_line::kind::log) {
     // When sidelight saw the line: OTLP's observed time, and the only time of a line without one.
-    decoded_.log.set_observed_time_unix_nano(static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count()));
+    decoded_.log.set_observed_time_unix_nano(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count()));
     *logs_[decoded_.service].add_log_records() = std::move(decoded_.log);
   } else {
     *spans_[decoded_.service].add_spans() = std::move(decoded_.span);

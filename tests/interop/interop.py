@@ -246,3 +246,77 @@ def session(binary):
         passed = True
     finally:
         s.close(passed)
+
+
+def sdk_python():
+    """A Python with the OpenTelemetry SDK (scripts/interop/sdk-venv.sh; cached)."""
+    path = os.environ.get("SIDELIGHT_SDK_PYTHON")
+    if path:
+        return path
+    out = subprocess.run([os.path.join(ROOT, "scripts", "interop", "sdk-venv.sh")],
+                         check=True, stdout=subprocess.PIPE, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def spans(requests):
+    """Every span, flattened with its resource."""
+    for req in requests:
+        for rs in req.get("resourceSpans", []):
+            resource = attrs(rs.get("resource", {}).get("attributes"))
+            for ss in rs.get("scopeSpans", []):
+                for sp in ss.get("spans", []):
+                    yield {"resource": resource, "name": sp.get("name"),
+                           "trace_id": sp.get("traceId"), "span_id": sp.get("spanId"),
+                           "parent_span_id": sp.get("parentSpanId", ""),
+                           "kind": sp.get("kind"), "status": sp.get("status", {}),
+                           "attributes": attrs(sp.get("attributes")),
+                           "start": int(sp.get("startTimeUnixNano", 0)),
+                           "end": int(sp.get("endTimeUnixNano", 0))}
+
+
+def log_records(requests):
+    """Every log record, flattened with its resource."""
+    for req in requests:
+        for rl in req.get("resourceLogs", []):
+            resource = attrs(rl.get("resource", {}).get("attributes"))
+            for sl in rl.get("scopeLogs", []):
+                for lr in sl.get("logRecords", []):
+                    body = lr.get("body", {})
+                    yield {"resource": resource, "body": body.get("stringValue", body),
+                           "severity_number": lr.get("severityNumber"),
+                           "severity_text": lr.get("severityText", ""),
+                           "trace_id": lr.get("traceId", ""), "span_id": lr.get("spanId", ""),
+                           "time": int(lr.get("timeUnixNano", 0)),
+                           "attributes": attrs(lr.get("attributes"))}
+
+
+def wait_until(collector, check, what, timeout, logs=()):
+    """Polls the Collector's output until check(requests) is truthy; returns its value."""
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while True:
+        value = check(collector.requests())
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    tail = ""
+    for path in logs:
+        with open(path) as f:
+            tail += f"\n--- {path} ---\n" + "".join(f.readlines()[-30:])
+    fail(f"timed out after {timeout * TIME_SCALE}s waiting for {what}{tail}")
+
+
+def admin_status(binary, admin_socket):
+    out = subprocess.run([binary, "status", "--admin", "unix:" + admin_socket, "--json"],
+                         check=True, stdout=subprocess.PIPE, text=True, timeout=10)
+    return json.loads(out.stdout)
+
+
+def check_books(status):
+    """The accounting identity of every lane: received = exported + dropped + queued + in flight."""
+    for lane in status.get("pipelines", []):
+        dropped = sum(lane["dropped"].values())
+        total = lane["exported"] + dropped + lane["queued_items"] + lane["in_flight"]
+        if lane["received"] != total:
+            fail(f"books do not balance for {lane['exporter']}/{lane['signal']}: {lane}")

@@ -128,6 +128,18 @@ TEST_CASE("ndjson: a wrapped span, every field", "[ndjson]") {
   CHECK(attribute(s.links(0).attributes(), "why")->string_value() == "batch");
 }
 
+TEST_CASE("ndjson: a span line may name its service, before or after the span", "[ndjson]") {
+  for (auto text : {R"({"service":"checkout","span":{"name":"x","trace_id":)"
+                    R"("4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7"}})",
+                    R"({"span":{"name":"x","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736",)"
+                    R"("span_id":"00f067aa0ba902b7"},"service":"checkout"})"}) {
+    auto l = decode_ok(text);
+    CHECK(l.what == ndjson_line::kind::span);
+    CHECK(l.service == "checkout");
+    CHECK(l.span.name() == "x");
+  }
+}
+
 TEST_CASE("ndjson: every bad line gets a message naming what is wrong", "[ndjson]") {
   CHECK(decode_error("") == "empty line");
   CHECK(decode_error("[1,2]") == "expected one JSON object per line");
@@ -151,7 +163,7 @@ TEST_CASE("ndjson: every bad line gets a message naming what is wrong", "[ndjson
         "'kind': expected internal, server, client, producer or consumer, got 'sideways'");
   CHECK(decode_error(R"({"span":{"name":"x","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736",)"
                      R"("span_id":"00f067aa0ba902b7"},"level":"info"})") ==
-        "a span line holds only {\"span\": {...}}; found 'level' too");
+        "a span line holds only {\"span\": {...}} and \"service\"; found 'level' too");
 }
 
 TEST_CASE("ndjson: deeply nested JSON is refused, not recursed into", "[ndjson]") {
