@@ -236,9 +236,6 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
 
   origins_.set_common(emitter_->common_resource());
   publish_lanes();
-  if (cfg->intake.otlp_http.enabled()) {
-    spdlog::warn("intake.otlp_http is not implemented in this version yet; it is ignored");
-  }
   spdlog::info("watching {} target(s); heartbeat every {}s", cfg->targets.size(),
                std::chrono::duration_cast<std::chrono::seconds>(cfg->heartbeat.interval).count());
   return "";
@@ -374,7 +371,7 @@ void agent::request_stop() {
 
 std::string agent::start_intake() {
   const auto& in = cfg_->intake;
-  if (!in.otlp_grpc.enabled() && !in.ndjson.enabled()) return "";
+  if (!in.otlp_grpc.enabled() && !in.otlp_http.enabled() && !in.ndjson.enabled()) return "";
   auto deliver = [this](exporting::signal s, pipeline::chunk c) { this->deliver(s, std::move(c)); };
   if (in.otlp_grpc.enabled()) {
     auto made =
@@ -390,6 +387,13 @@ std::string agent::start_intake() {
     ndjson_intake_ = std::get<0>(std::move(made));
     spdlog::info("intake: NDJSON on {}", ndjson_intake_->address());
   }
+  if (in.otlp_http.enabled()) {
+    auto made = intake::otlp_http_server::start(intake_io_, in.otlp_http, origins_, deliver,
+                                                intake_counters_);
+    if (auto* err = std::get_if<std::string>(&made)) return *err;
+    http_intake_ = std::get<0>(std::move(made));
+    spdlog::info("intake: OTLP/HTTP on {}", http_intake_->address());
+  }
   intake_work_.emplace(intake_io_.get_executor());
   intake_thread_ = std::thread([this] { intake_io_.run(); });
   return "";
@@ -400,13 +404,16 @@ void agent::stop_intake() {
   if (ndjson_intake_) {
     asio::post(intake_io_, [s = ndjson_intake_] { s->shutdown(); });
   }
+  if (http_intake_) {
+    asio::post(intake_io_, [s = http_intake_] { s->shutdown(); });
+  }
   intake_work_.reset();
   if (intake_thread_.joinable()) intake_thread_.join();
-  if (ndjson_intake_) {
-    // Not started on the thread (start_intake failed later): shut down here.
-    ndjson_intake_->shutdown();
-    ndjson_intake_.reset();
-  }
+  // Also when the thread never started (start_intake failed): shutdown() is idempotent.
+  if (ndjson_intake_) ndjson_intake_->shutdown();
+  if (http_intake_) http_intake_->shutdown();
+  ndjson_intake_.reset();
+  http_intake_.reset();
 }
 
 void agent::publish_lanes() {
@@ -520,6 +527,7 @@ admin::status_snapshot agent::snapshot() const {
     s.intake.push_back(std::move(i));
   };
   if (grpc_intake_) add_intake(intake::protocol::otlp_grpc, grpc_intake_->address());
+  if (http_intake_) add_intake(intake::protocol::otlp_http, http_intake_->address());
   if (ndjson_intake_) add_intake(intake::protocol::ndjson, ndjson_intake_->address());
   return s;
 }
@@ -613,7 +621,8 @@ void agent::add_self_metrics(otlp::metrics::v1::ScopeMetrics& scope, std::int64_
       w.counter("sidelight.intake.items", "{item}", "Client items accepted by intake protocol.");
   auto& intake_bad = w.counter("sidelight.intake.bad_requests", "{request}",
                                "Requests (NDJSON: lines) refused as malformed.");
-  for (auto p : {intake::protocol::otlp_grpc, intake::protocol::ndjson}) {
+  for (auto p :
+       {intake::protocol::otlp_grpc, intake::protocol::otlp_http, intake::protocol::ndjson}) {
     const auto& c = intake_counters_.of(p);
     std::string proto(intake::to_string(p));
     w.point(intake_items, static_cast<std::int64_t>(c.items.load()), {{"protocol", proto}});

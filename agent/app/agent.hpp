@@ -21,6 +21,7 @@
 #include "intake/intake.hpp"
 #include "intake/ndjson_server.hpp"
 #include "intake/otlp_grpc_server.hpp"
+#include "intake/otlp_http_server.hpp"
 #include "pipeline/liveness_lane.hpp"
 #include "pipeline/signal_lane.hpp"
 #include "watch/process_events.hpp"
@@ -97,6 +98,7 @@ class agent {
   std::thread intake_thread_;
   std::unique_ptr<intake::otlp_grpc_server> grpc_intake_;
   std::shared_ptr<intake::ndjson_server> ndjson_intake_;
+  std::shared_ptr<intake::otlp_http_server> http_intake_;
   std::mutex lanes_mutex_;
   std::vector<std::array<std::shared_ptr<pipeline::signal_lane>, 3>> live_lanes_;
   std::map<std::string, last_change> last_changes_;  // by service.instance.id

@@ -9,6 +9,8 @@ std::string_view to_string(protocol p) {
   switch (p) {
     case protocol::otlp_grpc:
       return "otlp_grpc";
+    case protocol::otlp_http:
+      return "otlp_http";
     case protocol::ndjson:
       return "ndjson";
   }

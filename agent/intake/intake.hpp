@@ -25,8 +25,8 @@ namespace sidelight::intake {
 // Where accepted data goes; called from intake threads.
 using deliver_fn = std::function<void(exporting::signal, pipeline::chunk)>;
 
-enum class protocol { otlp_grpc, ndjson };
-inline constexpr std::size_t kProtocols = 2;
+enum class protocol { otlp_grpc, otlp_http, ndjson };
+inline constexpr std::size_t kProtocols = 3;
 std::string_view to_string(protocol p);
 
 // What each protocol has seen; written from intake threads, read by the admin endpoints.

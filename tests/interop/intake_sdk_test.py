@@ -4,6 +4,8 @@ OpenTelemetry Collector, as the upstream, shows exactly what arrived.
 
 - the OpenTelemetry Python SDK (from PyPI) over OTLP/gRPC on a unix: endpoint, as a watched
   target, so sidelight fills in the resource attributes the SDK left out;
+- the same SDK over OTLP/HTTP (protobuf) on a loopback TCP listener (its HTTP exporter cannot use
+  a Unix socket), and curl over the OTLP/HTTP Unix socket with an OTLP/JSON body, gzip-compressed;
 - socat over the NDJSON stream and datagram sockets, with one bad line among good ones.
 
     intake_sdk_test.py path/to/sidelight
@@ -15,8 +17,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from interop import (TIME_SCALE, admin_status, check_books, fail, log_records, sdk_python,  # noqa: E402
-                     session, spans, wait_until)
+from interop import (TIME_SCALE, admin_status, check_books, fail, free_port,  # noqa: E402
+                     log_records, sdk_python, session, spans, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -36,6 +38,7 @@ def main():
     with session(sys.argv[1]) as s:
         collector = s.start_collector()
         w = s.work
+        http_port = free_port()
         agent = s.sidelight(f"""
 resource:
   deployment.environment.name: interop
@@ -46,6 +49,7 @@ targets:
     process: {{ cmdline: 'sdk_client\\.py' }}
 intake:
   otlp_grpc: {{ unix: {w}/otlp.sock }}
+  otlp_http: {{ unix: {w}/otlp-http.sock, tcp: "127.0.0.1:{http_port}" }}
   ndjson: {{ unix: {w}/ndjson.sock, unix_datagram: {w}/ndjson.dgram }}
 batch: {{ timeout: 100ms }}
 exporters:
@@ -54,7 +58,7 @@ exporters:
     compression: none
 """)
         logs = (agent.log, collector.log)
-        for name in ("otlp.sock", "ndjson.sock", "ndjson.dgram"):
+        for name in ("otlp.sock", "otlp-http.sock", "ndjson.sock", "ndjson.dgram"):
             wait_path(os.path.join(w, name), agent)
 
         ids_file = os.path.join(w, "ids.json")
@@ -66,6 +70,38 @@ exporters:
             fail(f"the Python SDK client failed: {client.stderr}")
         with open(ids_file) as f:
             sent = {tuple(p) for p in json.load(f)["spans"]}
+
+        http_ids = os.path.join(w, "http-ids.json")
+        client = subprocess.run(
+            [python, os.path.join(HERE, "sdk", "sdk_client.py"), "--protocol", "http",
+             "--endpoint", f"http://127.0.0.1:{http_port}", "--spans", "300", "--logs", "20",
+             "--ids", http_ids], timeout=120 * TIME_SCALE, capture_output=True, text=True)
+        if client.returncode != 0:
+            fail(f"the Python SDK client (OTLP/HTTP) failed: {client.stderr}")
+        with open(http_ids) as f:
+            sent_http = {tuple(p) for p in json.load(f)["spans"]}
+
+        otlp_json = json.dumps({"resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "curl-app"}}]},
+            "scopeSpans": [{"scope": {"name": "curl"}, "spans": [{
+                "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+                "parentSpanId": "eee19b7ec3c1b173", "name": "from-curl", "kind": 3,
+                "startTimeUnixNano": "1544712660000000000", "endTimeUnixNano": "1544712661000000000",
+                "status": {"code": 2}}]}]}]})
+        curl = subprocess.run(
+            f"printf '%s' '{otlp_json}' | gzip | curl -sS --fail-with-body --unix-socket "
+            f"{w}/otlp-http.sock -H 'Content-Type: application/json' -H 'Content-Encoding: gzip' "
+            f"--data-binary @- http://localhost/v1/traces",
+            shell=True, capture_output=True, text=True, timeout=30)
+        if curl.returncode != 0 or curl.stdout.strip() != "{}":
+            fail(f"curl's OTLP/JSON request was not answered with 200 {{}}: {curl.stdout} {curl.stderr}")
+        bad = subprocess.run(
+            ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket",
+             f"{w}/otlp-http.sock", "-H", "Content-Type: application/x-protobuf",
+             "--data-binary", "\x0a\x05\x0a", "http://localhost/v1/traces"],
+            capture_output=True, text=True, timeout=30)
+        if bad.stdout != "400":
+            fail(f"a truncated protobuf body: expected 400, got {bad.stdout} {bad.stderr}")
 
         ndjson_stream = "\n".join([
             '{"timestamp":"2024-03-15T10:23:45.123Z","level":"error","service":"order-service",'
@@ -87,9 +123,22 @@ exporters:
 
         def all_spans(requests):
             got = list(spans(requests))
-            return got if len(got) >= len(sent) + 1 else None
+            return got if len(got) >= len(sent) + len(sent_http) + 2 else None
 
-        got = wait_until(collector, all_spans, f"{len(sent) + 1} spans", 30, logs)
+        got = wait_until(collector, all_spans, f"{len(sent) + len(sent_http) + 2} spans", 30, logs)
+        http_spans = [sp for sp in got if sp["resource"].get("service.name") == "emp-py-http"]
+        if {(sp["trace_id"], sp["span_id"]) for sp in http_spans} != sent_http or \
+                len(http_spans) != 300:
+            fail(f"expected exactly the 300 spans the SDK sent over OTLP/HTTP, got {len(http_spans)}")
+        # Over TCP the sending process is unknown: only the configured resource and host.name.
+        hr = http_spans[0]["resource"]
+        if hr.get("deployment.environment.name") != "interop" or not hr.get("host.name") or \
+                "service.version" in hr:
+            fail(f"OTLP/HTTP (TCP) span resource: {hr}")
+        from_curl = [sp for sp in got if sp["name"] == "from-curl"]
+        if len(from_curl) != 1 or from_curl[0]["trace_id"] != "5b8efff798038103d269b633813fc60c" \
+                or from_curl[0]["parent_span_id"] != "eee19b7ec3c1b173" or from_curl[0]["kind"] != 3:
+            fail(f"the OTLP/JSON span from curl: {from_curl}")
         sdk_spans = [sp for sp in got if sp["resource"].get("service.name") == "emp-py-grpc"]
         if {(sp["trace_id"], sp["span_id"]) for sp in sdk_spans} != sent or len(sdk_spans) != 700:
             fail(f"expected exactly the 700 spans the SDK sent, got {len(sdk_spans)}")
@@ -125,9 +174,9 @@ exporters:
 
         def all_logs(requests):
             got = list(log_records(requests))
-            return got if len(got) >= 50 + 4 else None
+            return got if len(got) >= 50 + 20 + 4 else None
 
-        got_logs = wait_until(collector, all_logs, "54 log records", 30, logs)
+        got_logs = wait_until(collector, all_logs, "74 log records", 30, logs)
         sdk_logs = [lr for lr in got_logs if lr["resource"].get("service.name") == "emp-py-grpc"]
         if len(sdk_logs) != 50 or sdk_logs[0]["resource"].get("service.version") != "2.0.0":
             fail(f"expected the 50 SDK log records with service.version, got {len(sdk_logs)}")
@@ -159,11 +208,14 @@ exporters:
             fail(f"NDJSON intake counters: expected 5 items and 1 bad line, got {intake['ndjson']}")
         if intake["otlp_grpc"]["items"] != 750 or intake["otlp_grpc"]["bad"] != 0:
             fail(f"OTLP/gRPC intake counters: expected 750 items, got {intake['otlp_grpc']}")
+        if intake["otlp_http"]["items"] != 321 or intake["otlp_http"]["bad"] != 1:
+            fail(f"OTLP/HTTP intake counters: expected 321 items, 1 bad, got {intake['otlp_http']}")
         with open(agent.log) as f:
             text = f.read()
         if "bad line(s) from pid" not in text or "(socat)" not in text:
             fail("the bad NDJSON line was not reported naming its client")
-        print("ok: the Python SDK over gRPC and socat over NDJSON arrived exactly")
+        print("ok: the Python SDK over gRPC and HTTP, curl over OTLP/JSON and socat over NDJSON "
+              "arrived exactly")
 
 
 if __name__ == "__main__":

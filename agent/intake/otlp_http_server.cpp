@@ -1,0 +1,358 @@
+#include "intake/otlp_http_server.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "config/loader.hpp"
+#include "export/otlp_json.hpp"
+#include "google/rpc/status.pb.h"
+#include "intake/otlp_wire.hpp"
+#include "intake/socket_setup.hpp"
+
+namespace sidelight::intake {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using stream_protocol = asio::generic::stream_protocol;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+constexpr auto kWarnEvery = 10s;
+
+std::optional<exporting::signal> signal_of_path(std::string_view path) {
+  if (path == "/v1/traces") return exporting::signal::traces;
+  if (path == "/v1/logs") return exporting::signal::logs;
+  if (path == "/v1/metrics") return exporting::signal::metrics;
+  return std::nullopt;
+}
+
+// The media type without parameters, lower-cased: "application/json; charset=utf-8" → json.
+std::string media_type(std::string_view content_type) {
+  auto semi = content_type.find(';');
+  std::string t(content_type.substr(0, semi));
+  while (!t.empty() && t.back() == ' ')
+    t.pop_back();
+  for (auto& c : t)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return t;
+}
+
+otlp_http_response status_response(unsigned http_status, bool json, const std::string& message) {
+  google::rpc::Status st;
+  st.set_code(3);  // INVALID_ARGUMENT, and the closest code for the other refusals
+  st.set_message(message);
+  otlp_http_response r;
+  r.status = http_status;
+  r.message = message;
+  if (json) {
+    r.content_type = "application/json";
+    r.body = exporting::to_otlp_json(st);
+  } else {
+    r.content_type = "application/x-protobuf";
+    r.body = st.SerializeAsString();
+  }
+  return r;
+}
+
+}  // namespace
+
+std::string gunzip(std::string_view in, std::uint64_t limit, std::string& out) {
+  z_stream z{};
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return "cannot start gzip decoding";
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  out.clear();
+  std::string error;
+  char buf[64 * 1024];
+  for (;;) {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof buf;
+    int rc = inflate(&z, Z_NO_FLUSH);
+    out.append(buf, sizeof buf - z.avail_out);
+    if (out.size() > limit) {
+      error = "too large";
+      break;
+    }
+    if (rc == Z_STREAM_END) break;
+    if (rc != Z_OK) {
+      error = std::string("not valid gzip: ") + (z.msg ? z.msg : "truncated");
+      break;
+    }
+    if (z.avail_in == 0 && z.avail_out != 0) {
+      error = "not valid gzip: truncated";
+      break;
+    }
+  }
+  inflateEnd(&z);
+  return error;
+}
+
+otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const {
+  std::string path(req.target.substr(0, req.target.find('?')));
+  auto sig = signal_of_path(path);
+  otlp_http_response r;
+  r.content_type = "text/plain; charset=utf-8";
+  if (!sig) {
+    r.status = 404;
+    r.body = "not found: " + path + " (OTLP/HTTP paths: /v1/traces /v1/logs /v1/metrics)\n";
+    return r;
+  }
+  if (req.method != "POST") {
+    r.status = 405;
+    r.allow = "POST";
+    r.body = "method " + std::string(req.method) + " not allowed; OTLP/HTTP uses POST\n";
+    return r;
+  }
+  auto type = media_type(req.content_type);
+  bool json = type == "application/json";
+  if (!json && type != "application/x-protobuf") {
+    r.status = 415;
+    r.body = "unsupported content type '" + std::string(req.content_type) +
+             "'; use application/x-protobuf or application/json\n";
+    return r;
+  }
+  if (stopping_) {
+    auto s = status_response(503, json, "sidelight is stopping; retry later");
+    s.retry_after = "5";
+    return s;
+  }
+  counters_.requests.fetch_add(1, std::memory_order_relaxed);
+  auto bad = [&](unsigned status, const std::string& message) {
+    counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    return status_response(status, json, message);
+  };
+  std::string inflated;
+  std::string_view body = req.body;
+  auto encoding = media_type(req.content_encoding);
+  if (encoding == "gzip") {
+    auto err = gunzip(req.body, max_body_, inflated);
+    if (err == "too large") {
+      return bad(413, "the request body inflates to more than " + std::to_string(max_body_) +
+                          " bytes (max_message_size)");
+    }
+    if (!err.empty()) return bad(400, err);
+    body = inflated;
+  } else if (!encoding.empty() && encoding != "identity") {
+    r.status = 415;
+    r.body = "unsupported content encoding '" + std::string(req.content_encoding) +
+             "'; use gzip or none\n";
+    counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    return r;
+  }
+  std::string encoded;
+  if (json) {
+    auto msg = exporting::new_request(*sig);
+    if (auto err = exporting::from_otlp_json(body, *msg); !err.empty()) {
+      return bad(400, "not valid OTLP/JSON: " + err);
+    }
+    encoded = msg->SerializeAsString();
+    body = encoded;
+  }
+  auto origin = origins_.lookup(req.pid);
+  auto result = split_request(*sig, body, *origin.additions);
+  if (!result.error.empty()) return bad(400, result.error);
+  counters_.items.fetch_add(result.items, std::memory_order_relaxed);
+  counters_.bytes.fetch_add(body.size(), std::memory_order_relaxed);
+  for (auto& c : result.chunks)
+    deliver_(*sig, std::move(c));
+  // An empty Export*ServiceResponse: nothing partial to report.
+  r.status = 200;
+  r.content_type = json ? "application/json" : "application/x-protobuf";
+  r.body = json ? "{}" : "";
+  return r;
+}
+
+// One client connection: requests one after another (keep-alive), each within the idle timeout.
+class otlp_http_server::session : public std::enable_shared_from_this<session> {
+ public:
+  session(std::shared_ptr<otlp_http_server> server, stream_protocol::socket socket, pid_t pid)
+      : server_(std::move(server)), stream_(std::move(socket)), pid_(pid) {
+    server_->counters_.open_connections.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~session() { server_->counters_.open_connections.fetch_sub(1, std::memory_order_relaxed); }
+
+  void start() { do_read(); }
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(stream_protocol::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(server_->handler_.max_body());
+    stream_.expires_after(server_->settings_.idle_timeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      server_->counters_.requests.fetch_add(1, std::memory_order_relaxed);
+      server_->counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
+      otlp_http_response r;
+      r.status = 413;
+      r.content_type = "text/plain; charset=utf-8";
+      r.body = "request body larger than " + std::to_string(server_->handler_.max_body()) +
+               " bytes (max_message_size)\n";
+      write(r, false);
+      return;
+    }
+    if (ec) return;  // closed, timed out, or not HTTP: nothing to answer
+    const auto& req = parser_->get();
+    otlp_http_request in;
+    in.method = req.method_string();
+    in.target = req.target();
+    in.content_type = req[http::field::content_type];
+    in.content_encoding = req[http::field::content_encoding];
+    in.body = req.body();
+    in.pid = pid_;
+    auto r = server_->handler_.handle(in);
+    if (r.status == 400 || r.status == 413) server_->warn_bad(pid_, r.message);
+    write(r, req.keep_alive());
+  }
+
+  void write(const otlp_http_response& r, bool keep_alive) {
+    response_ = {};
+    response_.result(r.status);
+    response_.version(11);
+    response_.set(http::field::server, "sidelight");
+    response_.set(http::field::content_type, r.content_type);
+    if (!r.allow.empty()) response_.set(http::field::allow, r.allow);
+    if (!r.retry_after.empty()) response_.set(http::field::retry_after, r.retry_after);
+    response_.body() = r.body;
+    response_.keep_alive(keep_alive);
+    response_.prepare_payload();
+    stream_.expires_after(server_->settings_.idle_timeout);
+    http::async_write(stream_, response_,
+                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                        if (ec || !keep_alive) {
+                          self->close();
+                          return;
+                        }
+                        self->do_read();
+                      });
+  }
+
+  std::shared_ptr<otlp_http_server> server_;
+  beast::basic_stream<stream_protocol> stream_;
+  pid_t pid_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+};
+
+otlp_http_server::otlp_http_server(asio::io_context& io, const config::listener& settings,
+                                   const origin_directory& origins, deliver_fn deliver,
+                                   intake_counters& counters)
+    : settings_(settings),
+      counters_(counters.of(protocol::otlp_http)),
+      handler_(origins, std::move(deliver), counters_, settings.max_message_size),
+      unix_acceptor_(io),
+      tcp_acceptor_(io) {}
+
+std::variant<std::shared_ptr<otlp_http_server>, std::string> otlp_http_server::start(
+    asio::io_context& io, const config::listener& settings, const origin_directory& origins,
+    deliver_fn deliver, intake_counters& counters) {
+  std::shared_ptr<otlp_http_server> s(
+      new otlp_http_server(io, settings, origins, std::move(deliver), counters));
+  boost::system::error_code ec;
+  if (!settings.unix_path.empty()) {
+    auto bound = bind_unix_socket(settings.unix_path, SOCK_STREAM, settings);
+    if (auto* err = std::get_if<std::string>(&bound)) return "otlp_http: " + *err;
+    s->unix_acceptor_.assign(stream_protocol(AF_UNIX, 0), std::get<int>(bound), ec);
+    if (ec) return "otlp_http: " + ec.message();
+    s->accept(s->unix_acceptor_);
+  }
+  if (!settings.tcp.empty()) {
+    auto parsed = config::parse_endpoint(settings.tcp, 4318);
+    if (auto* err = std::get_if<std::string>(&parsed)) return "otlp_http: " + *err;
+    const auto& e = std::get<config::endpoint>(parsed);
+    auto ip = asio::ip::make_address(e.host == "localhost" ? "127.0.0.1" : e.host, ec);
+    if (ec) return "otlp_http: expected an IP address, got '" + e.host + "'";
+    stream_protocol::endpoint endpoint(asio::ip::tcp::endpoint(ip, e.port));
+    s->tcp_acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) s->tcp_acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) s->tcp_acceptor_.bind(endpoint, ec);
+    if (!ec) s->tcp_acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return "otlp_http: cannot listen on " + settings.tcp + ": " + ec.message();
+    s->tcp_address_ = settings.tcp;
+    s->accept(s->tcp_acceptor_);
+  }
+  return s;
+}
+
+std::string otlp_http_server::address() const {
+  std::string a;
+  if (!settings_.unix_path.empty()) a = "unix:" + settings_.unix_path;
+  if (!tcp_address_.empty()) {
+    if (!a.empty()) a += " and ";
+    a += "http://" + tcp_address_;
+  }
+  return a;
+}
+
+void otlp_http_server::accept(asio::basic_socket_acceptor<stream_protocol>& acceptor) {
+  acceptor.async_accept([self = shared_from_this(), &acceptor](boost::system::error_code ec,
+                                                               stream_protocol::socket socket) {
+    if (self->stopped_ || ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      self->counters_.connections.fetch_add(1, std::memory_order_relaxed);
+      std::erase_if(self->sessions_, [](const auto& w) { return w.expired(); });
+      if (self->sessions_.size() >= self->settings_.max_connections) {
+        // Over the cap: closed at once, counted; the client's retry policy takes over.
+        self->counters_.connections_refused.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        pid_t pid = socket.local_endpoint().protocol().family() == AF_UNIX
+                        ? peer_pid(socket.native_handle())
+                        : 0;
+        auto s = std::make_shared<session>(self, std::move(socket), pid);
+        self->sessions_.push_back(s);
+        s->start();
+      }
+    }
+    self->accept(acceptor);
+  });
+}
+
+void otlp_http_server::warn_bad(pid_t pid, const std::string& what) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_warning_ < kWarnEvery) {
+    ++warnings_suppressed_;
+    return;
+  }
+  last_warning_ = now;
+  spdlog::warn("otlp_http: refused a request from {}: {}{}", describe_peer(pid), what,
+               warnings_suppressed_
+                   ? fmt::format(" ({} more since the last report)", warnings_suppressed_)
+                   : "");
+  warnings_suppressed_ = 0;
+}
+
+void otlp_http_server::shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
+  handler_.set_stopping();
+  boost::system::error_code ec;
+  unix_acceptor_.close(ec);
+  tcp_acceptor_.close(ec);
+  for (auto& w : sessions_) {
+    if (auto s = w.lock()) s->close();
+  }
+  sessions_.clear();
+  if (!settings_.unix_path.empty()) ::unlink(settings_.unix_path.c_str());
+}
+
+}  // namespace sidelight::intake

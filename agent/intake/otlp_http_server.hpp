@@ -1,0 +1,95 @@
+// OTLP/HTTP intake (Boost.Beast): POST /v1/traces, /v1/logs and /v1/metrics on a Unix socket (and
+// opt-in loopback TCP), with protobuf or OTLP/JSON bodies, optionally gzip-compressed. Answers as
+// the OTLP/HTTP specification says: 200 with an empty Export*ServiceResponse in the request's
+// encoding, 400 with a google.rpc.Status, 404, 405, 413, 415, and 503 with Retry-After while
+// stopping. Runs on the intake thread; each connection has a body limit, an idle timeout and a
+// place under the connection cap.
+#pragma once
+
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "config/config.hpp"
+#include "intake/intake.hpp"
+
+namespace sidelight::intake {
+
+namespace asio = boost::asio;
+
+struct otlp_http_request {
+  std::string_view method;
+  std::string_view target;
+  std::string_view content_type;
+  std::string_view content_encoding;
+  std::string_view body;
+  pid_t pid = 0;
+};
+
+struct otlp_http_response {
+  unsigned status = 200;
+  std::string content_type;
+  std::string body;
+  std::string allow;        // with 405
+  std::string retry_after;  // with 503
+  std::string message;      // why a request was refused, for the log
+};
+
+// Everything between the parsed HTTP request and the response, without sockets.
+class otlp_http_handler {
+ public:
+  otlp_http_handler(const origin_directory& origins, deliver_fn deliver,
+                    protocol_counters& counters, std::uint64_t max_body)
+      : origins_(origins), deliver_(std::move(deliver)), counters_(counters), max_body_(max_body) {}
+
+  otlp_http_response handle(const otlp_http_request& req) const;
+  std::uint64_t max_body() const { return max_body_; }
+  void set_stopping() { stopping_ = true; }
+
+ private:
+  const origin_directory& origins_;
+  deliver_fn deliver_;
+  protocol_counters& counters_;
+  std::uint64_t max_body_;
+  bool stopping_ = false;
+};
+
+// Inflates a gzip body into `out`, refusing to grow past `limit` bytes. Error text or empty.
+std::string gunzip(std::string_view in, std::uint64_t limit, std::string& out);
+
+class otlp_http_server : public std::enable_shared_from_this<otlp_http_server> {
+ public:
+  static std::variant<std::shared_ptr<otlp_http_server>, std::string> start(
+      asio::io_context& io, const config::listener& settings, const origin_directory& origins,
+      deliver_fn deliver, intake_counters& counters);
+
+  // Stops accepting, answers 503 to whatever arrives meanwhile, closes connections; idempotent.
+  // Call on the io_context's thread.
+  void shutdown();
+  std::string address() const;
+
+ private:
+  class session;
+  otlp_http_server(asio::io_context& io, const config::listener& settings,
+                   const origin_directory& origins, deliver_fn deliver, intake_counters& counters);
+  void accept(asio::basic_socket_acceptor<asio::generic::stream_protocol>& acceptor);
+  void warn_bad(pid_t pid, const std::string& what);
+
+  config::listener settings_;
+  protocol_counters& counters_;
+  otlp_http_handler handler_;
+  asio::basic_socket_acceptor<asio::generic::stream_protocol> unix_acceptor_;
+  asio::basic_socket_acceptor<asio::generic::stream_protocol> tcp_acceptor_;
+  std::string tcp_address_;
+  std::vector<std::weak_ptr<session>> sessions_;
+  std::chrono::steady_clock::time_point last_warning_{};
+  std::uint64_t warnings_suppressed_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace sidelight::intake
