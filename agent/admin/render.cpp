@@ -111,7 +111,7 @@ std::string to_json(const status_snapshot& s) {
                            {"bytes", i.bytes},
                            {"bad", i.bad},
                            {"connections", i.connections},
-                           {"connections_refused", i.connections_refused},
+                           {"connections_evicted", i.connections_evicted},
                            {"open_connections", i.open_connections}});
   }
   return j.dump(2) + "\n";
@@ -187,7 +187,7 @@ std::string from_json(const std::string& text, status_snapshot& out) {
       i.bytes = x.at("bytes").get<std::uint64_t>();
       i.bad = x.at("bad").get<std::uint64_t>();
       i.connections = x.at("connections").get<std::uint64_t>();
-      i.connections_refused = x.at("connections_refused").get<std::uint64_t>();
+      i.connections_evicted = x.at("connections_evicted").get<std::uint64_t>();
       i.open_connections = x.at("open_connections").get<std::int64_t>();
       out.intake.push_back(std::move(i));
     }
@@ -338,11 +338,11 @@ std::string to_prometheus(const status_snapshot& s) {
   for (const auto& i : s.intake)
     x.sample("sidelight_intake_connections", {{"protocol", i.protocol}},
              static_cast<double>(i.open_connections));
-  x.family("sidelight_intake_connections_refused_total", "counter",
-           "Connections closed at once because the protocol's max_connections was reached.");
+  x.family("sidelight_intake_connections_evicted_total", "counter",
+           "Idle connections closed to make room when a protocol reached max_connections.");
   for (const auto& i : s.intake)
-    x.sample("sidelight_intake_connections_refused_total", {{"protocol", i.protocol}},
-             static_cast<double>(i.connections_refused));
+    x.sample("sidelight_intake_connections_evicted_total", {{"protocol", i.protocol}},
+             static_cast<double>(i.connections_evicted));
 
   x.family("sidelight_pipeline_items_received_total", "counter",
            "Client items queued for an exporter, by signal.");

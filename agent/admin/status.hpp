@@ -77,7 +77,7 @@ struct intake_status {
   std::uint64_t bytes = 0;
   std::uint64_t bad = 0;
   std::uint64_t connections = 0;
-  std::uint64_t connections_refused = 0;
+  std::uint64_t connections_evicted = 0;
   std::int64_t open_connections = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "app/agent.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -522,7 +523,7 @@ admin::status_snapshot agent::snapshot() const {
     i.bytes = c.bytes.load();
     i.bad = c.bad_requests.load();
     i.connections = c.connections.load();
-    i.connections_refused = c.connections_refused.load();
+    i.connections_evicted = c.connections_evicted.load();
     i.open_connections = c.open_connections.load();
     s.intake.push_back(std::move(i));
   };
@@ -534,6 +535,12 @@ admin::status_snapshot agent::snapshot() const {
 
 int agent::run() {
   started_unix_ns_ = watch::now_unix_ns();
+  // Every client connection is a descriptor: use all the hard limit allows.
+  if (rlimit nofile{};
+      ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   // The admin address first: if it is taken, nothing else has started.
   if (!cfg_->admin.listen.empty()) {
     auto made = admin::admin_server::listen(io_, cfg_->admin.listen, [this] { return snapshot(); });

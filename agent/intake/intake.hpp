@@ -36,7 +36,7 @@ struct protocol_counters {
   std::atomic<std::uint64_t> bytes{0};                // encoded bytes accepted
   std::atomic<std::uint64_t> bad_requests{0};         // refused as malformed (or bad NDJSON lines)
   std::atomic<std::uint64_t> connections{0};          // accepted in all
-  std::atomic<std::uint64_t> connections_refused{0};  // over max_connections
+  std::atomic<std::uint64_t> connections_evicted{0};  // the longest idle, closed at the cap
   std::atomic<std::int64_t> open_connections{0};
 };
 

@@ -157,6 +157,7 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
     socket_.close(ec);
     idle_.cancel();
   }
+  std::chrono::steady_clock::time_point last_active() const { return last_active_; }
   ~session() { server_->counters_.open_connections.fetch_sub(1, std::memory_order_relaxed); }
 
  private:
@@ -172,6 +173,7 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
   }
 
   void on_read(const boost::system::error_code& ec, std::size_t n) {
+    last_active_ = std::chrono::steady_clock::now();
     bool at_end = ec.failed();
     ndjson_batcher::result r;
     batcher_.feed(std::string_view(buffer_.data(), n), at_end, pid_, server_->deliver_, r);
@@ -189,6 +191,7 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
   pid_t pid_;
   ndjson_batcher batcher_;
   std::string buffer_;
+  std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
 };
 
 ndjson_server::ndjson_server(asio::io_context& io, const config::listener& settings,
@@ -200,7 +203,8 @@ ndjson_server::ndjson_server(asio::io_context& io, const config::listener& setti
       deliver_(std::move(deliver)),
       counters_(counters.of(protocol::ndjson)),
       acceptor_(io),
-      datagrams_(io) {}
+      datagrams_(io),
+      accept_retry_(io) {}
 
 std::variant<std::shared_ptr<ndjson_server>, std::string> ndjson_server::start(
     asio::io_context& io, const config::listener& settings, const origin_directory& origins,
@@ -246,15 +250,27 @@ void ndjson_server::accept() {
       self->counters_.connections.fetch_add(1, std::memory_order_relaxed);
       std::erase_if(self->sessions_, [](const auto& w) { return w.expired(); });
       if (self->sessions_.size() >= self->settings_.max_connections) {
-        self->counters_.connections_refused.fetch_add(1, std::memory_order_relaxed);
-        boost::system::error_code ignored;
-        socket.close(ignored);
-      } else {
-        auto pid = peer_pid(socket.native_handle());
-        auto s = std::make_shared<session>(*self, std::move(socket), pid);
-        self->sessions_.push_back(s);
-        s->start();
+        // At the cap the connection idle the longest makes room: idle clients cannot lock out
+        // active ones.
+        auto oldest = std::min_element(self->sessions_.begin(), self->sessions_.end(),
+                                       [](const auto& a, const auto& b) {
+                                         return a.lock()->last_active() < b.lock()->last_active();
+                                       });
+        oldest->lock()->close();
+        self->sessions_.erase(oldest);
+        self->counters_.connections_evicted.fetch_add(1, std::memory_order_relaxed);
       }
+      auto pid = peer_pid(socket.native_handle());
+      auto s = std::make_shared<session>(*self, std::move(socket), pid);
+      self->sessions_.push_back(s);
+      s->start();
+    } else {
+      // Out of descriptors, most likely: try again shortly instead of spinning.
+      self->accept_retry_.expires_after(100ms);
+      self->accept_retry_.async_wait([self](const boost::system::error_code& wec) {
+        if (!wec && !self->stopped_) self->accept();
+      });
+      return;
     }
     self->accept();
   });
@@ -324,6 +340,7 @@ void ndjson_server::shutdown() {
   boost::system::error_code ec;
   acceptor_.close(ec);
   datagrams_.close(ec);
+  accept_retry_.cancel();
   for (auto& w : sessions_) {
     if (auto s = w.lock()) s->close();
   }

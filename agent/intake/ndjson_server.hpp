@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/datagram_protocol.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -79,6 +80,7 @@ class ndjson_server : public std::enable_shared_from_this<ndjson_server> {
   protocol_counters& counters_;
   asio::local::stream_protocol::acceptor acceptor_;
   asio::local::datagram_protocol::socket datagrams_;
+  asio::steady_timer accept_retry_;
   std::unique_ptr<ndjson_batcher> datagram_batcher_;
   std::string datagram_buffer_;
   std::vector<std::weak_ptr<session>> sessions_;

@@ -4,6 +4,7 @@
 #include <grpcpp/server_posix.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -132,7 +133,8 @@ otlp_grpc_server::otlp_grpc_server(asio::io_context& io, const config::listener&
       origins_(origins),
       deliver_(std::move(deliver)),
       counters_(counters.of(protocol::otlp_grpc)),
-      acceptor_(io) {}
+      acceptor_(io),
+      accept_retry_(io) {}
 
 std::variant<std::unique_ptr<otlp_grpc_server>, std::string> otlp_grpc_server::start(
     asio::io_context& io, const config::listener& settings, const origin_directory& origins,
@@ -196,21 +198,46 @@ void otlp_grpc_server::accept() {
   acceptor_.async_accept(
       [this](const boost::system::error_code& ec, asio::local::stream_protocol::socket socket) {
         if (ec == asio::error::operation_aborted || stopped_) return;
-        if (!ec) {
-          int fd = socket.release();
-          // gRPC's transport expects a non-blocking descriptor; asio leaves a new one blocking.
-          ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-          counters_.connections.fetch_add(1, std::memory_order_relaxed);
-          {
-            std::lock_guard lock(peers_mutex_);
-            peers_[fd] = peer_pid(fd);
-          }
-          grpc::AddInsecureChannelFromFd(server_.get(), fd);
-        } else if (ec == asio::error::no_descriptors) {
-          spdlog::warn("otlp_grpc: out of file descriptors; connections wait");
+        if (ec) {
+          // Out of descriptors, most likely: try again shortly instead of spinning.
+          accept_retry_.expires_after(100ms);
+          accept_retry_.async_wait([this](const boost::system::error_code& wec) {
+            if (!wec && !stopped_) accept();
+          });
+          return;
         }
+        int fd = socket.release();
+        // gRPC's transport expects a non-blocking descriptor; asio leaves a new one blocking.
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+        counters_.connections.fetch_add(1, std::memory_order_relaxed);
+        struct stat st {};
+        ::fstat(fd, &st);
+        {
+          std::lock_guard lock(peers_mutex_);
+          make_room();
+          peers_[fd] = peer{peer_pid(fd), st.st_ino, std::chrono::steady_clock::now()};
+        }
+        grpc::AddInsecureChannelFromFd(server_.get(), fd);
         accept();
       });
+}
+
+// Called with the lock held. Forgets connections gRPC has closed; when the cap is still reached,
+// shuts down the one whose last call is the oldest (or that never made one), so idle connections
+// cannot lock active clients out. gRPC then closes it as if the client had gone.
+void otlp_grpc_server::make_room() {
+  if (peers_.size() < settings_.max_connections) return;
+  std::erase_if(peers_, [](const auto& kv) {
+    struct stat st {};
+    return ::fstat(kv.first, &st) != 0 || st.st_ino != kv.second.inode;
+  });
+  if (peers_.size() < settings_.max_connections) return;
+  auto oldest = std::min_element(peers_.begin(), peers_.end(), [](const auto& a, const auto& b) {
+    return a.second.last_call < b.second.last_call;
+  });
+  ::shutdown(oldest->first, SHUT_RDWR);
+  peers_.erase(oldest);
+  counters_.connections_evicted.fetch_add(1, std::memory_order_relaxed);
 }
 
 void otlp_grpc_server::serve() {
@@ -227,7 +254,9 @@ pid_t otlp_grpc_server::pid_of(const std::string& peer) {
   std::from_chars(peer.data() + 3, peer.data() + peer.size(), fd);
   std::lock_guard lock(peers_mutex_);
   auto it = peers_.find(fd);
-  return it == peers_.end() ? 0 : it->second;
+  if (it == peers_.end()) return 0;
+  it->second.last_call = std::chrono::steady_clock::now();
+  return it->second.pid;
 }
 
 void otlp_grpc_server::warn_bad(pid_t pid, const std::string& method, const std::string& error) {
@@ -249,6 +278,7 @@ void otlp_grpc_server::shutdown() {
   stopped_ = true;
   boost::system::error_code ec;
   acceptor_.close(ec);
+  accept_retry_.cancel();
   if (!settings_.unix_path.empty()) ::unlink(settings_.unix_path.c_str());
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + 1s);
   if (cq_) cq_->Shutdown();

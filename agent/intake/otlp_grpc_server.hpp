@@ -7,9 +7,11 @@
 
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/types.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -56,7 +58,16 @@ class otlp_grpc_server {
   std::unique_ptr<grpc::Server> server_;
   std::thread worker_;
   std::mutex peers_mutex_;
-  std::unordered_map<int, pid_t> peers_;  // accepted descriptor -> sending process
+  // Connections handed to gRPC, by descriptor. gRPC closes them without telling; the inode tells
+  // whether a descriptor still is the socket accepted.
+  struct peer {
+    pid_t pid = 0;
+    ino_t inode = 0;
+    std::chrono::steady_clock::time_point last_call;
+  };
+  void make_room();
+  std::unordered_map<int, peer> peers_;
+  asio::steady_timer accept_retry_;
   std::chrono::steady_clock::time_point last_warning_{};
   std::uint64_t warnings_suppressed_ = 0;
   int tcp_port_ = 0;

@@ -106,7 +106,9 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
     r.body = "not found: " + path + " (OTLP/HTTP paths: /v1/traces /v1/logs /v1/metrics)\n";
     return r;
   }
+  counters_.requests.fetch_add(1, std::memory_order_relaxed);
   if (req.method != "POST") {
+    counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
     r.status = 405;
     r.allow = "POST";
     r.body = "method " + std::string(req.method) + " not allowed; OTLP/HTTP uses POST\n";
@@ -115,6 +117,7 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
   auto type = media_type(req.content_type);
   bool json = type == "application/json";
   if (!json && type != "application/x-protobuf") {
+    counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
     r.status = 415;
     r.body = "unsupported content type '" + std::string(req.content_type) +
              "'; use application/x-protobuf or application/json\n";
@@ -125,7 +128,6 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
     s.retry_after = "5";
     return s;
   }
-  counters_.requests.fetch_add(1, std::memory_order_relaxed);
   auto bad = [&](unsigned status, const std::string& message) {
     counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
     return status_response(status, json, message);
@@ -181,6 +183,7 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
   ~session() { server_->counters_.open_connections.fetch_sub(1, std::memory_order_relaxed); }
 
   void start() { do_read(); }
+  std::chrono::steady_clock::time_point last_active() const { return last_active_; }
   void close() {
     beast::error_code ec;
     stream_.socket().shutdown(stream_protocol::socket::shutdown_both, ec);
@@ -199,6 +202,7 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
   }
 
   void on_read(beast::error_code ec) {
+    last_active_ = std::chrono::steady_clock::now();
     if (ec == http::error::body_limit) {
       server_->counters_.requests.fetch_add(1, std::memory_order_relaxed);
       server_->counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
@@ -252,6 +256,7 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
+  std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
 };
 
 otlp_http_server::otlp_http_server(asio::io_context& io, const config::listener& settings,
@@ -261,7 +266,8 @@ otlp_http_server::otlp_http_server(asio::io_context& io, const config::listener&
       counters_(counters.of(protocol::otlp_http)),
       handler_(origins, std::move(deliver), counters_, settings.max_message_size),
       unix_acceptor_(io),
-      tcp_acceptor_(io) {}
+      tcp_acceptor_(io),
+      accept_retry_(io) {}
 
 std::variant<std::shared_ptr<otlp_http_server>, std::string> otlp_http_server::start(
     asio::io_context& io, const config::listener& settings, const origin_directory& origins,
@@ -312,16 +318,29 @@ void otlp_http_server::accept(asio::basic_socket_acceptor<stream_protocol>& acce
       self->counters_.connections.fetch_add(1, std::memory_order_relaxed);
       std::erase_if(self->sessions_, [](const auto& w) { return w.expired(); });
       if (self->sessions_.size() >= self->settings_.max_connections) {
-        // Over the cap: closed at once, counted; the client's retry policy takes over.
-        self->counters_.connections_refused.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        pid_t pid = socket.local_endpoint().protocol().family() == AF_UNIX
-                        ? peer_pid(socket.native_handle())
-                        : 0;
-        auto s = std::make_shared<session>(self, std::move(socket), pid);
-        self->sessions_.push_back(s);
-        s->start();
+        // At the cap the connection idle the longest makes room: idle clients cannot lock out
+        // active ones.
+        auto oldest = std::min_element(self->sessions_.begin(), self->sessions_.end(),
+                                       [](const auto& a, const auto& b) {
+                                         return a.lock()->last_active() < b.lock()->last_active();
+                                       });
+        oldest->lock()->close();
+        self->sessions_.erase(oldest);
+        self->counters_.connections_evicted.fetch_add(1, std::memory_order_relaxed);
       }
+      pid_t pid = socket.local_endpoint().protocol().family() == AF_UNIX
+                      ? peer_pid(socket.native_handle())
+                      : 0;
+      auto s = std::make_shared<session>(self, std::move(socket), pid);
+      self->sessions_.push_back(s);
+      s->start();
+    } else {
+      // Out of descriptors, most likely: try again shortly instead of spinning.
+      self->accept_retry_.expires_after(100ms);
+      self->accept_retry_.async_wait([self, &acceptor](boost::system::error_code wec) {
+        if (!wec && !self->stopped_) self->accept(acceptor);
+      });
+      return;
     }
     self->accept(acceptor);
   });
@@ -348,6 +367,7 @@ void otlp_http_server::shutdown() {
   boost::system::error_code ec;
   unix_acceptor_.close(ec);
   tcp_acceptor_.close(ec);
+  accept_retry_.cancel();
   for (auto& w : sessions_) {
     if (auto s = w.lock()) s->close();
   }

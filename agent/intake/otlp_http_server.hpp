@@ -9,6 +9,7 @@
 #include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -85,6 +86,7 @@ class otlp_http_server : public std::enable_shared_from_this<otlp_http_server> {
   otlp_http_handler handler_;
   asio::basic_socket_acceptor<asio::generic::stream_protocol> unix_acceptor_;
   asio::basic_socket_acceptor<asio::generic::stream_protocol> tcp_acceptor_;
+  asio::steady_timer accept_retry_;
   std::string tcp_address_;
   std::vector<std::weak_ptr<session>> sessions_;
   std::chrono::steady_clock::time_point last_warning_{};

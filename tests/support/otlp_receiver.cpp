@@ -2,7 +2,9 @@
 
 #include <sstream>
 
+#include "opentelemetry/proto/collector/logs/v1/logs_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.grpc.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 
 namespace sidelight::test {
 
@@ -98,7 +100,56 @@ class otlp_receiver::service final : public collector::MetricsService::Service {
   otlp_receiver& owner_;
 };
 
-otlp_receiver::otlp_receiver() : service_(std::make_unique<service>(*this)) {
+class otlp_receiver::trace_service final
+    : public opentelemetry::proto::collector::trace::v1::TraceService::Service {
+ public:
+  explicit trace_service(otlp_receiver& owner) : owner_(owner) {}
+  grpc::Status Export(
+      grpc::ServerContext*,
+      const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest* req,
+      opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse*) override {
+    std::vector<telemetry_record> batch;
+    for (const auto& rs : req->resource_spans()) {
+      auto resource = attributes_of(rs.resource().attributes());
+      for (const auto& ss : rs.scope_spans())
+        for (const auto& sp : ss.spans())
+          batch.push_back({resource, sp.name(), sp.trace_id()});
+    }
+    owner_.record_spans(std::move(batch));
+    return grpc::Status::OK;
+  }
+
+ private:
+  otlp_receiver& owner_;
+};
+
+class otlp_receiver::logs_service final
+    : public opentelemetry::proto::collector::logs::v1::LogsService::Service {
+ public:
+  explicit logs_service(otlp_receiver& owner) : owner_(owner) {}
+  grpc::Status Export(
+      grpc::ServerContext*,
+      const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest* req,
+      opentelemetry::proto::collector::logs::v1::ExportLogsServiceResponse*) override {
+    std::vector<telemetry_record> batch;
+    for (const auto& rl : req->resource_logs()) {
+      auto resource = attributes_of(rl.resource().attributes());
+      for (const auto& sl : rl.scope_logs())
+        for (const auto& lr : sl.log_records())
+          batch.push_back({resource, text_of(lr.body()), lr.trace_id()});
+    }
+    owner_.record_logs(std::move(batch));
+    return grpc::Status::OK;
+  }
+
+ private:
+  otlp_receiver& owner_;
+};
+
+otlp_receiver::otlp_receiver()
+    : service_(std::make_unique<service>(*this)),
+      trace_service_(std::make_unique<trace_service>(*this)),
+      logs_service_(std::make_unique<logs_service>(*this)) {
   start();
 }
 
@@ -112,6 +163,8 @@ void otlp_receiver::start() {
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
                            port_ == 0 ? &port_ : nullptr);
   builder.RegisterService(service_.get());
+  builder.RegisterService(trace_service_.get());
+  builder.RegisterService(logs_service_.get());
   server_ = builder.BuildAndStart();
   if (!server_) throw std::runtime_error("cannot start the test OTLP receiver on " + address);
 }
@@ -155,6 +208,40 @@ std::optional<point> otlp_receiver::wait_for_after(std::chrono::steady_clock::ti
     return false;
   });
   return found;
+}
+
+void otlp_receiver::record_spans(std::vector<telemetry_record> batch) {
+  std::lock_guard lock(mutex_);
+  for (auto& r : batch)
+    spans_.push_back(std::move(r));
+  changed_.notify_all();
+}
+
+void otlp_receiver::record_logs(std::vector<telemetry_record> batch) {
+  std::lock_guard lock(mutex_);
+  for (auto& r : batch)
+    logs_.push_back(std::move(r));
+  changed_.notify_all();
+}
+
+bool otlp_receiver::wait_spans(std::size_t count, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return spans_.size() >= count; });
+}
+
+bool otlp_receiver::wait_logs(std::size_t count, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return logs_.size() >= count; });
+}
+
+std::vector<telemetry_record> otlp_receiver::spans() const {
+  std::lock_guard lock(mutex_);
+  return spans_;
+}
+
+std::vector<telemetry_record> otlp_receiver::logs() const {
+  std::lock_guard lock(mutex_);
+  return logs_;
 }
 
 std::vector<point> otlp_receiver::points() const {

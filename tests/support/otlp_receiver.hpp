@@ -34,6 +34,13 @@ struct point {
 
 using point_filter = std::function<bool(const point&)>;
 
+// A span or a log record as received, with its Resource.
+struct telemetry_record {
+  std::map<std::string, std::string> resource;
+  std::string name;      // span name, or log body
+  std::string trace_id;  // raw bytes
+};
+
 class otlp_receiver {
  public:
   otlp_receiver();  // listens on 127.0.0.1, on a free port
@@ -50,6 +57,11 @@ class otlp_receiver {
                                       const point_filter& f,
                                       std::chrono::milliseconds timeout) const;
   std::vector<point> points() const;
+  // Waits until `count` spans (log records) in all have arrived; false after `timeout`.
+  bool wait_spans(std::size_t count, std::chrono::milliseconds timeout) const;
+  bool wait_logs(std::size_t count, std::chrono::milliseconds timeout) const;
+  std::vector<telemetry_record> spans() const;
+  std::vector<telemetry_record> logs() const;
   std::size_t requests() const;
   // The gRPC metadata (headers) of the last request, e.g. "authorization", "grpc-encoding".
   std::multimap<std::string, std::string> last_metadata() const;
@@ -57,15 +69,23 @@ class otlp_receiver {
   std::string dump(const std::string& service) const;
 
   void record(std::vector<point> batch, std::multimap<std::string, std::string> metadata);
+  void record_spans(std::vector<telemetry_record> batch);
+  void record_logs(std::vector<telemetry_record> batch);
 
  private:
   class service;
+  class trace_service;
+  class logs_service;
   std::unique_ptr<service> service_;
+  std::unique_ptr<trace_service> trace_service_;
+  std::unique_ptr<logs_service> logs_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::vector<point> points_;
+  std::vector<telemetry_record> spans_;
+  std::vector<telemetry_record> logs_;
   std::size_t requests_ = 0;
   std::multimap<std::string, std::string> metadata_;
 };

@@ -1,0 +1,330 @@
+// Intake against bad input: each case must be answered clearly, cost nothing to a good client
+// that comes right after, and leave memory bounded.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "support/harness.hpp"
+#include "support/otlp_receiver.hpp"
+
+using namespace sidelight::test;
+using namespace std::chrono_literals;
+namespace otlp = opentelemetry::proto;
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr const char* kTraceExport = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+std::string intake_yaml(const temp_dir& dir, const otlp_receiver& up) {
+  return "heartbeat: { interval: 60s }\n"
+         "batch: { timeout: 20ms }\n"
+         "intake:\n"
+         "  otlp_grpc: { unix: " +
+         dir / "otlp.sock" +
+         ", max_connections: 64 }\n"
+         "  otlp_http: { unix: " +
+         dir / "http.sock" +
+         ", max_connections: 64 }\n"
+         "  ndjson: { unix: " +
+         dir / "ndjson.sock" +
+         ", max_connections: 64 }\n"
+         "exporters:\n  otlp: { endpoint: " +
+         up.endpoint() + ", compression: none }\n";
+}
+
+std::string traces_request(const std::string& name, int spans) {
+  otlp::collector::trace::v1::ExportTraceServiceRequest req;
+  auto* rs = req.add_resource_spans();
+  auto* kv = rs->mutable_resource()->add_attributes();
+  kv->set_key("service.name");
+  kv->mutable_value()->set_string_value("good-client");
+  auto* ss = rs->add_scope_spans();
+  for (int i = 0; i < spans; ++i) {
+    auto* s = ss->add_spans();
+    s->set_name(name);
+    s->set_trace_id(std::string(16, '\x01'));
+    s->set_span_id(std::string(8, '\x02'));
+  }
+  return req.SerializeAsString();
+}
+
+grpc::Status grpc_export(const std::string& socket, const std::string& bytes,
+                         const std::string& method = kTraceExport) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(64 << 20);
+  auto channel =
+      grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + bound(10s));
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) { done.set_value(std::move(s)); });
+  return done.get_future().get();
+}
+
+struct http_result {
+  unsigned status = 0;
+  std::string body;
+};
+
+http_result http_post(const std::string& socket, const std::string& target,
+                      const std::string& content_type, const std::string& body) {
+  boost::asio::io_context io;
+  boost::asio::local::stream_protocol::socket s(io);
+  s.connect(boost::asio::local::stream_protocol::endpoint(socket));
+  http::request<http::string_body> req(http::verb::post, target, 11);
+  req.set(http::field::host, "localhost");
+  req.set(http::field::content_type, content_type);
+  req.body() = body;
+  req.prepare_payload();
+  boost::beast::error_code ec;
+  http::write(s, req, ec);  // the server may answer 413 and close before reading it all
+  boost::beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(s, buf, res, ec);
+  return {res.result_int(), res.body()};
+}
+
+int connect_unix(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void send_all(int fd, const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    auto n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+void ndjson_send(const std::string& socket, const std::string& text) {
+  int fd = connect_unix(socket);
+  REQUIRE(fd >= 0);
+  send_all(fd, text);
+  ::close(fd);
+}
+
+std::string garbage(std::size_t n) {
+  std::mt19937 rng(42);
+  std::string out(n, '\0');
+  for (auto& c : out)
+    c = static_cast<char>(rng());
+  return out;
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+nlohmann::json status_of(const temp_dir& dir, const agent& a) {
+  auto r = run_cli(dir, {"status", "--admin", a.admin_address(), "--json"});
+  REQUIRE(r.exit_code == 0);
+  return nlohmann::json::parse(r.output);
+}
+
+nlohmann::json intake_of(const nlohmann::json& status, const std::string& protocol) {
+  for (const auto& i : status["intake"])
+    if (i["protocol"] == protocol) return i;
+  FAIL("no intake entry for " << protocol);
+  return {};
+}
+
+// A good client right after the bad input: its spans must arrive.
+void good_client_gets_through(const temp_dir& dir, otlp_receiver& up, std::size_t& expected) {
+  auto st = grpc_export(dir / "otlp.sock", traces_request("good", 3));
+  REQUIRE(st.ok());
+  expected += 3;
+  INFO("spans received: " << up.spans().size() << ", expected " << expected);
+  REQUIRE(up.wait_spans(expected, bound(5s)));
+}
+
+}  // namespace
+
+TEST_CASE("intake: bad OTLP/gRPC requests are refused with INVALID_ARGUMENT, good ones go on",
+          "[intake]") {
+  temp_dir dir;
+  otlp_receiver up;
+  agent a(dir, intake_yaml(dir, up));
+  REQUIRE(a.wait_for_log("intake: NDJSON", bound(5s)));
+  std::size_t expected = 0;
+  good_client_gets_through(dir, up, expected);
+
+  auto good = traces_request("x", 2);
+  auto st = grpc_export(dir / "otlp.sock", good.substr(0, good.size() - 3));
+  CHECK(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK_THAT(st.error_message(), Catch::Contains("runs past the end"));
+
+  st = grpc_export(dir / "otlp.sock", std::string("\x08\x01", 2));  // resource_spans as a number
+  CHECK(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK_THAT(st.error_message(), Catch::Contains("wrong wire type"));
+
+  otlp::collector::trace::v1::ExportTraceServiceRequest bad_utf8;
+  bad_utf8.ParseFromString(traces_request("ok", 1));
+  bad_utf8.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(0)->set_name("caf\xc3");
+  st = grpc_export(dir / "otlp.sock", bad_utf8.SerializePartialAsString());
+  CHECK(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK_THAT(st.error_message(), Catch::Contains("invalid UTF-8"));
+
+  st = grpc_export(dir / "otlp.sock", garbage(10 << 20));
+  CHECK(st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);  // over max_message_size
+
+  st = grpc_export(dir / "otlp.sock", garbage(100 << 10));
+  CHECK(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+
+  st = grpc_export(dir / "otlp.sock", good, "/some.Other/Method");
+  CHECK(st.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+
+  good_client_gets_through(dir, up, expected);
+  auto grpc = intake_of(status_of(dir, a), "otlp_grpc");
+  CHECK(grpc["bad"] == 4);
+  CHECK(grpc["items"] == 6);
+  CHECK(a.wait_for_log("otlp_grpc: refused a request from pid", bound(2s)));
+  CHECK(rss_kib(a.pid()) < 100 * 1024);
+}
+
+TEST_CASE("intake: OTLP/HTTP answers bad input with 400, 413 and 415 and keeps serving",
+          "[intake]") {
+  temp_dir dir;
+  otlp_receiver up;
+  agent a(dir, intake_yaml(dir, up));
+  REQUIRE(a.wait_for_log("intake: NDJSON", bound(5s)));
+  std::size_t expected = 0;
+
+  auto r = http_post(dir / "http.sock", "/v1/traces", "application/x-protobuf", garbage(10 << 20));
+  CHECK(r.status == 413);
+  r = http_post(dir / "http.sock", "/v1/traces", "application/x-protobuf", garbage(1000));
+  CHECK(r.status == 400);
+  r = http_post(dir / "http.sock", "/v1/traces", "text/plain", "hello");
+  CHECK(r.status == 415);
+  std::string deep = R"({"resourceSpans":[{"resource":{"attributes":[{"key":"k","value":)";
+  for (int i = 0; i < 500; ++i)
+    deep += R"({"kvlistValue":{"values":[{"key":"k","value":)";
+  r = http_post(dir / "http.sock", "/v1/traces", "application/json", deep);
+  CHECK(r.status == 400);
+  r = http_post(dir / "http.sock", "/v1/traces", "application/json",
+                "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"name\":\"caf\xc3\"}]}]}]}");
+  CHECK(r.status == 400);
+  r = http_post(dir / "http.sock", "/v1/logs", "application/json",
+                R"({"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"hi"},)"
+                R"("traceId":"5b8efff798038103d269b633813fc60c"}]}]}]})");
+  CHECK(r.status == 200);
+  CHECK(r.body == "{}");
+  REQUIRE(up.wait_logs(1, bound(5s)));
+  CHECK(up.logs()[0].name == "hi");
+  CHECK(up.logs()[0].trace_id ==
+        std::string("\x5b\x8e\xff\xf7\x98\x03\x81\x03\xd2\x69\xb6\x33\x81\x3f\xc6\x0c", 16));
+
+  good_client_gets_through(dir, up, expected);
+  auto h = intake_of(status_of(dir, a), "otlp_http");
+  CHECK(h["bad"] == 5);
+  CHECK(rss_kib(a.pid()) < 100 * 1024);
+}
+
+TEST_CASE("intake: bad NDJSON lines are counted, reported, and the connection goes on",
+          "[intake]") {
+  temp_dir dir;
+  otlp_receiver up;
+  agent a(dir, intake_yaml(dir, up));
+  REQUIRE(a.wait_for_log("intake: NDJSON", bound(5s)));
+
+  std::string deep = R"({"a":)";
+  for (int i = 0; i < 10000; ++i)
+    deep += "[";
+  ndjson_send(dir / "ndjson.sock",
+              "not json\n"
+              "{\"message\":\"caf\xc3\"}\n" +
+                  deep +
+                  "\n"
+                  "{\"message\":\"still here\"}\n");
+  REQUIRE(up.wait_logs(1, bound(5s)));
+  CHECK(up.logs()[0].name == "still here");
+
+  CHECK(a.wait_for_log("bad line(s) from pid", bound(2s)));
+  CHECK(intake_of(status_of(dir, a), "ndjson")["bad"] == 3);
+
+  // A half-written line, then the client goes: one more bad line.
+  ndjson_send(dir / "ndjson.sock", "{\"message\":\"half");
+  auto deadline = std::chrono::steady_clock::now() + bound(5s);
+  while (intake_of(status_of(dir, a), "ndjson")["bad"] != 4 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);  // the admin counters give no event to await
+  }
+  CHECK(intake_of(status_of(dir, a), "ndjson")["bad"] == 4);
+
+  // 10 MiB of garbage, then a good line on a new connection.
+  ndjson_send(dir / "ndjson.sock", garbage(10 << 20));
+  ndjson_send(dir / "ndjson.sock", "{\"message\":\"after garbage\"}\n");
+  REQUIRE(up.wait_logs(2, bound(5s)));
+  CHECK(up.logs()[1].name == "after garbage");
+
+  auto n = intake_of(status_of(dir, a), "ndjson");
+  CHECK(n["items"] == 2);
+  CHECK(n["bad"].get<int>() > 4);
+  CHECK(rss_kib(a.pid()) < 100 * 1024);
+}
+
+TEST_CASE("intake: 1000 idle connections lock no client out", "[intake]") {
+  temp_dir dir;
+  otlp_receiver up;
+  agent a(dir, intake_yaml(dir, up));
+  REQUIRE(a.wait_for_log("intake: NDJSON", bound(5s)));
+  std::size_t expected = 0;
+
+  std::vector<int> idle;
+  for (const auto* name : {"otlp.sock", "http.sock", "ndjson.sock"}) {
+    for (int i = 0; i < 1000; ++i) {
+      int fd = connect_unix(dir / name);
+      REQUIRE(fd >= 0);
+      idle.push_back(fd);
+    }
+  }
+  good_client_gets_through(dir, up, expected);
+  auto r = http_post(
+      dir / "http.sock", "/v1/logs", "application/json",
+      R"({"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"}}]}]}]})");
+  CHECK(r.status == 200);
+  ndjson_send(dir / "ndjson.sock", "{\"message\":\"y\"}\n");
+  REQUIRE(up.wait_logs(2, bound(5s)));
+
+  auto status = status_of(dir, a);
+  for (const auto* p : {"otlp_grpc", "otlp_http", "ndjson"}) {
+    INFO(p);
+    CHECK(intake_of(status, p)["connections_evicted"].get<int>() >= 900);
+  }
+  CHECK(rss_kib(a.pid()) < 100 * 1024);
+  for (int fd : idle)
+    ::close(fd);
+}
