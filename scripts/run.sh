@@ -5,7 +5,9 @@
 # targets that exist on any machine: a demo process this script starts (a
 # `sleep` that ends every 20 s and is started again, written to a pidfile, so
 # you see DOWN and a restart) and every bash on the machine. sidelight reports
-# itself too. Ctrl-C stops everything.
+# itself too. The intake sockets go to $SIDELIGHT_RUNTIME_DIR (default
+# /tmp/sidelight-run), and the demo sends a log line over NDJSON at each restart,
+# so LOG lines show up too. Ctrl-C stops everything.
 #
 #   scripts/run.sh [sidelight arguments...]      e.g. --log-level debug
 #
@@ -19,13 +21,23 @@ mkdir -p build
 sidelight_build build sidelight >&2
 
 export SIDELIGHT_DEMO_PIDFILE=${SIDELIGHT_DEMO_PIDFILE:-/tmp/sidelight-demo.pid}
+export SIDELIGHT_RUNTIME_DIR=${SIDELIGHT_RUNTIME_DIR:-/tmp/sidelight-run}
 (
   trap 'kill $child 2>/dev/null; exit 0' TERM INT
+  n=0
   while true; do
     sleep 20 &
     child=$!
     echo "$child" >"$SIDELIGHT_DEMO_PIDFILE.tmp"
     mv "$SIDELIGHT_DEMO_PIDFILE.tmp" "$SIDELIGHT_DEMO_PIDFILE"
+    # A structured log line, as any app could send it (see README, "Hand over spans and logs").
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      [[ -S $SIDELIGHT_RUNTIME_DIR/ndjson.sock ]] && break
+      sleep 0.2
+    done
+    printf '{"level":"info","service":"sidelight-demo","message":"demo started","run":%d,"pid":%d}\n' \
+      "$n" "$child" | socat - "UNIX-CONNECT:$SIDELIGHT_RUNTIME_DIR/ndjson.sock" 2>/dev/null || true
+    n=$((n + 1))
     wait "$child" || true
   done
 ) &
@@ -37,6 +49,8 @@ for arg in "$@"; do
   case $arg in -c | --config | --config=*) config= ;; esac
 done
 echo "[run] demo process: pidfile $SIDELIGHT_DEMO_PIDFILE (restarts every 20 s); Ctrl-C to stop" >&2
+echo "[run] intake sockets in $SIDELIGHT_RUNTIME_DIR; try:" >&2
+echo "      echo '{\"level\":\"warn\",\"message\":\"hello\"}' | socat - UNIX-CONNECT:$SIDELIGHT_RUNTIME_DIR/ndjson.sock" >&2
 if [[ -n $config ]]; then
   build/bin/sidelight run --config "$config" "$@"
 else

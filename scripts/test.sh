@@ -69,7 +69,8 @@ if ((interop || only_interop)); then
   SIDELIGHT_OTELCOL=$(scripts/interop/build-collector.sh | tail -n1)
   echo "[test] preparing the OpenTelemetry SDK clients (cached in $SIDELIGHT_CACHE)" >&2
   SIDELIGHT_SDK_PYTHON=$(scripts/interop/sdk-venv.sh | tail -n1)
-  export SIDELIGHT_OTELCOL SIDELIGHT_SDK_PYTHON
+  SIDELIGHT_SDK_NODE_MODULES=$(scripts/interop/sdk-node.sh | tail -n1)
+  export SIDELIGHT_OTELCOL SIDELIGHT_SDK_PYTHON SIDELIGHT_SDK_NODE_MODULES
 fi
 
 cd "$dir"

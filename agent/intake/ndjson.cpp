@@ -388,6 +388,8 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view s) {
   int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   std::int64_t days = static_cast<std::int64_t>(era) * 146097 + doe - 719468;
   std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset;
+  // OTLP times are unsigned 64-bit nanoseconds: 1970 up to the year 2262.
+  if (secs < 0 || secs > 9'223'372'035) return std::nullopt;
   return secs * 1'000'000'000 + nanos;
 }
 

@@ -197,8 +197,7 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
 ndjson_server::ndjson_server(asio::io_context& io, const config::listener& settings,
                              const origin_directory& origins, deliver_fn deliver,
                              intake_counters& counters)
-    : io_(io),
-      settings_(settings),
+    : settings_(settings),
       origins_(origins),
       deliver_(std::move(deliver)),
       counters_(counters.of(protocol::ndjson)),

@@ -73,7 +73,6 @@ class ndjson_server : public std::enable_shared_from_this<ndjson_server> {
   void receive();
   void account(pid_t pid, const ndjson_batcher::result& r);
 
-  asio::io_context& io_;
   config::listener settings_;
   const origin_directory& origins_;
   deliver_fn deliver_;

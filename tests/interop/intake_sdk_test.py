@@ -14,23 +14,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from interop import (TIME_SCALE, admin_status, check_books, fail, free_port,  # noqa: E402
-                     log_records, sdk_python, session, spans, wait_until)
+                     log_records, sdk_python, session, spans, wait_path, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def wait_path(path, agent, timeout=10):
-    deadline = time.monotonic() + timeout * TIME_SCALE
-    while not os.path.exists(path):
-        if agent.proc.poll() is not None:
-            fail(f"sidelight exited with {agent.proc.returncode} before creating {path}")
-        if time.monotonic() >= deadline:
-            fail(f"sidelight did not create {path} within {timeout * TIME_SCALE}s")
-        time.sleep(0.02)  # a path appearing gives no event to await
 
 
 def main():

@@ -320,3 +320,24 @@ def check_books(status):
         total = lane["exported"] + dropped + lane["queued_items"] + lane["in_flight"]
         if lane["received"] != total:
             fail(f"books do not balance for {lane['exporter']}/{lane['signal']}: {lane}")
+
+
+def sdk_node_modules():
+    """node_modules with the OpenTelemetry JavaScript SDK (scripts/interop/sdk-node.sh; cached)."""
+    path = os.environ.get("SIDELIGHT_SDK_NODE_MODULES")
+    if path:
+        return path
+    out = subprocess.run([os.path.join(ROOT, "scripts", "interop", "sdk-node.sh")],
+                         check=True, stdout=subprocess.PIPE, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def wait_path(path, agent, timeout=10):
+    """Until sidelight has created `path` (a socket); fails if it exits first."""
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while not os.path.exists(path):
+        if agent.proc.poll() is not None:
+            fail(f"sidelight exited with {agent.proc.returncode} before creating {path}")
+        if time.monotonic() >= deadline:
+            fail(f"sidelight did not create {path} within {timeout * TIME_SCALE}s")
+        time.sleep(0.02)  # a path appearing gives no event to await

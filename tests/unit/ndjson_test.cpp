@@ -99,6 +99,10 @@ TEST_CASE("ndjson: RFC 3339 times with offsets and fractions", "[ndjson]") {
   CHECK_FALSE(parse_rfc3339("2024-03-15T10:23:45"));
   CHECK_FALSE(parse_rfc3339("2024-03-15T10:23:45.Z"));
   CHECK_FALSE(parse_rfc3339("2024-03-15T10:23:45Zjunk"));
+  // Outside what OTLP's unsigned nanoseconds hold (found by fuzz_ndjson: an overflow before).
+  CHECK_FALSE(parse_rfc3339("9999-12-31T23:59:59Z"));
+  CHECK_FALSE(parse_rfc3339("1969-12-31T23:59:59Z"));
+  CHECK(parse_rfc3339("2262-04-11T23:47:15Z") == 9223372035000000000);
 }
 
 TEST_CASE("ndjson: a wrapped span, every field", "[ndjson]") {
