@@ -189,48 +189,55 @@ std::string make_request(int spans, int seed) {
   return req.SerializeAsString();
 }
 
-// Sends `total` requests over one channel, `in_flight` at a time.
-void blast(const std::string& target, const std::vector<std::string>& requests, int total,
-           int in_flight, bool gzip) {
+std::shared_ptr<grpc::Channel> channel_to(const std::string& target, bool gzip) {
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(64 << 20);
   if (gzip) args.SetCompressionAlgorithm(GRPC_COMPRESS_GZIP);
-  auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+// Sends `total` requests over `channel`, `in_flight` at a time, on a completion queue.
+void blast(const std::shared_ptr<grpc::Channel>& channel, const std::vector<std::string>& requests,
+           int total, int in_flight) {
   grpc::GenericStub stub(channel);
-  std::mutex m;
-  std::condition_variable cv;
-  int sent = 0, done = 0, failed = 0;
+  grpc::CompletionQueue cq;
   struct pending {
     grpc::ClientContext ctx;
-    grpc::ByteBuffer req, resp;
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    std::unique_ptr<grpc::GenericClientAsyncResponseReader> rpc;
   };
-  std::function<void()> next = [&] {
-    int i;
-    {
-      std::lock_guard lock(m);
-      if (sent >= total) return;
-      i = sent++;
-    }
-    auto p = std::make_shared<pending>();
-    const auto& bytes = requests[static_cast<std::size_t>(i) % requests.size()];
+  int sent = 0;
+  int done = 0;
+  int failed = 0;
+  auto issue = [&] {
+    auto* p = new pending;
+    const auto& bytes = requests[static_cast<std::size_t>(sent++) % requests.size()];
     grpc::Slice slice(bytes.data(), bytes.size());
-    p->req = grpc::ByteBuffer(&slice, 1);
+    grpc::ByteBuffer request(&slice, 1);
     p->ctx.set_deadline(std::chrono::system_clock::now() + 60s);
-    stub.UnaryCall(&p->ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-                   grpc::StubOptions(), &p->req, &p->resp, [&, p](grpc::Status s) {
-                     {
-                       std::lock_guard lock(m);
-                       ++done;
-                       if (!s.ok()) ++failed;
-                     }
-                     cv.notify_all();
-                     next();
-                   });
+    p->rpc = stub.PrepareUnaryCall(
+        &p->ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", request, &cq);
+    p->rpc->StartCall();
+    p->rpc->Finish(&p->response, &p->status, p);
   };
-  for (int i = 0; i < in_flight; ++i)
-    next();
-  std::unique_lock lock(m);
-  cv.wait(lock, [&] { return done >= total; });
+  while (sent < total && sent < in_flight)
+    issue();
+  while (done < total) {
+    void* tag = nullptr;
+    bool ok = false;
+    if (!cq.Next(&tag, &ok)) break;
+    auto* p = static_cast<pending*>(tag);
+    if (!ok || !p->status.ok()) ++failed;
+    delete p;
+    ++done;
+    if (sent < total) issue();
+  }
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
   if (failed) std::cerr << "  (" << failed << " requests failed)\n";
 }
 
@@ -285,13 +292,14 @@ struct result {
 result throughput(const std::string& who, pid_t pid, const std::string& socket, sink& up,
                   const std::vector<std::string>& requests, const options& o) {
   // Warm up: connections, buffers, the Collector's JIT-free but lazily grown pools.
+  auto channel = channel_to("unix:" + socket, o.gzip);
   auto before_items = up.items();
-  blast("unix:" + socket, requests, 50, o.in_flight, o.gzip);
+  blast(channel, requests, 50, o.in_flight);
   up.wait_items(before_items + 50ull * static_cast<unsigned>(o.spans), 60s);
   before_items = up.items();
   auto u0 = usage_of(pid);
   auto t0 = clock_type::now();
-  blast("unix:" + socket, requests, o.requests, o.in_flight, o.gzip);
+  blast(channel, requests, o.requests, o.in_flight);
   std::uint64_t want =
       before_items + static_cast<std::uint64_t>(o.requests) * static_cast<std::uint64_t>(o.spans);
   if (!up.wait_items(want, 120s)) {
@@ -320,6 +328,7 @@ void print(const std::string& who, const result& r, const options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -375,11 +384,11 @@ int main(int argc, char** argv) {
 
     // Latency: one request at a time, send -> received by the sink.
     std::vector<double> ms;
+    auto channel = channel_to("unix:" + sock, o.gzip);
     for (int i = 0; i < o.latency_requests; ++i) {
       auto before = up.items();
       auto t0 = clock_type::now();
-      blast("unix:" + sock, {requests[static_cast<std::size_t>(i) % requests.size()]}, 1, 1,
-            o.gzip);
+      blast(channel, {requests[static_cast<std::size_t>(i) % requests.size()]}, 1, 1);
       up.wait_items(before + static_cast<unsigned>(o.spans), 10s);
       ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
     }

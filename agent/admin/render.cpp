@@ -108,6 +108,7 @@ std::string to_json(const status_snapshot& s) {
                            {"address", i.address},
                            {"requests", i.requests},
                            {"items", i.items},
+                           {"sampled_out", i.sampled_out},
                            {"bytes", i.bytes},
                            {"bad", i.bad},
                            {"connections", i.connections},
@@ -184,6 +185,7 @@ std::string from_json(const std::string& text, status_snapshot& out) {
       i.address = x.at("address").get<std::string>();
       i.requests = x.at("requests").get<std::uint64_t>();
       i.items = x.at("items").get<std::uint64_t>();
+      i.sampled_out = x.value("sampled_out", std::uint64_t{0});
       i.bytes = x.at("bytes").get<std::uint64_t>();
       i.bad = x.at("bad").get<std::uint64_t>();
       i.connections = x.at("connections").get<std::uint64_t>();
@@ -329,6 +331,11 @@ std::string to_prometheus(const status_snapshot& s) {
   for (const auto& i : s.intake)
     x.sample("sidelight_intake_items_total", {{"protocol", i.protocol}},
              static_cast<double>(i.items));
+  x.family("sidelight_intake_items_sampled_out_total", "counter",
+           "Accepted items left out by head sampling (intake.sampling), by intake protocol.");
+  for (const auto& i : s.intake)
+    x.sample("sidelight_intake_items_sampled_out_total", {{"protocol", i.protocol}},
+             static_cast<double>(i.sampled_out));
   x.family("sidelight_intake_bad_requests_total", "counter",
            "Requests (NDJSON: lines) refused as malformed, by intake protocol.");
   for (const auto& i : s.intake)

@@ -74,6 +74,7 @@ struct intake_status {
   std::string address;
   std::uint64_t requests = 0;  // requests, or NDJSON lines
   std::uint64_t items = 0;
+  std::uint64_t sampled_out = 0;
   std::uint64_t bytes = 0;
   std::uint64_t bad = 0;
   std::uint64_t connections = 0;

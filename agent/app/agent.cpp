@@ -236,6 +236,7 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
     w->start();
 
   origins_.set_common(emitter_->common_resource());
+  origins_.set_sampling(cfg->intake.sampling);
   publish_lanes();
   spdlog::info("watching {} target(s); heartbeat every {}s", cfg->targets.size(),
                std::chrono::duration_cast<std::chrono::seconds>(cfg->heartbeat.interval).count());
@@ -520,6 +521,7 @@ admin::status_snapshot agent::snapshot() const {
     i.address = address;
     i.requests = c.requests.load();
     i.items = c.items.load();
+    i.sampled_out = c.sampled_out.load();
     i.bytes = c.bytes.load();
     i.bad = c.bad_requests.load();
     i.connections = c.connections.load();

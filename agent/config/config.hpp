@@ -91,10 +91,19 @@ struct listener {
   bool enabled() const { return !unix_path.empty() || !unix_datagram.empty() || !tcp.empty(); }
 };
 
+// Head sampling of client telemetry by trace id, as OpenTelemetry's TraceIdRatioBased sampler
+// decides: the same trace id gets the same decision in every service. Off unless a ratio is set.
+struct sampling_settings {
+  std::optional<double> traces;  // spans; a span whose status is ERROR is always kept
+  std::optional<double> logs;    // log records with a trace id; ERROR and above always kept
+  bool enabled() const { return traces.has_value() || logs.has_value(); }
+};
+
 struct intake_settings {
   listener otlp_grpc;
   listener otlp_http;
   listener ndjson;
+  sampling_settings sampling;
 };
 
 struct queue_settings {

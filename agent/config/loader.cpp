@@ -864,7 +864,25 @@ config read_root(parse_context& ctx, const YAML::Node& doc, const env_lookup& en
   read_targets(ctx, root.get("targets"), cfg.targets);
 
   if (root.has("intake")) {
-    map_view m(ctx, root.get("intake"), "intake", {"otlp_grpc", "otlp_http", "ndjson"});
+    map_view m(ctx, root.get("intake"), "intake", {"otlp_grpc", "otlp_http", "ndjson", "sampling"});
+    if (m.has("sampling")) {
+      map_view sm(ctx, m.get("sampling"), "intake.sampling", {"traces", "logs"});
+      for (auto [key, out] : {std::pair{"traces", &cfg.intake.sampling.traces},
+                              {"logs", &cfg.intake.sampling.logs}}) {
+        if (!sm.valid() || !sm.has(key)) continue;
+        std::string text;
+        sm.read(key, text);
+        double v = 0;
+        auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (ec != std::errc() || p != text.data() + text.size() || v < 0.0 || v > 1.0) {
+          ctx.error(sm.get(key), sm.join(key),
+                    "expected a ratio between 0 and 1 (0.25 keeps a quarter of the traces), got '" +
+                        text + "'");
+        } else {
+          *out = v;
+        }
+      }
+    }
     read_listener(ctx, m, "otlp_grpc", cfg.intake.otlp_grpc);
     read_listener(ctx, m, "otlp_http", cfg.intake.otlp_http);
     read_listener(ctx, m, "ndjson", cfg.intake.ndjson);

@@ -34,6 +34,16 @@ void origin_directory::erase_instance(pid_t pid) {
   instances_.erase(pid);
 }
 
+void origin_directory::set_sampling(config::sampling_settings s) {
+  std::unique_lock lock(mutex_);
+  sampling_ = s;
+}
+
+config::sampling_settings origin_directory::sampling() const {
+  std::shared_lock lock(mutex_);
+  return sampling_;
+}
+
 origin_directory::origin origin_directory::lookup(pid_t pid) const {
   std::shared_lock lock(mutex_);
   if (pid > 0) {

@@ -16,6 +16,7 @@
 #include <shared_mutex>
 #include <string>
 
+#include "config/config.hpp"
 #include "export/exporter.hpp"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
 #include "pipeline/drop_oldest_queue.hpp"
@@ -33,6 +34,7 @@ std::string_view to_string(protocol p);
 struct protocol_counters {
   std::atomic<std::uint64_t> requests{0};             // requests, or NDJSON lines
   std::atomic<std::uint64_t> items{0};                // spans, log records, data points accepted
+  std::atomic<std::uint64_t> sampled_out{0};          // of those, left out by head sampling
   std::atomic<std::uint64_t> bytes{0};                // encoded bytes accepted
   std::atomic<std::uint64_t> bad_requests{0};         // refused as malformed (or bad NDJSON lines)
   std::atomic<std::uint64_t> connections{0};          // accepted in all
@@ -47,8 +49,9 @@ struct intake_counters {
 };
 
 // Which resource attributes to fill in for data from a given process: the watched target
-// instance's resource when the sender is one, otherwise the configured `resource:` and host.name.
-// Thread-safe; updated by the app as instances come and go.
+// instance's resource when the sender is one, otherwise the configured `resource:` and host.name;
+// and the head sampling in force. Thread-safe; updated by the app as instances come and go and
+// when the configuration is reloaded.
 class origin_directory {
  public:
   using resource = opentelemetry::proto::resource::v1::Resource;
@@ -56,6 +59,9 @@ class origin_directory {
   void set_common(resource r);
   void set_instance(pid_t pid, resource r);
   void erase_instance(pid_t pid);
+  // Head sampling applies to everything received after this call.
+  void set_sampling(config::sampling_settings s);
+  config::sampling_settings sampling() const;
 
   struct origin {
     std::shared_ptr<const resource> additions;
@@ -67,6 +73,7 @@ class origin_directory {
   mutable std::shared_mutex mutex_;
   std::shared_ptr<const resource> common_ = std::make_shared<resource>();
   std::map<pid_t, std::shared_ptr<const resource>> instances_;
+  config::sampling_settings sampling_;
 };
 
 // "pid 1234 (comm)" for log lines about a client; "unknown client" without a pid.

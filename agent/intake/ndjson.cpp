@@ -291,14 +291,22 @@ std::string ndjson_decoder::decode(std::string_view line, ndjson_line& out) {
     }
     // A span line is {"span": {...}}, optionally with "service" beside it; any object without a
     // "span" key is a log.
+    // This first pass compares raw keys: unescaping a key writes it into the parser's string
+    // buffer, which holds each string of a document once; unescaping every key again in the
+    // second pass overflowed it (found by fuzz_ndjson_stream).
     bool has_span = false;
     std::string other_key;
     for (auto field : obj) {
-      std::string_view key = field.unescaped_key();
-      if (key == "span") {
+      ondemand::raw_json_string key = field.key();
+      if (key.is_equal("span")) {
         has_span = true;
-      } else if (key != "service" && other_key.empty()) {
-        other_key = key;
+      } else if (!key.is_equal("service") && other_key.empty()) {
+        const char* raw = key.raw();
+        std::size_t n = 0;
+        while (n < 64 && raw[n] != '"' && raw[n] != '\\')
+          ++n;
+        other_key.assign(raw, n);
+        if (other_key.empty()) other_key = "?";
       }
     }
     if (has_span && !other_key.empty()) {

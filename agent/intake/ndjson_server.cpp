@@ -25,6 +25,7 @@ constexpr std::size_t kMaxDatagram = 1 << 20;
 }  // namespace
 
 void ndjson_batcher::line(std::string_view text, result& r) {
+  const auto& sampling = sampling_;
   ++line_number_;
   if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
   if (text.find_first_not_of(" \t") == std::string_view::npos) return;
@@ -36,6 +37,20 @@ void ndjson_batcher::line(std::string_view text, result& r) {
   }
   ++r.items;
   r.bytes += text.size();
+  // Head sampling, by the same rule as OTLP intake (see otlp_wire.hpp).
+  bool keep = true;
+  if (decoded_.what == ndjson_line::kind::log && sampling.logs) {
+    keep = decoded_.log.trace_id().empty() || decoded_.log.severity_number() >= 17 ||
+           trace_sampled(decoded_.log.trace_id(), *sampling.logs);
+  } else if (decoded_.what == ndjson_line::kind::span && sampling.traces) {
+    keep = decoded_.span.status().code() ==
+               opentelemetry::proto::trace::v1::Status::STATUS_CODE_ERROR ||
+           trace_sampled(decoded_.span.trace_id(), *sampling.traces);
+  }
+  if (!keep) {
+    ++r.sampled_out;
+    return;
+  }
   if (decoded_.what == ndjson_line::kind::log) {
     // When sidelight saw the line: OTLP's observed time, and the only time of a line without one.
     decoded_.log.set_observed_time_unix_nano(
@@ -50,6 +65,7 @@ void ndjson_batcher::line(std::string_view text, result& r) {
 
 void ndjson_batcher::feed(std::string_view data, bool at_end, pid_t pid, const deliver_fn& deliver,
                           result& r) {
+  sampling_ = origins_.sampling();
   while (!data.empty()) {
     auto nl = data.find('\n');
     if (nl == std::string_view::npos) {
@@ -316,6 +332,7 @@ void ndjson_server::receive() {
 void ndjson_server::account(pid_t pid, const ndjson_batcher::result& r) {
   counters_.requests.fetch_add(r.lines, std::memory_order_relaxed);
   counters_.items.fetch_add(r.items, std::memory_order_relaxed);
+  counters_.sampled_out.fetch_add(r.sampled_out, std::memory_order_relaxed);
   counters_.bytes.fetch_add(r.bytes, std::memory_order_relaxed);
   if (r.bad == 0) return;
   counters_.bad_requests.fetch_add(r.bad, std::memory_order_relaxed);

@@ -32,6 +32,7 @@ class ndjson_batcher {
     std::uint64_t items = 0;
     std::uint64_t bytes = 0;
     std::uint64_t bad = 0;
+    std::uint64_t sampled_out = 0;
     std::string first_error;  // of the first bad line, with its line number in this input
   };
 
@@ -48,7 +49,8 @@ class ndjson_batcher {
   ndjson_decoder decoder_;
   ndjson_line decoded_;
   std::string partial_;
-  bool skipping_ = false;  // inside a line already refused as too long
+  config::sampling_settings sampling_;  // as in force when this feed began
+  bool skipping_ = false;               // inside a line already refused as too long
   std::uint64_t line_number_ = 0;
   // Grouped by service hint: each group becomes one Resource*.
   std::map<std::string, opentelemetry::proto::logs::v1::ScopeLogs> logs_;

@@ -98,7 +98,8 @@ class otlp_grpc_server::call {
     }
     auto pid = server_.pid_of(ctx_.peer());
     auto origin = server_.origins_.lookup(pid);
-    auto result = split_request(*signal_, bytes, *origin.additions);
+    auto sampling = server_.origins_.sampling();
+    auto result = split_request(*signal_, bytes, *origin.additions, &sampling);
     auto& counters = server_.counters_;
     counters.requests.fetch_add(1, std::memory_order_relaxed);
     if (!result.error.empty()) {
@@ -108,6 +109,7 @@ class otlp_grpc_server::call {
       return;
     }
     counters.items.fetch_add(result.items, std::memory_order_relaxed);
+    counters.sampled_out.fetch_add(result.sampled_out, std::memory_order_relaxed);
     counters.bytes.fetch_add(bytes.size(), std::memory_order_relaxed);
     for (auto& c : result.chunks)
       server_.deliver_(*signal_, std::move(c));

@@ -1,5 +1,6 @@
 #include "intake/otlp_http_server.hpp"
 
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -46,7 +47,12 @@ std::string media_type(std::string_view content_type) {
   return t;
 }
 
-otlp_http_response status_response(unsigned http_status, bool json, const std::string& message) {
+otlp_http_response status_response(unsigned http_status, bool json, std::string message) {
+  // Parser messages may quote the client's bytes; the answer must stay valid UTF-8.
+  if (!simdjson::validate_utf8(message.data(), message.size())) {
+    for (auto& c : message)
+      if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+  }
   google::rpc::Status st;
   st.set_code(3);  // INVALID_ARGUMENT, and the closest code for the other refusals
   st.set_message(message);
@@ -160,9 +166,11 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
     body = encoded;
   }
   auto origin = origins_.lookup(req.pid);
-  auto result = split_request(*sig, body, *origin.additions);
+  auto sampling = origins_.sampling();
+  auto result = split_request(*sig, body, *origin.additions, &sampling);
   if (!result.error.empty()) return bad(400, result.error);
   counters_.items.fetch_add(result.items, std::memory_order_relaxed);
+  counters_.sampled_out.fetch_add(result.sampled_out, std::memory_order_relaxed);
   counters_.bytes.fetch_add(body.size(), std::memory_order_relaxed);
   for (auto& c : result.chunks)
     deliver_(*sig, std::move(c));

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <unordered_set>
 
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
@@ -308,8 +309,134 @@ std::string validate_request(exporting::signal s, std::string_view request, std:
   return w.error;
 }
 
+bool trace_sampled(std::string_view trace_id, double ratio) {
+  if (trace_id.size() != 16 || ratio >= 1.0) return true;
+  if (ratio <= 0.0) return false;
+  std::uint64_t low = 0;
+  for (std::size_t i = 8; i < 16; ++i)
+    low = (low << 8) | static_cast<unsigned char>(trace_id[i]);
+  auto bound = static_cast<std::uint64_t>(ratio * 18446744073709551616.0);
+  return low < bound;
+}
+
+namespace {
+
+// Reads one field; the message is known to be valid. `value` is the payload of a
+// length-delimited field, `number` and `wire` its tag.
+struct field_view {
+  std::uint64_t number = 0;
+  int wire = 0;
+  std::uint64_t varint = 0;
+  std::string_view value;
+  std::string_view whole;  // tag included
+};
+
+bool next_field(reader& r, field_view& f) {
+  if (r.p >= r.end) return false;
+  const auto* start = r.p;
+  std::uint64_t tag = 0;
+  r.varint(tag);
+  f.number = tag >> 3;
+  f.wire = static_cast<int>(tag & 7);
+  f.value = {};
+  switch (f.wire) {
+    case 0:
+      r.varint(f.varint);
+      break;
+    case 1:
+      r.skip(8);
+      break;
+    case 5:
+      r.skip(4);
+      break;
+    default: {
+      std::uint64_t len = 0;
+      r.varint(len);
+      f.value = std::string_view(reinterpret_cast<const char*>(r.p), static_cast<std::size_t>(len));
+      r.p += len;
+    }
+  }
+  f.whole =
+      std::string_view(reinterpret_cast<const char*>(start), static_cast<std::size_t>(r.p - start));
+  return true;
+}
+
+void append_field(std::string& out, std::uint64_t number, std::string_view payload) {
+  append_varint(out, (number << 3) | 2);
+  append_varint(out, payload.size());
+  out.append(payload);
+}
+
+// Span: trace_id is field 1, status field 15 with its code in field 3 (2 = ERROR).
+bool keep_span(std::string_view span, double ratio) {
+  reader r{bytes_of(span), bytes_of(span) + span.size()};
+  field_view f;
+  std::string_view trace_id;
+  bool error = false;
+  while (next_field(r, f)) {
+    if (f.number == 1 && f.wire == 2) trace_id = f.value;
+    if (f.number == 15 && f.wire == 2) {
+      reader sr{bytes_of(f.value), bytes_of(f.value) + f.value.size()};
+      field_view sf;
+      while (next_field(sr, sf))
+        if (sf.number == 3 && sf.wire == 0) error = sf.varint == 2;
+    }
+  }
+  return error || trace_sampled(trace_id, ratio);
+}
+
+// LogRecord: severity_number is field 2, trace_id field 9.
+bool keep_log(std::string_view record, double ratio) {
+  reader r{bytes_of(record), bytes_of(record) + record.size()};
+  field_view f;
+  std::string_view trace_id;
+  std::uint64_t severity = 0;
+  while (next_field(r, f)) {
+    if (f.number == 2 && f.wire == 0) severity = f.varint;
+    if (f.number == 9 && f.wire == 2) trace_id = f.value;
+  }
+  return trace_id.empty() || severity >= 17 || trace_sampled(trace_id, ratio);
+}
+
+// Rewrites a ResourceSpans / ResourceLogs keeping the items (field 2 of the scope message, which
+// is field 2 of the resource message) that `keep` accepts. Returns how many it left out.
+template <typename Keep>
+std::uint64_t filter_items(std::string_view resource, std::string& out, const Keep& keep) {
+  std::uint64_t dropped = 0;
+  reader r{bytes_of(resource), bytes_of(resource) + resource.size()};
+  field_view f;
+  while (next_field(r, f)) {
+    if (f.number != 2 || f.wire != 2) {
+      out.append(f.whole);
+      continue;
+    }
+    std::string scope;
+    std::uint64_t kept = 0;
+    std::uint64_t seen = 0;
+    reader sr{bytes_of(f.value), bytes_of(f.value) + f.value.size()};
+    field_view sf;
+    while (next_field(sr, sf)) {
+      if (sf.number == 2 && sf.wire == 2) {
+        ++seen;
+        if (!keep(sf.value)) {
+          ++dropped;
+          continue;
+        }
+        ++kept;
+      }
+      scope.append(sf.whole);
+    }
+    if (seen > 0 && kept == 0) continue;  // nothing left in this scope
+    append_field(out, 2, scope);
+  }
+  return dropped;
+}
+
+}  // namespace
+
 split_request_result split_request(exporting::signal s, std::string_view request,
-                                   const otlp::resource::v1::Resource& additions) {
+                                   const otlp::resource::v1::Resource& additions,
+                                   const config::sampling_settings* sampling) {
   split_request_result out;
   std::vector<resource_span> found;
   walker w;
@@ -319,7 +446,30 @@ split_request_result split_request(exporting::signal s, std::string_view request
   out.error = std::move(w.error);
   if (!out.error.empty()) return out;
 
+  std::optional<double> ratio;
+  if (sampling)
+    ratio = s == exporting::signal::traces ? sampling->traces
+            : s == exporting::signal::logs ? sampling->logs
+                                           : std::nullopt;
+  std::vector<std::string> filtered;  // owns the sampled bodies the loop below reads
+  filtered.reserve(found.size());
+  for (auto& rs : found) {
+    if (!ratio) continue;
+    std::string body;
+    std::string_view in(reinterpret_cast<const char*>(rs.body), rs.len);
+    auto dropped =
+        s == exporting::signal::traces
+            ? filter_items(in, body, [&](std::string_view x) { return keep_span(x, *ratio); })
+            : filter_items(in, body, [&](std::string_view x) { return keep_log(x, *ratio); });
+    out.sampled_out += dropped;
+    rs.items -= dropped;
+    filtered.push_back(std::move(body));
+    rs.body = bytes_of(filtered.back());
+    rs.len = filtered.back().size();
+  }
+
   for (const auto& rs : found) {
+    if (ratio && rs.items == 0) continue;  // everything in it was sampled out
     // Validated: every length below is known to be in bounds. The Resource fields (number 1)
     // merge, as protobuf would; every other field is kept as it is.
     otlp::resource::v1::Resource resource;

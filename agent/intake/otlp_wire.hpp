@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/config.hpp"
 #include "export/exporter.hpp"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
 #include "pipeline/drop_oldest_queue.hpp"
@@ -21,15 +22,23 @@ constexpr int kMaxProtoDepth = 64;
 
 struct split_request_result {
   std::vector<pipeline::chunk> chunks;  // one per ResourceSpans / ResourceLogs / ResourceMetrics
-  std::uint64_t items = 0;              // spans, log records or metric data points
+  std::uint64_t items = 0;              // spans, log records or metric data points received
+  std::uint64_t sampled_out = 0;        // of those, left out by head sampling
   std::string error;                    // when set, the request is refused as a whole
 };
+
+// OpenTelemetry's TraceIdRatioBased rule: the trace id's last 8 bytes, read big-endian, below
+// ratio × 2^64. An id that is not 16 bytes is always kept.
+bool trace_sampled(std::string_view trace_id, double ratio);
 
 // Validates `request`, counts its items, and frames one chunk per Resource*. `additions` are
 // resource attributes added where the client's resource lacks the key; a client's own attribute
 // is never replaced.
+// With `sampling`, spans (log records) whose trace is not sampled are left out, except spans
+// whose status is ERROR (records of severity ERROR and above, and records without a trace id).
 split_request_result split_request(exporting::signal s, std::string_view request,
-                                   const opentelemetry::proto::resource::v1::Resource& additions);
+                                   const opentelemetry::proto::resource::v1::Resource& additions,
+                                   const config::sampling_settings* sampling = nullptr);
 
 // Only the validation and the count; error text or empty.
 std::string validate_request(exporting::signal s, std::string_view request, std::uint64_t& items);

@@ -144,6 +144,16 @@ TEST_CASE("ndjson: a span line may name its service, before or after the span", 
   }
 }
 
+TEST_CASE("ndjson: many escaped keys are unescaped once (an overflow under ASan before)",
+          "[ndjson]") {
+  std::string line = "{";
+  for (int i = 0; i < 200; ++i)
+    line += "\"k\\u00e9y\\n" + std::to_string(i) + "\":1,";
+  line += "\"msg\":\"x\"}";
+  auto l = decode_ok(line);
+  CHECK(l.log.attributes_size() == 200);
+}
+
 TEST_CASE("ndjson: every bad line gets a message naming what is wrong", "[ndjson]") {
   CHECK(decode_error("") == "empty line");
   CHECK(decode_error("[1,2]") == "expected one JSON object per line");

@@ -1,6 +1,7 @@
 #include "intake/otlp_wire.hpp"
 
 #include <catch2/catch.hpp>
+#include <random>
 
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
@@ -165,4 +166,93 @@ TEST_CASE("an empty request is valid and carries nothing", "[wire]") {
   CHECK(r.error.empty());
   CHECK(r.items == 0);
   CHECK(r.chunks.empty());
+}
+
+TEST_CASE("trace_sampled follows TraceIdRatioBased: the id's last 8 bytes against ratio x 2^64",
+          "[wire][sampling]") {
+  std::string low(16, '\0');  // last 8 bytes 0: sampled at any ratio above 0
+  std::string high(16, '\xff');
+  std::string mid(16, '\0');
+  mid[8] = '\x80';  // exactly 2^63: sampled above 0.5 only
+  CHECK(intake::trace_sampled(low, 0.001));
+  CHECK_FALSE(intake::trace_sampled(low, 0.0));
+  CHECK_FALSE(intake::trace_sampled(high, 0.999));
+  CHECK(intake::trace_sampled(high, 1.0));
+  CHECK_FALSE(intake::trace_sampled(mid, 0.5));
+  CHECK(intake::trace_sampled(mid, 0.5001));
+  CHECK(intake::trace_sampled("short", 0.0));  // not a trace id: kept
+  // About the ratio of random ids.
+  std::mt19937_64 rng(7);
+  int kept = 0;
+  for (int i = 0; i < 100000; ++i) {
+    std::string id(16, '\0');
+    for (auto& c : id)
+      c = static_cast<char>(rng());
+    kept += intake::trace_sampled(id, 0.25) ? 1 : 0;
+  }
+  CHECK(kept > 24000);
+  CHECK(kept < 26000);
+}
+
+TEST_CASE("split_request samples spans by trace id and keeps every ERROR span",
+          "[wire][sampling]") {
+  otlp::collector::trace::v1::ExportTraceServiceRequest req;
+  auto* ss = req.add_resource_spans()->add_scope_spans();
+  auto add = [&](char last, bool error) {
+    auto* s = ss->add_spans();
+    s->set_name(std::string(last == '\x10' ? "low" : "high") + (error ? "-error" : ""));
+    std::string id(16, '\0');
+    id[8] = last;
+    s->set_trace_id(id);
+    s->set_span_id(std::string(8, '\x01'));
+    if (error) s->mutable_status()->set_code(otlp::trace::v1::Status::STATUS_CODE_ERROR);
+  };
+  add('\x10', false);  // low: sampled at 0.5
+  add('\xf0', false);  // high: not sampled
+  add('\xf0', true);   // high but an error: kept
+  sidelight::config::sampling_settings sampling;
+  sampling.traces = 0.5;
+  auto r = intake::split_request(signal::traces, req.SerializeAsString(), {}, &sampling);
+  REQUIRE(r.error.empty());
+  CHECK(r.items == 3);  // received, sampled out included
+  CHECK(r.sampled_out == 1);
+  REQUIRE(r.chunks.size() == 1);
+  CHECK(r.chunks[0].items == 2);
+  otlp::collector::trace::v1::ExportTraceServiceRequest back;
+  REQUIRE(back.ParseFromString(*r.chunks[0].bytes));
+  const auto& spans = back.resource_spans(0).scope_spans(0).spans();
+  REQUIRE(spans.size() == 2);
+  CHECK(spans[0].name() == "low");
+  CHECK(spans[1].name() == "high-error");
+
+  sampling.traces = 0.0;  // nothing but errors
+  r = intake::split_request(signal::traces, req.SerializeAsString(), {}, &sampling);
+  CHECK(r.sampled_out == 2);
+  REQUIRE(r.chunks.size() == 1);
+  CHECK(r.chunks[0].items == 1);
+}
+
+TEST_CASE("split_request samples logs with a trace id, keeping errors and logs without one",
+          "[wire][sampling]") {
+  otlp::collector::logs::v1::ExportLogsServiceRequest req;
+  auto* sl = req.add_resource_logs()->add_scope_logs();
+  std::string high(16, '\xff');
+  sl->add_log_records()->set_trace_id(high);  // not sampled
+  auto* err = sl->add_log_records();
+  err->set_trace_id(high);
+  err->set_severity_number(otlp::logs::v1::SEVERITY_NUMBER_ERROR);      // kept
+  sl->add_log_records()->mutable_body()->set_string_value("no trace");  // kept
+  sidelight::config::sampling_settings sampling;
+  sampling.logs = 0.1;
+  auto r = intake::split_request(signal::logs, req.SerializeAsString(), {}, &sampling);
+  REQUIRE(r.error.empty());
+  CHECK(r.sampled_out == 1);
+  REQUIRE(r.chunks.size() == 1);
+  CHECK(r.chunks[0].items == 2);
+
+  sampling.logs.reset();
+  sampling.traces = 0.0;  // traces only: logs untouched
+  r = intake::split_request(signal::logs, req.SerializeAsString(), {}, &sampling);
+  CHECK(r.sampled_out == 0);
+  CHECK(r.chunks[0].items == 3);
 }
