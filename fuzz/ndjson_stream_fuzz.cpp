@@ -9,8 +9,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  static sidelight::intake::origin_directory origins;
-  sidelight::intake::ndjson_batcher batcher(origins, 4096);
+  static sidelight::intake::intake_policy policy;
+  sidelight::intake::ndjson_batcher batcher(policy, 4096);
   std::size_t piece = 1 + data[0] % 64;
   std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
   std::uint64_t items = 0;

@@ -9,10 +9,10 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  static sidelight::intake::origin_directory origins;
+  static sidelight::intake::intake_policy policy;
   static sidelight::intake::intake_counters counters;
   static const sidelight::intake::otlp_http_handler handler(
-      origins, [](sidelight::exporting::signal, sidelight::pipeline::chunk) {},
+      policy, [](sidelight::exporting::signal, sidelight::pipeline::chunk) {},
       counters.of(sidelight::intake::protocol::otlp_http), 1 << 20);
   static const char* kPaths[] = {"/v1/traces", "/v1/logs", "/v1/metrics"};
   sidelight::intake::otlp_http_request req;

@@ -109,6 +109,7 @@ std::string to_json(const status_snapshot& s) {
                            {"requests", i.requests},
                            {"items", i.items},
                            {"sampled_out", i.sampled_out},
+                           {"rejected", i.rejected},
                            {"bytes", i.bytes},
                            {"bad", i.bad},
                            {"connections", i.connections},
@@ -186,6 +187,7 @@ std::string from_json(const std::string& text, status_snapshot& out) {
       i.requests = x.at("requests").get<std::uint64_t>();
       i.items = x.at("items").get<std::uint64_t>();
       i.sampled_out = x.value("sampled_out", std::uint64_t{0});
+      i.rejected = x.value("rejected", std::uint64_t{0});
       i.bytes = x.at("bytes").get<std::uint64_t>();
       i.bad = x.at("bad").get<std::uint64_t>();
       i.connections = x.at("connections").get<std::uint64_t>();
@@ -336,6 +338,11 @@ std::string to_prometheus(const status_snapshot& s) {
   for (const auto& i : s.intake)
     x.sample("sidelight_intake_items_sampled_out_total", {{"protocol", i.protocol}},
              static_cast<double>(i.sampled_out));
+  x.family("sidelight_intake_rejected_total", "counter",
+           "Requests (NDJSON: lines) refused because the queues were at queue.memory_limit.");
+  for (const auto& i : s.intake)
+    x.sample("sidelight_intake_rejected_total", {{"protocol", i.protocol}},
+             static_cast<double>(i.rejected));
   x.family("sidelight_intake_bad_requests_total", "counter",
            "Requests (NDJSON: lines) refused as malformed, by intake protocol.");
   for (const auto& i : s.intake)

@@ -75,6 +75,7 @@ struct intake_status {
   std::uint64_t requests = 0;  // requests, or NDJSON lines
   std::uint64_t items = 0;
   std::uint64_t sampled_out = 0;
+  std::uint64_t rejected = 0;  // refused at queue.memory_limit
   std::uint64_t bytes = 0;
   std::uint64_t bad = 0;
   std::uint64_t connections = 0;

@@ -79,7 +79,8 @@ class metric_writer {
 
 std::array<std::shared_ptr<pipeline::signal_lane>, 3> make_lanes(
     asio::io_context& io, const std::shared_ptr<exporting::exporter>& exp,
-    const config::config& cfg, const config::retry_settings& retry) {
+    const config::config& cfg, const config::retry_settings& retry,
+    const std::shared_ptr<pipeline::memory_budget>& budget) {
   pipeline::lane_settings ls;
   ls.queue_max_bytes = cfg.queue.max_bytes;
   ls.queue_max_items = cfg.queue.max_items;
@@ -87,6 +88,7 @@ std::array<std::shared_ptr<pipeline::signal_lane>, 3> make_lanes(
   ls.batch_max_bytes = cfg.batch.max_bytes;
   ls.batch_timeout = cfg.batch.timeout;
   ls.retry = retry;
+  ls.budget = budget;
   std::array<std::shared_ptr<pipeline::signal_lane>, 3> lanes;
   for (auto s : {exporting::signal::traces, exporting::signal::metrics, exporting::signal::logs}) {
     lanes[static_cast<std::size_t>(s)] = std::make_shared<pipeline::signal_lane>(io, exp, s, ls);
@@ -114,6 +116,7 @@ agent::agent(config::config cfg)
     add_self_metrics(scope, now);
   });
   watch_ctx_ = std::make_unique<watch::watch_context>(watch::watch_context{io_, host_name_});
+  policy_.set_budget(budget_);
   watch_ctx_->sockets = &sockets_;
 }
 
@@ -153,7 +156,7 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
     if (auto* err = std::get_if<std::string>(&made)) return "exporter " + e.name + ": " + *err;
     std::shared_ptr<exporting::exporter> exp = std::move(std::get<0>(made));
     auto lane = std::make_shared<pipeline::liveness_lane>(io_, exp, e.retry);
-    next.push_back({fp, exp, lane, make_lanes(io_, exp, *cfg, e.retry), e.target.text});
+    next.push_back({fp, exp, lane, make_lanes(io_, exp, *cfg, e.retry, budget_), e.target.text});
     spdlog::info("exporter {}: OTLP/gRPC to {} ({}{})", e.name, e.target.text,
                  e.use_tls() ? "TLS" : "plaintext",
                  e.codec == config::otlp_exporter::compression::gzip ? ", gzip" : "");
@@ -164,7 +167,8 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
     if (take_existing(fp)) continue;
     std::shared_ptr<exporting::exporter> exp = std::make_shared<exporting::console_exporter>(c);
     auto lane = std::make_shared<pipeline::liveness_lane>(io_, exp, config::retry_settings{});
-    next.push_back({fp, exp, lane, make_lanes(io_, exp, *cfg, config::retry_settings{}), "stdout"});
+    next.push_back(
+        {fp, exp, lane, make_lanes(io_, exp, *cfg, config::retry_settings{}, budget_), "stdout"});
     spdlog::info("exporter {}: printing heartbeats on standard output", c.name);
   }
   for (std::size_t i = 0; i < exporters_.size(); ++i) {
@@ -235,8 +239,9 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
   for (auto& w : fresh)
     w->start();
 
-  origins_.set_common(emitter_->common_resource());
-  origins_.set_sampling(cfg->intake.sampling);
+  policy_.set_common(emitter_->common_resource());
+  policy_.set_sampling(cfg->intake.sampling);
+  budget_->set_limit(cfg->queue.memory_limit);
   publish_lanes();
   spdlog::info("watching {} target(s); heartbeat every {}s", cfg->targets.size(),
                std::chrono::duration_cast<std::chrono::seconds>(cfg->heartbeat.interval).count());
@@ -377,20 +382,20 @@ std::string agent::start_intake() {
   auto deliver = [this](exporting::signal s, pipeline::chunk c) { this->deliver(s, std::move(c)); };
   if (in.otlp_grpc.enabled()) {
     auto made =
-        intake::otlp_grpc_server::start(io_, in.otlp_grpc, origins_, deliver, intake_counters_);
+        intake::otlp_grpc_server::start(io_, in.otlp_grpc, policy_, deliver, intake_counters_);
     if (auto* err = std::get_if<std::string>(&made)) return *err;
     grpc_intake_ = std::move(std::get<0>(made));
     spdlog::info("intake: OTLP/gRPC on {}", grpc_intake_->address());
   }
   if (in.ndjson.enabled()) {
     auto made =
-        intake::ndjson_server::start(intake_io_, in.ndjson, origins_, deliver, intake_counters_);
+        intake::ndjson_server::start(intake_io_, in.ndjson, policy_, deliver, intake_counters_);
     if (auto* err = std::get_if<std::string>(&made)) return *err;
     ndjson_intake_ = std::get<0>(std::move(made));
     spdlog::info("intake: NDJSON on {}", ndjson_intake_->address());
   }
   if (in.otlp_http.enabled()) {
-    auto made = intake::otlp_http_server::start(intake_io_, in.otlp_http, origins_, deliver,
+    auto made = intake::otlp_http_server::start(intake_io_, in.otlp_http, policy_, deliver,
                                                 intake_counters_);
     if (auto* err = std::get_if<std::string>(&made)) return *err;
     http_intake_ = std::get<0>(std::move(made));
@@ -436,9 +441,9 @@ void agent::deliver(exporting::signal s, pipeline::chunk c) {
 void agent::on_instance(const watch::instance_report& r) {
   if (!r.process) return;
   if (r.up && !r.final) {
-    if (auto resource = emitter_->resource_of(r)) origins_.set_instance(r.process->pid, *resource);
+    if (auto resource = emitter_->resource_of(r)) policy_.set_instance(r.process->pid, *resource);
   } else {
-    origins_.erase_instance(r.process->pid);
+    policy_.erase_instance(r.process->pid);
   }
 }
 
@@ -522,6 +527,7 @@ admin::status_snapshot agent::snapshot() const {
     i.requests = c.requests.load();
     i.items = c.items.load();
     i.sampled_out = c.sampled_out.load();
+    i.rejected = c.rejected.load();
     i.bytes = c.bytes.load();
     i.bad = c.bad_requests.load();
     i.connections = c.connections.load();

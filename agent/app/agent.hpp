@@ -91,7 +91,8 @@ class agent {
   std::shared_ptr<admin::admin_server> admin_;
   // Intake runs on its own thread (NDJSON) and gRPC's completion-queue thread, so a flood of
   // client data never delays a heartbeat.
-  intake::origin_directory origins_;
+  intake::intake_policy policy_;
+  std::shared_ptr<pipeline::memory_budget> budget_ = std::make_shared<pipeline::memory_budget>();
   intake::intake_counters intake_counters_;
   asio::io_context intake_io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> intake_work_;

@@ -109,6 +109,9 @@ struct intake_settings {
 struct queue_settings {
   std::uint64_t max_bytes = 64ull << 20;
   std::uint64_t max_items = 0;  // 0: bounded by bytes only
+  // Bytes all queues may hold together (queued and in flight) before intake refuses new data
+  // explicitly; 0: no such limit, each queue drops its oldest at max_bytes.
+  std::uint64_t memory_limit = 0;
 };
 
 struct batch_settings {

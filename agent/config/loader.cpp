@@ -888,8 +888,9 @@ config read_root(parse_context& ctx, const YAML::Node& doc, const env_lookup& en
     read_listener(ctx, m, "ndjson", cfg.intake.ndjson);
   }
   if (root.has("queue")) {
-    map_view m(ctx, root.get("queue"), "queue", {"max_bytes", "max_items"});
+    map_view m(ctx, root.get("queue"), "queue", {"max_bytes", "max_items", "memory_limit"});
     m.read_size("max_bytes", cfg.queue.max_bytes);
+    m.read_size("memory_limit", cfg.queue.memory_limit);
     m.read_count("max_items", cfg.queue.max_items);
     if (cfg.queue.max_bytes < (64u << 10)) {
       ctx.error(m.key_node("max_bytes"), "queue.max_bytes", "must be at least 64KiB");

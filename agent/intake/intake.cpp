@@ -17,34 +17,34 @@ std::string_view to_string(protocol p) {
   return "unknown";
 }
 
-void origin_directory::set_common(resource r) {
+void intake_policy::set_common(resource r) {
   auto shared = std::make_shared<const resource>(std::move(r));
   std::unique_lock lock(mutex_);
   common_ = std::move(shared);
 }
 
-void origin_directory::set_instance(pid_t pid, resource r) {
+void intake_policy::set_instance(pid_t pid, resource r) {
   auto shared = std::make_shared<const resource>(std::move(r));
   std::unique_lock lock(mutex_);
   instances_[pid] = std::move(shared);
 }
 
-void origin_directory::erase_instance(pid_t pid) {
+void intake_policy::erase_instance(pid_t pid) {
   std::unique_lock lock(mutex_);
   instances_.erase(pid);
 }
 
-void origin_directory::set_sampling(config::sampling_settings s) {
+void intake_policy::set_sampling(config::sampling_settings s) {
   std::unique_lock lock(mutex_);
   sampling_ = s;
 }
 
-config::sampling_settings origin_directory::sampling() const {
+config::sampling_settings intake_policy::sampling() const {
   std::shared_lock lock(mutex_);
   return sampling_;
 }
 
-origin_directory::origin origin_directory::lookup(pid_t pid) const {
+intake_policy::origin intake_policy::lookup(pid_t pid) const {
   std::shared_lock lock(mutex_);
   if (pid > 0) {
     if (auto it = instances_.find(pid); it != instances_.end()) return {it->second, true};

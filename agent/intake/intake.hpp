@@ -20,6 +20,7 @@
 #include "export/exporter.hpp"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
 #include "pipeline/drop_oldest_queue.hpp"
+#include "pipeline/memory_budget.hpp"
 
 namespace sidelight::intake {
 
@@ -36,6 +37,7 @@ struct protocol_counters {
   std::atomic<std::uint64_t> items{0};                // spans, log records, data points accepted
   std::atomic<std::uint64_t> sampled_out{0};          // of those, left out by head sampling
   std::atomic<std::uint64_t> bytes{0};                // encoded bytes accepted
+  std::atomic<std::uint64_t> rejected{0};             // refused at the memory limit (NDJSON: lines)
   std::atomic<std::uint64_t> bad_requests{0};         // refused as malformed (or bad NDJSON lines)
   std::atomic<std::uint64_t> connections{0};          // accepted in all
   std::atomic<std::uint64_t> connections_evicted{0};  // the longest idle, closed at the cap
@@ -48,11 +50,12 @@ struct intake_counters {
   const protocol_counters& of(protocol p) const { return by_protocol[static_cast<std::size_t>(p)]; }
 };
 
-// Which resource attributes to fill in for data from a given process: the watched target
-// instance's resource when the sender is one, otherwise the configured `resource:` and host.name;
-// and the head sampling in force. Thread-safe; updated by the app as instances come and go and
+// What intake applies to whatever arrives: which resource attributes to fill in for data from a
+// given process (the watched target instance's resource when the sender is one, otherwise the
+// configured `resource:` and host.name), the head sampling in force, and whether the pipeline's
+// memory limit makes intake refuse. Thread-safe; updated by the app as instances come and go and
 // when the configuration is reloaded.
-class origin_directory {
+class intake_policy {
  public:
   using resource = opentelemetry::proto::resource::v1::Resource;
 
@@ -62,6 +65,11 @@ class origin_directory {
   // Head sampling applies to everything received after this call.
   void set_sampling(config::sampling_settings s);
   config::sampling_settings sampling() const;
+  void set_budget(std::shared_ptr<const pipeline::memory_budget> budget) {
+    budget_ = std::move(budget);
+  }
+  // True while the queues hold queue.memory_limit bytes or more: refuse, and say when to retry.
+  bool must_refuse() const { return budget_ && budget_->over(); }
 
   struct origin {
     std::shared_ptr<const resource> additions;
@@ -74,6 +82,7 @@ class origin_directory {
   std::shared_ptr<const resource> common_ = std::make_shared<resource>();
   std::map<pid_t, std::shared_ptr<const resource>> instances_;
   config::sampling_settings sampling_;
+  std::shared_ptr<const pipeline::memory_budget> budget_;  // set once, before intake starts
 };
 
 // "pid 1234 (comm)" for log lines about a client; "unknown client" without a pid.

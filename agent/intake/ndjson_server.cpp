@@ -35,6 +35,11 @@ void ndjson_batcher::line(std::string_view text, result& r) {
     if (++r.bad == 1) r.first_error = "line " + std::to_string(line_number_) + ": " + error;
     return;
   }
+  if (policy_.must_refuse()) {
+    // A line cannot be answered: it is counted as rejected, never silently lost.
+    ++r.rejected;
+    return;
+  }
   ++r.items;
   r.bytes += text.size();
   // Head sampling, by the same rule as OTLP intake (see otlp_wire.hpp).
@@ -65,7 +70,7 @@ void ndjson_batcher::line(std::string_view text, result& r) {
 
 void ndjson_batcher::feed(std::string_view data, bool at_end, pid_t pid, const deliver_fn& deliver,
                           result& r) {
-  sampling_ = origins_.sampling();
+  sampling_ = policy_.sampling();
   while (!data.empty()) {
     auto nl = data.find('\n');
     if (nl == std::string_view::npos) {
@@ -117,7 +122,7 @@ void ndjson_batcher::feed(std::string_view data, bool at_end, pid_t pid, const d
 
 void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver, result&) {
   if (logs_.empty() && spans_.empty()) return;
-  auto origin = origins_.lookup(pid);
+  auto origin = policy_.lookup(pid);
   auto resource_for = [&](const std::string& hint) {
     otlp::resource::v1::Resource resource;
     // The line's "service" is the client's own word, unless the sender is a watched target.
@@ -161,7 +166,7 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
         socket_(std::move(socket)),
         idle_(socket_.get_executor()),
         pid_(pid),
-        batcher_(server.origins_, server.settings_.max_message_size),
+        batcher_(server.policy_, server.settings_.max_message_size),
         buffer_(kReadSize, '\0') {}
 
   void start() {
@@ -211,10 +216,10 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
 };
 
 ndjson_server::ndjson_server(asio::io_context& io, const config::listener& settings,
-                             const origin_directory& origins, deliver_fn deliver,
+                             const intake_policy& policy, deliver_fn deliver,
                              intake_counters& counters)
     : settings_(settings),
-      origins_(origins),
+      policy_(policy),
       deliver_(std::move(deliver)),
       counters_(counters.of(protocol::ndjson)),
       acceptor_(io),
@@ -222,10 +227,10 @@ ndjson_server::ndjson_server(asio::io_context& io, const config::listener& setti
       accept_retry_(io) {}
 
 std::variant<std::shared_ptr<ndjson_server>, std::string> ndjson_server::start(
-    asio::io_context& io, const config::listener& settings, const origin_directory& origins,
+    asio::io_context& io, const config::listener& settings, const intake_policy& policy,
     deliver_fn deliver, intake_counters& counters) {
   std::shared_ptr<ndjson_server> s(
-      new ndjson_server(io, settings, origins, std::move(deliver), counters));
+      new ndjson_server(io, settings, policy, std::move(deliver), counters));
   boost::system::error_code ec;
   if (!settings.unix_path.empty()) {
     auto bound = bind_unix_socket(settings.unix_path, SOCK_STREAM, settings);
@@ -240,7 +245,7 @@ std::variant<std::shared_ptr<ndjson_server>, std::string> ndjson_server::start(
     s->datagrams_.assign(asio::local::datagram_protocol(), std::get<int>(bound), ec);
     if (ec) return "ndjson: " + ec.message();
     s->datagram_batcher_ = std::make_unique<ndjson_batcher>(
-        origins, std::min<std::uint64_t>(settings.max_message_size, kMaxDatagram));
+        policy, std::min<std::uint64_t>(settings.max_message_size, kMaxDatagram));
     s->datagram_buffer_.resize(kMaxDatagram + 1);
     s->receive();
   }
@@ -333,6 +338,7 @@ void ndjson_server::account(pid_t pid, const ndjson_batcher::result& r) {
   counters_.requests.fetch_add(r.lines, std::memory_order_relaxed);
   counters_.items.fetch_add(r.items, std::memory_order_relaxed);
   counters_.sampled_out.fetch_add(r.sampled_out, std::memory_order_relaxed);
+  counters_.rejected.fetch_add(r.rejected, std::memory_order_relaxed);
   counters_.bytes.fetch_add(r.bytes, std::memory_order_relaxed);
   if (r.bad == 0) return;
   counters_.bad_requests.fetch_add(r.bad, std::memory_order_relaxed);

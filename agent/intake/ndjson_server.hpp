@@ -24,8 +24,8 @@ namespace asio = boost::asio;
 // Turns NDJSON text into pipeline chunks; no I/O, so it is tested without sockets.
 class ndjson_batcher {
  public:
-  ndjson_batcher(const origin_directory& origins, std::uint64_t max_line)
-      : origins_(origins), max_line_(max_line) {}
+  ndjson_batcher(const intake_policy& policy, std::uint64_t max_line)
+      : policy_(policy), max_line_(max_line) {}
 
   struct result {
     std::uint64_t lines = 0;
@@ -33,7 +33,8 @@ class ndjson_batcher {
     std::uint64_t bytes = 0;
     std::uint64_t bad = 0;
     std::uint64_t sampled_out = 0;
-    std::string first_error;  // of the first bad line, with its line number in this input
+    std::uint64_t rejected = 0;  // good lines refused at the memory limit
+    std::string first_error;     // of the first bad line, with its line number in this input
   };
 
   // Feeds bytes read from one client; complete lines are decoded, a partial one waits for more.
@@ -44,7 +45,7 @@ class ndjson_batcher {
   void line(std::string_view text, result& r);
   void emit(pid_t pid, const deliver_fn& deliver, result& r);
 
-  const origin_directory& origins_;
+  const intake_policy& policy_;
   std::uint64_t max_line_;
   ndjson_decoder decoder_;
   ndjson_line decoded_;
@@ -60,7 +61,7 @@ class ndjson_batcher {
 class ndjson_server : public std::enable_shared_from_this<ndjson_server> {
  public:
   static std::variant<std::shared_ptr<ndjson_server>, std::string> start(
-      asio::io_context& io, const config::listener& settings, const origin_directory& origins,
+      asio::io_context& io, const config::listener& settings, const intake_policy& policy,
       deliver_fn deliver, intake_counters& counters);
 
   // Stops accepting and closes every connection; idempotent. Call on the io_context's thread.
@@ -69,14 +70,14 @@ class ndjson_server : public std::enable_shared_from_this<ndjson_server> {
 
  private:
   class session;
-  ndjson_server(asio::io_context& io, const config::listener& settings,
-                const origin_directory& origins, deliver_fn deliver, intake_counters& counters);
+  ndjson_server(asio::io_context& io, const config::listener& settings, const intake_policy& policy,
+                deliver_fn deliver, intake_counters& counters);
   void accept();
   void receive();
   void account(pid_t pid, const ndjson_batcher::result& r);
 
   config::listener settings_;
-  const origin_directory& origins_;
+  const intake_policy& policy_;
   deliver_fn deliver_;
   protocol_counters& counters_;
   asio::local::stream_protocol::acceptor acceptor_;

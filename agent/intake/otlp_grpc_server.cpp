@@ -9,6 +9,8 @@
 
 #include <charconv>
 
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "intake/otlp_wire.hpp"
 #include "intake/socket_setup.hpp"
 
@@ -34,6 +36,17 @@ std::optional<exporting::signal> signal_of(const std::string& method) {
     return exporting::signal::metrics;
   }
   return std::nullopt;
+}
+
+// RESOURCE_EXHAUSTED with a google.rpc.RetryInfo: OTLP clients retry it after the delay.
+grpc::Status over_limit_status() {
+  google::rpc::Status st;
+  st.set_code(grpc::StatusCode::RESOURCE_EXHAUSTED);
+  st.set_message("sidelight's queues are at queue.memory_limit; retry later");
+  google::rpc::RetryInfo retry;
+  retry.mutable_retry_delay()->set_seconds(1);
+  st.add_details()->PackFrom(retry);
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, st.message(), st.SerializeAsString());
 }
 
 }  // namespace
@@ -97,8 +110,13 @@ class otlp_grpc_server::call {
       bytes = joined;
     }
     auto pid = server_.pid_of(ctx_.peer());
-    auto origin = server_.origins_.lookup(pid);
-    auto sampling = server_.origins_.sampling();
+    if (server_.policy_.must_refuse()) {
+      server_.counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+      finish(over_limit_status());
+      return;
+    }
+    auto origin = server_.policy_.lookup(pid);
+    auto sampling = server_.policy_.sampling();
     auto result = split_request(*signal_, bytes, *origin.additions, &sampling);
     auto& counters = server_.counters_;
     counters.requests.fetch_add(1, std::memory_order_relaxed);
@@ -129,20 +147,20 @@ class otlp_grpc_server::call {
 };
 
 otlp_grpc_server::otlp_grpc_server(asio::io_context& io, const config::listener& settings,
-                                   const origin_directory& origins, deliver_fn deliver,
+                                   const intake_policy& policy, deliver_fn deliver,
                                    intake_counters& counters)
     : settings_(settings),
-      origins_(origins),
+      policy_(policy),
       deliver_(std::move(deliver)),
       counters_(counters.of(protocol::otlp_grpc)),
       acceptor_(io),
       accept_retry_(io) {}
 
 std::variant<std::unique_ptr<otlp_grpc_server>, std::string> otlp_grpc_server::start(
-    asio::io_context& io, const config::listener& settings, const origin_directory& origins,
+    asio::io_context& io, const config::listener& settings, const intake_policy& policy,
     deliver_fn deliver, intake_counters& counters) {
   std::unique_ptr<otlp_grpc_server> s(
-      new otlp_grpc_server(io, settings, origins, std::move(deliver), counters));
+      new otlp_grpc_server(io, settings, policy, std::move(deliver), counters));
   if (!settings.unix_path.empty()) {
     auto bound = bind_unix_socket(settings.unix_path, SOCK_STREAM, settings);
     if (auto* err = std::get_if<std::string>(&bound)) return "otlp_grpc: " + *err;

@@ -30,7 +30,7 @@ namespace asio = boost::asio;
 class otlp_grpc_server {
  public:
   static std::variant<std::unique_ptr<otlp_grpc_server>, std::string> start(
-      asio::io_context& io, const config::listener& settings, const origin_directory& origins,
+      asio::io_context& io, const config::listener& settings, const intake_policy& policy,
       deliver_fn deliver, intake_counters& counters);
   ~otlp_grpc_server();
 
@@ -41,7 +41,7 @@ class otlp_grpc_server {
  private:
   class call;
   otlp_grpc_server(asio::io_context& io, const config::listener& settings,
-                   const origin_directory& origins, deliver_fn deliver, intake_counters& counters);
+                   const intake_policy& policy, deliver_fn deliver, intake_counters& counters);
   void accept();
   void serve();
   void request_call();
@@ -49,7 +49,7 @@ class otlp_grpc_server {
   void warn_bad(pid_t pid, const std::string& method, const std::string& error);
 
   config::listener settings_;
-  const origin_directory& origins_;
+  const intake_policy& policy_;
   deliver_fn deliver_;
   protocol_counters& counters_;
   asio::local::stream_protocol::acceptor acceptor_;

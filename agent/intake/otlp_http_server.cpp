@@ -134,6 +134,14 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
     s.retry_after = "5";
     return s;
   }
+  if (policy_.must_refuse()) {
+    counters_.requests.fetch_add(1, std::memory_order_relaxed);
+    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+    auto s =
+        status_response(429, json, "sidelight's queues are at queue.memory_limit; retry later");
+    s.retry_after = "1";
+    return s;
+  }
   auto bad = [&](unsigned status, const std::string& message) {
     counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
     return status_response(status, json, message);
@@ -165,8 +173,8 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
     encoded = msg->SerializeAsString();
     body = encoded;
   }
-  auto origin = origins_.lookup(req.pid);
-  auto sampling = origins_.sampling();
+  auto origin = policy_.lookup(req.pid);
+  auto sampling = policy_.sampling();
   auto result = split_request(*sig, body, *origin.additions, &sampling);
   if (!result.error.empty()) return bad(400, result.error);
   counters_.items.fetch_add(result.items, std::memory_order_relaxed);
@@ -268,20 +276,20 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
 };
 
 otlp_http_server::otlp_http_server(asio::io_context& io, const config::listener& settings,
-                                   const origin_directory& origins, deliver_fn deliver,
+                                   const intake_policy& policy, deliver_fn deliver,
                                    intake_counters& counters)
     : settings_(settings),
       counters_(counters.of(protocol::otlp_http)),
-      handler_(origins, std::move(deliver), counters_, settings.max_message_size),
+      handler_(policy, std::move(deliver), counters_, settings.max_message_size),
       unix_acceptor_(io),
       tcp_acceptor_(io),
       accept_retry_(io) {}
 
 std::variant<std::shared_ptr<otlp_http_server>, std::string> otlp_http_server::start(
-    asio::io_context& io, const config::listener& settings, const origin_directory& origins,
+    asio::io_context& io, const config::listener& settings, const intake_policy& policy,
     deliver_fn deliver, intake_counters& counters) {
   std::shared_ptr<otlp_http_server> s(
-      new otlp_http_server(io, settings, origins, std::move(deliver), counters));
+      new otlp_http_server(io, settings, policy, std::move(deliver), counters));
   boost::system::error_code ec;
   if (!settings.unix_path.empty()) {
     auto bound = bind_unix_socket(settings.unix_path, SOCK_STREAM, settings);

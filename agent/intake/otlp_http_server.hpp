@@ -44,16 +44,16 @@ struct otlp_http_response {
 // Everything between the parsed HTTP request and the response, without sockets.
 class otlp_http_handler {
  public:
-  otlp_http_handler(const origin_directory& origins, deliver_fn deliver,
-                    protocol_counters& counters, std::uint64_t max_body)
-      : origins_(origins), deliver_(std::move(deliver)), counters_(counters), max_body_(max_body) {}
+  otlp_http_handler(const intake_policy& policy, deliver_fn deliver, protocol_counters& counters,
+                    std::uint64_t max_body)
+      : policy_(policy), deliver_(std::move(deliver)), counters_(counters), max_body_(max_body) {}
 
   otlp_http_response handle(const otlp_http_request& req) const;
   std::uint64_t max_body() const { return max_body_; }
   void set_stopping() { stopping_ = true; }
 
  private:
-  const origin_directory& origins_;
+  const intake_policy& policy_;
   deliver_fn deliver_;
   protocol_counters& counters_;
   std::uint64_t max_body_;
@@ -66,7 +66,7 @@ std::string gunzip(std::string_view in, std::uint64_t limit, std::string& out);
 class otlp_http_server : public std::enable_shared_from_this<otlp_http_server> {
  public:
   static std::variant<std::shared_ptr<otlp_http_server>, std::string> start(
-      asio::io_context& io, const config::listener& settings, const origin_directory& origins,
+      asio::io_context& io, const config::listener& settings, const intake_policy& policy,
       deliver_fn deliver, intake_counters& counters);
 
   // Stops accepting, answers 503 to whatever arrives meanwhile, closes connections; idempotent.
@@ -77,7 +77,7 @@ class otlp_http_server : public std::enable_shared_from_this<otlp_http_server> {
  private:
   class session;
   otlp_http_server(asio::io_context& io, const config::listener& settings,
-                   const origin_directory& origins, deliver_fn deliver, intake_counters& counters);
+                   const intake_policy& policy, deliver_fn deliver, intake_counters& counters);
   void accept(asio::basic_socket_acceptor<asio::generic::stream_protocol>& acceptor);
   void warn_bad(pid_t pid, const std::string& what);
 

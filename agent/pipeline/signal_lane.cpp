@@ -54,6 +54,10 @@ void signal_lane::drop(std::uint64_t items, drop_reason why) {
   stats_.dropped_items[static_cast<std::size_t>(why)] += items;
 }
 
+void signal_lane::release(std::uint64_t bytes) {
+  if (settings_.budget && bytes > 0) settings_.budget->release(bytes);
+}
+
 void signal_lane::offer(chunk c) {
   std::lock_guard lock(mutex_);
   stats_.received_items += c.items;
@@ -64,8 +68,10 @@ void signal_lane::offer(chunk c) {
   }
   bool was_empty = queue_.empty();
   c.enqueued = clock::now();
+  if (settings_.budget) settings_.budget->add(c.size());
   auto d = queue_.push(std::move(c));
   if (d.items > 0 || d.chunks > 0) drop(d.items, drop_reason::queue_full);
+  release(d.bytes);
   stats_.queued_items = queue_.items();
   stats_.queued_bytes = queue_.bytes();
   if (was_empty || queue_.items() >= settings_.batch_max_items ||
@@ -161,6 +167,7 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
           std::min<std::uint64_t>(static_cast<std::uint64_t>(outcome.rejected), b->items);
       stats_.in_flight_items -= b->items;
       --stats_.in_flight_requests;
+      release(b->bytes);
       stats_.exported_items += b->items - rejected;
       drop(rejected, drop_reason::rejected_by_upstream);
       ++stats_.requests_ok;
@@ -194,6 +201,7 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
       if (!retryable || exhausted || stopped_) {
         stats_.in_flight_items -= b->items;
         --stats_.in_flight_requests;
+        release(b->bytes);
         drop(b->items, !retryable ? drop_reason::rejected_by_upstream
                        : stopped_ ? drop_reason::shutdown
                                   : drop_reason::retry_exhausted);
@@ -242,6 +250,7 @@ void signal_lane::on_retry_timer() {
     while (!waiting_.empty() && max_elapsed.count() > 0 &&
            now - waiting_.front()->first_attempt >= max_elapsed) {
       stats_.in_flight_items -= waiting_.front()->items;
+      release(waiting_.front()->bytes);
       drop(waiting_.front()->items, drop_reason::retry_exhausted);
       waiting_.pop_front();
     }
@@ -278,16 +287,19 @@ void signal_lane::flush(clock::time_point deadline, std::function<void(std::uint
     if (ec) return;
     std::lock_guard guard(self->mutex_);
     if (!self->flush_done_) return;
+    // Everything not delivered by now: queued, waiting for a retry, or still in flight.
+    auto left = self->queue_.items() + self->stats_.in_flight_items;
     auto d = self->queue_.clear();
     self->drop(d.items, drop_reason::shutdown);
+    self->release(d.bytes);
     for (auto& w : self->waiting_) {
       self->stats_.in_flight_items -= w->items;
+      self->release(w->bytes);
       self->drop(w->items, drop_reason::shutdown);
     }
     self->waiting_.clear();
     self->stats_.queued_items = 0;
     self->stats_.queued_bytes = 0;
-    auto left = d.items + self->stats_.in_flight_items;
     asio::post(self->io_, [done = std::move(self->flush_done_), left] { done(left); });
     self->flush_done_ = nullptr;
   });
@@ -311,8 +323,10 @@ void signal_lane::stop() {
   flush_timer_.cancel();
   auto d = queue_.clear();
   drop(d.items, drop_reason::shutdown);
+  release(d.bytes);
   for (auto& w : waiting_) {
     stats_.in_flight_items -= w->items;
+    release(w->bytes);
     drop(w->items, drop_reason::shutdown);
   }
   waiting_.clear();

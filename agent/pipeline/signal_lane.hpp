@@ -24,6 +24,7 @@
 #include "export/exporter.hpp"
 #include "pipeline/backoff.hpp"
 #include "pipeline/drop_oldest_queue.hpp"
+#include "pipeline/memory_budget.hpp"
 
 namespace sidelight::pipeline {
 
@@ -41,6 +42,7 @@ struct lane_settings {
   std::chrono::nanoseconds batch_timeout = std::chrono::milliseconds(200);
   config::retry_settings retry;
   std::size_t max_in_flight = 4;
+  std::shared_ptr<memory_budget> budget;  // shared by every lane; may be null
 };
 
 // Upper bounds (seconds) of the export latency histogram's buckets; the last bucket is +Inf.
@@ -111,6 +113,7 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   void arm_retry_timer(std::chrono::nanoseconds hint);  // io thread, lock held
   void on_retry_timer();
   void drop(std::uint64_t items, drop_reason why);  // lock held
+  void release(std::uint64_t bytes);                // bytes the lane no longer holds
   void finish_flush_if_done();                      // lock held
 
   asio::io_context& io_;

@@ -19,6 +19,7 @@
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "support/harness.hpp"
+#include "support/intake_client.hpp"
 #include "support/otlp_receiver.hpp"
 
 using namespace sidelight::test;
@@ -27,8 +28,6 @@ namespace otlp = opentelemetry::proto;
 namespace http = boost::beast::http;
 
 namespace {
-
-constexpr const char* kTraceExport = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 std::string intake_yaml(const temp_dir& dir, const otlp_receiver& up) {
   return "heartbeat: { interval: 60s }\n"
@@ -45,121 +44,6 @@ std::string intake_yaml(const temp_dir& dir, const otlp_receiver& up) {
          ", max_connections: 64 }\n"
          "exporters:\n  otlp: { endpoint: " +
          up.endpoint() + ", compression: none }\n";
-}
-
-std::string traces_request(const std::string& name, int spans) {
-  otlp::collector::trace::v1::ExportTraceServiceRequest req;
-  auto* rs = req.add_resource_spans();
-  auto* kv = rs->mutable_resource()->add_attributes();
-  kv->set_key("service.name");
-  kv->mutable_value()->set_string_value("good-client");
-  auto* ss = rs->add_scope_spans();
-  for (int i = 0; i < spans; ++i) {
-    auto* s = ss->add_spans();
-    s->set_name(name);
-    s->set_trace_id(std::string(16, '\x01'));
-    s->set_span_id(std::string(8, '\x02'));
-  }
-  return req.SerializeAsString();
-}
-
-grpc::Status grpc_export(const std::string& socket, const std::string& bytes,
-                         const std::string& method = kTraceExport) {
-  grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(64 << 20);
-  auto channel =
-      grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + bound(10s));
-  grpc::Slice slice(bytes);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
-                 [&](grpc::Status s) { done.set_value(std::move(s)); });
-  return done.get_future().get();
-}
-
-struct http_result {
-  unsigned status = 0;
-  std::string body;
-};
-
-http_result http_post(const std::string& socket, const std::string& target,
-                      const std::string& content_type, const std::string& body) {
-  boost::asio::io_context io;
-  boost::asio::local::stream_protocol::socket s(io);
-  s.connect(boost::asio::local::stream_protocol::endpoint(socket));
-  http::request<http::string_body> req(http::verb::post, target, 11);
-  req.set(http::field::host, "localhost");
-  req.set(http::field::content_type, content_type);
-  req.body() = body;
-  req.prepare_payload();
-  boost::beast::error_code ec;
-  http::write(s, req, ec);  // the server may answer 413 and close before reading it all
-  boost::beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(s, buf, res, ec);
-  return {res.result_int(), res.body()};
-}
-
-int connect_unix(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-void send_all(int fd, const std::string& data) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    auto n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    off += static_cast<std::size_t>(n);
-  }
-}
-
-void ndjson_send(const std::string& socket, const std::string& text) {
-  int fd = connect_unix(socket);
-  REQUIRE(fd >= 0);
-  send_all(fd, text);
-  ::close(fd);
-}
-
-std::string garbage(std::size_t n) {
-  std::mt19937 rng(42);
-  std::string out(n, '\0');
-  for (auto& c : out)
-    c = static_cast<char>(rng());
-  return out;
-}
-
-long rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
-nlohmann::json status_of(const temp_dir& dir, const agent& a) {
-  auto r = run_cli(dir, {"status", "--admin", a.admin_address(), "--json"});
-  REQUIRE(r.exit_code == 0);
-  return nlohmann::json::parse(r.output);
-}
-
-nlohmann::json intake_of(const nlohmann::json& status, const std::string& protocol) {
-  for (const auto& i : status["intake"])
-    if (i["protocol"] == protocol) return i;
-  FAIL("no intake entry for " << protocol);
-  return {};
 }
 
 // A good client right after the bad input: its spans must arrive.

@@ -115,8 +115,7 @@ class otlp_receiver::trace_service final
         for (const auto& sp : ss.spans())
           batch.push_back({resource, sp.name(), sp.trace_id()});
     }
-    owner_.record_spans(std::move(batch));
-    return grpc::Status::OK;
+    return owner_.record_spans(std::move(batch));
   }
 
  private:
@@ -210,11 +209,26 @@ std::optional<point> otlp_receiver::wait_for_after(std::chrono::steady_clock::ti
   return found;
 }
 
-void otlp_receiver::record_spans(std::vector<telemetry_record> batch) {
+grpc::Status otlp_receiver::record_spans(std::vector<telemetry_record> batch) {
   std::lock_guard lock(mutex_);
+  if (fail_with_ != grpc::StatusCode::OK) {
+    refused_spans_ += batch.size();
+    return grpc::Status(fail_with_, "told to fail by the test");
+  }
   for (auto& r : batch)
     spans_.push_back(std::move(r));
   changed_.notify_all();
+  return grpc::Status::OK;
+}
+
+void otlp_receiver::fail_with(grpc::StatusCode code) {
+  std::lock_guard lock(mutex_);
+  fail_with_ = code;
+}
+
+std::size_t otlp_receiver::refused_spans() const {
+  std::lock_guard lock(mutex_);
+  return refused_spans_;
 }
 
 void otlp_receiver::record_logs(std::vector<telemetry_record> batch) {

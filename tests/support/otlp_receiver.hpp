@@ -49,6 +49,9 @@ class otlp_receiver {
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
   void stop();   // refuse connections: the upstream is gone
   void start();  // listen again on the same port
+  // Answer every trace and log export with `code` (OK again to accept), counting what it refused.
+  void fail_with(grpc::StatusCode code);
+  std::size_t refused_spans() const;
 
   // The first point received (ever) that matches; or nullopt after `timeout`.
   std::optional<point> wait_for(const point_filter& f, std::chrono::milliseconds timeout) const;
@@ -69,7 +72,8 @@ class otlp_receiver {
   std::string dump(const std::string& service) const;
 
   void record(std::vector<point> batch, std::multimap<std::string, std::string> metadata);
-  void record_spans(std::vector<telemetry_record> batch);
+  // False (and counted as refused) while the receiver is told to fail.
+  grpc::Status record_spans(std::vector<telemetry_record> batch);
   void record_logs(std::vector<telemetry_record> batch);
 
  private:
@@ -85,6 +89,8 @@ class otlp_receiver {
   mutable std::condition_variable changed_;
   std::vector<point> points_;
   std::vector<telemetry_record> spans_;
+  grpc::StatusCode fail_with_ = grpc::StatusCode::OK;
+  std::size_t refused_spans_ = 0;
   std::vector<telemetry_record> logs_;
   std::size_t requests_ = 0;
   std::multimap<std::string, std::string> metadata_;

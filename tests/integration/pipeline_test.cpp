@@ -1,0 +1,195 @@
+// Client telemetry through the queues while the upstream fails: within the bounds nothing is
+// lost, beyond them the drops are exact and the oldest go first, and the books always balance.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <set>
+#include <thread>
+
+#include "support/harness.hpp"
+#include "support/intake_client.hpp"
+#include "support/otlp_receiver.hpp"
+
+using namespace sidelight::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string pipeline_yaml(const temp_dir& dir, const otlp_receiver& up, const std::string& extra) {
+  return "heartbeat: { interval: 60s }\n"
+         "batch: { timeout: 20ms }\n"
+         "queue: { max_bytes: 256KiB }\n"
+         "intake:\n  otlp_grpc: { unix: " +
+         dir / "otlp.sock" +
+         " }\n"
+         "exporters:\n  otlp:\n    endpoint: " +
+         up.endpoint() +
+         "\n    compression: none\n"
+         "    retry: { initial_interval: 100ms, max_interval: 200ms" +
+         extra + " }\n";
+}
+
+// Until the traces lane has nothing queued or in flight; the lane as it is then.
+nlohmann::json settled_lane(const temp_dir& dir, const agent& a) {
+  auto deadline = std::chrono::steady_clock::now() + bound(15s);
+  nlohmann::json lane;
+  do {
+    lane = lane_of(status_of(dir, a), "otlp", "traces");
+    if (lane["queued_items"] == 0 && lane["in_flight"] == 0) return lane;
+    std::this_thread::sleep_for(20ms);  // the admin counters give no event to await
+  } while (std::chrono::steady_clock::now() < deadline);
+  FAIL("the traces lane did not settle: " << lane.dump());
+  return lane;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "pipeline: an upstream outage drops the oldest beyond the queue, exactly, and "
+    "delivers the rest when it returns",
+    "[pipeline]") {
+  temp_dir dir;
+  otlp_receiver up;
+  agent a(dir, pipeline_yaml(dir, up, ""));
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+
+  // Upstream up: everything arrives.
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(
+        grpc_export(dir / "otlp.sock", traces_request("before-" + std::to_string(i), 100)).ok());
+  REQUIRE(up.wait_spans(1000, bound(5s)));
+
+  // Upstream gone: 200 requests of 100 spans, about 2.4 MiB against a 256 KiB queue. Intake
+  // still answers every client at once.
+  up.stop();
+  for (int i = 0; i < 200; ++i)
+    REQUIRE(
+        grpc_export(dir / "otlp.sock", traces_request("during-" + std::to_string(i), 100)).ok());
+  auto lane = lane_of(status_of(dir, a), "otlp", "traces");
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["received"] == 21000);
+  CHECK(lane["dropped"]["queue_full"].get<int>() > 0);
+  CHECK(lane["upstream"] == "failing");
+  CHECK(rss_kib(a.pid()) < 64 * 1024);
+
+  up.start();
+  lane = settled_lane(dir, a);
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  auto dropped = lane["dropped"]["queue_full"].get<std::size_t>();
+  CHECK(lane["exported"].get<std::size_t>() == 21000 - dropped);
+  // Exactly what was not dropped arrived, the newest included.
+  REQUIRE(up.wait_spans(21000 - dropped, bound(5s)));
+  auto spans = up.spans();
+  CHECK(spans.size() == 21000 - dropped);
+  std::set<std::string> names;
+  for (const auto& s : spans)
+    names.insert(s.name);
+  CHECK(names.count("during-199") == 1);
+  CHECK(names.count("during-100") == 0);  // the oldest queued went first
+  CHECK(lane["upstream"] == "up");
+}
+
+TEST_CASE("pipeline: an upstream refusing for good gets no retries, and every item is counted",
+          "[pipeline]") {
+  temp_dir dir;
+  otlp_receiver up;
+  agent a(dir, pipeline_yaml(dir, up, ""));
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  up.fail_with(grpc::StatusCode::INVALID_ARGUMENT);
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(grpc_export(dir / "otlp.sock", traces_request("refused", 10)).ok());
+  auto lane = settled_lane(dir, a);
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["dropped"]["rejected_by_upstream"] == 50);
+  CHECK(lane["retries"] == 0);
+  CHECK(up.refused_spans() == 50);
+}
+
+TEST_CASE("pipeline: a batch retried past max_elapsed_time is dropped as retry_exhausted",
+          "[pipeline]") {
+  temp_dir dir;
+  otlp_receiver up;
+  agent a(dir, pipeline_yaml(dir, up, ", max_elapsed_time: 500ms"));
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  up.fail_with(grpc::StatusCode::UNAVAILABLE);
+  REQUIRE(grpc_export(dir / "otlp.sock", traces_request("given-up", 10)).ok());
+  auto lane = settled_lane(dir, a);
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["dropped"]["retry_exhausted"] == 10);
+  CHECK(lane["retries"].get<int>() >= 1);
+  // The upstream back: new data flows again.
+  up.fail_with(grpc::StatusCode::OK);
+  REQUIRE(grpc_export(dir / "otlp.sock", traces_request("after", 10)).ok());
+  REQUIRE(up.wait_spans(10, bound(5s)));
+}
+
+TEST_CASE("pipeline: SIGTERM with the upstream down counts what is left as shutdown drops",
+          "[pipeline]") {
+  temp_dir dir;
+  otlp_receiver up;
+  agent a(dir, pipeline_yaml(dir, up, "") + "shutdown_timeout: 1s\n");
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  up.stop();
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(grpc_export(dir / "otlp.sock", traces_request("stranded", 10)).ok());
+  a.signal(SIGTERM);
+  CHECK(a.wait(bound(10s)) == 0);
+  INFO(a.log());
+  CHECK(a.log().find("30 traces item(s) could not be sent within shutdown_timeout") !=
+        std::string::npos);
+}
+
+TEST_CASE("pipeline: at queue.memory_limit intake refuses explicitly, with a time to retry",
+          "[pipeline]") {
+  temp_dir dir;
+  otlp_receiver up;
+  agent a(dir,
+          "heartbeat: { interval: 60s }\n"
+          "batch: { timeout: 20ms }\n"
+          "queue: { max_bytes: 4MiB, memory_limit: 128KiB }\n"
+          "intake:\n  otlp_grpc: { unix: " +
+              dir / "otlp.sock" + " }\n  otlp_http: { unix: " + dir / "http.sock" +
+              " }\n  ndjson: { unix: " + dir / "ndjson.sock" +
+              " }\n"
+              "exporters:\n  otlp: { endpoint: " +
+              up.endpoint() +
+              ", compression: none, retry: { initial_interval: 100ms, max_interval: 200ms } }\n");
+  REQUIRE(a.wait_for_log("intake: NDJSON", bound(5s)));
+  up.stop();
+  grpc::Status st;
+  int accepted = 0;
+  for (int i = 0; i < 100; ++i) {
+    st = grpc_export(dir / "otlp.sock", traces_request("fill", 100));
+    if (!st.ok()) break;
+    ++accepted;
+  }
+  INFO("accepted " << accepted << " requests before the refusal");
+  REQUIRE(st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK_THAT(st.error_message(), Catch::Contains("memory_limit"));
+  CHECK(st.error_details().find("google.rpc.RetryInfo") != std::string::npos);
+
+  auto r = http_post(
+      dir / "http.sock", "/v1/logs", "application/json",
+      R"({"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"}}]}]}]})");
+  CHECK(r.status == 429);
+  ndjson_send(dir / "ndjson.sock", "{\"message\":\"refused\"}\n");
+  auto deadline = std::chrono::steady_clock::now() + bound(5s);
+  while (intake_of(status_of(dir, a), "ndjson")["rejected"] != 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);  // the admin counters give no event to await
+  }
+  auto status = status_of(dir, a);
+  CHECK(intake_of(status, "ndjson")["rejected"] == 1);
+  CHECK(intake_of(status, "otlp_grpc")["rejected"].get<int>() >= 1);
+  CHECK(intake_of(status, "otlp_http")["rejected"] == 1);
+
+  // The upstream back: the queues drain and intake accepts again.
+  up.start();
+  REQUIRE(up.wait_spans(static_cast<std::size_t>(accepted) * 100, bound(10s)));
+  settled_lane(dir, a);
+  CHECK(grpc_export(dir / "otlp.sock", traces_request("after", 10)).ok());
+}

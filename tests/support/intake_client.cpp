@@ -1,0 +1,152 @@
+#include "support/intake_client.hpp"
+
+#include <grpcpp/generic/generic_stub.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <future>
+#include <random>
+
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+
+namespace sidelight::test {
+
+namespace otlp = opentelemetry::proto;
+namespace http = boost::beast::http;
+using namespace std::chrono_literals;
+
+std::string traces_request(const std::string& name, int spans, const std::string& service) {
+  otlp::collector::trace::v1::ExportTraceServiceRequest req;
+  auto* rs = req.add_resource_spans();
+  auto* kv = rs->mutable_resource()->add_attributes();
+  kv->set_key("service.name");
+  kv->mutable_value()->set_string_value(service);
+  auto* ss = rs->add_scope_spans();
+  for (int i = 0; i < spans; ++i) {
+    auto* s = ss->add_spans();
+    s->set_name(name);
+    s->set_trace_id(std::string(16, '\x01'));
+    s->set_span_id(std::string(8, '\x02'));
+  }
+  return req.SerializeAsString();
+}
+
+grpc::Status grpc_export(const std::string& socket, const std::string& bytes,
+                         const std::string& method) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(64 << 20);
+  auto channel =
+      grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + bound(10s));
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) { done.set_value(std::move(s)); });
+  return done.get_future().get();
+}
+
+http_result http_post(const std::string& socket, const std::string& target,
+                      const std::string& content_type, const std::string& body) {
+  boost::asio::io_context io;
+  boost::asio::local::stream_protocol::socket s(io);
+  s.connect(boost::asio::local::stream_protocol::endpoint(socket));
+  http::request<http::string_body> req(http::verb::post, target, 11);
+  req.set(http::field::host, "localhost");
+  req.set(http::field::content_type, content_type);
+  req.body() = body;
+  req.prepare_payload();
+  boost::beast::error_code ec;
+  http::write(s, req, ec);  // the server may answer 413 and close before reading it all
+  boost::beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(s, buf, res, ec);
+  return {res.result_int(), res.body()};
+}
+
+int connect_unix(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void send_all(int fd, const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    auto n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+void ndjson_send(const std::string& socket, const std::string& text) {
+  int fd = connect_unix(socket);
+  REQUIRE(fd >= 0);
+  send_all(fd, text);
+  ::close(fd);
+}
+
+std::string garbage(std::size_t n) {
+  std::mt19937 rng(42);
+  std::string out(n, '\0');
+  for (auto& c : out)
+    c = static_cast<char>(rng());
+  return out;
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+nlohmann::json status_of(const temp_dir& dir, const agent& a) {
+  auto r = run_cli(dir, {"status", "--admin", a.admin_address(), "--json"});
+  REQUIRE(r.exit_code == 0);
+  return nlohmann::json::parse(r.output);
+}
+
+nlohmann::json intake_of(const nlohmann::json& status, const std::string& protocol) {
+  for (const auto& i : status["intake"])
+    if (i["protocol"] == protocol) return i;
+  FAIL("no intake entry for " << protocol);
+  return {};
+}
+
+nlohmann::json lane_of(const nlohmann::json& status, const std::string& exporter,
+                       const std::string& signal) {
+  for (const auto& l : status["pipelines"])
+    if (l["exporter"] == exporter && l["signal"] == signal) return l;
+  FAIL("no pipeline entry for " << exporter << "/" << signal);
+  return {};
+}
+
+bool books_balance(const nlohmann::json& lane) {
+  std::uint64_t dropped = 0;
+  for (const auto& [reason, n] : lane["dropped"].items())
+    dropped += n.get<std::uint64_t>();
+  return lane["received"].get<std::uint64_t>() == lane["exported"].get<std::uint64_t>() + dropped +
+                                                      lane["queued_items"].get<std::uint64_t>() +
+                                                      lane["in_flight"].get<std::uint64_t>();
+}
+
+}  // namespace sidelight::test

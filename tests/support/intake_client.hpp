@@ -1,0 +1,46 @@
+// Clients of sidelight's intake for the integration tests: raw OTLP/gRPC and OTLP/HTTP requests
+// over its Unix sockets, NDJSON writers, and readers of its admin status.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <sys/types.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "support/harness.hpp"
+
+namespace sidelight::test {
+
+// An ExportTraceServiceRequest of `spans` spans named `name`, service.name `service`.
+std::string traces_request(const std::string& name, int spans,
+                           const std::string& service = "good-client");
+
+// One unary OTLP/gRPC call with `bytes` as the request, over unix:`socket`.
+grpc::Status grpc_export(
+    const std::string& socket, const std::string& bytes,
+    const std::string& method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+
+struct http_result {
+  unsigned status = 0;
+  std::string body;
+};
+http_result http_post(const std::string& socket, const std::string& target,
+                      const std::string& content_type, const std::string& body);
+
+int connect_unix(const std::string& path);  // -1 when it cannot connect
+void send_all(int fd, const std::string& data);
+// Connects, writes `text`, closes.
+void ndjson_send(const std::string& socket, const std::string& text);
+std::string garbage(std::size_t n);  // the same n random bytes every time
+long rss_kib(pid_t pid);
+
+// The agent's /api/v1/status, through `sidelight status --json`.
+nlohmann::json status_of(const temp_dir& dir, const agent& a);
+nlohmann::json intake_of(const nlohmann::json& status, const std::string& protocol);
+nlohmann::json lane_of(const nlohmann::json& status, const std::string& exporter,
+                       const std::string& signal);
+// received = exported + dropped + queued + in_flight, for the lane.
+bool books_balance(const nlohmann::json& lane);
+
+}  // namespace sidelight::test
