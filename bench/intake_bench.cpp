@@ -35,6 +35,7 @@
 
 #include "intake/otlp_wire.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "process_usage.hpp"
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
@@ -42,31 +43,7 @@ namespace otlp = opentelemetry::proto;
 
 namespace {
 
-struct usage {
-  double cpu_seconds = 0;
-  long hwm_kib = 0;
-};
-
-usage usage_of(pid_t pid) {
-  usage u;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), {});
-  auto rest = text.substr(text.rfind(')') + 2);
-  std::istringstream in(rest);
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  u.cpu_seconds = double(utime + stime) / double(::sysconf(_SC_CLK_TCK));
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) u.hwm_kib = std::stol(line.substr(6));
-  }
-  return u;
-}
+using sidelight::bench::usage_of;
 
 // The upstream: accepts every Export call and counts the items in it.
 class sink {

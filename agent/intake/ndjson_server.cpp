@@ -7,6 +7,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "intake/connections.hpp"
 #include "intake/otlp_wire.hpp"
 #include "intake/socket_setup.hpp"
 
@@ -18,7 +19,6 @@ using namespace std::chrono_literals;
 namespace otlp = opentelemetry::proto;
 
 constexpr std::size_t kReadSize = 64 * 1024;
-constexpr auto kWarnEvery = 10s;
 // A datagram larger than this is refused (Linux's default limit is about 208 KiB).
 constexpr std::size_t kMaxDatagram = 1 << 20;
 
@@ -268,16 +268,9 @@ void ndjson_server::accept() {
     if (ec == asio::error::operation_aborted || self->stopped_) return;
     if (!ec) {
       self->counters_.connections.fetch_add(1, std::memory_order_relaxed);
-      std::erase_if(self->sessions_, [](const auto& w) { return w.expired(); });
-      if (self->sessions_.size() >= self->settings_.max_connections) {
-        // At the cap the connection idle the longest makes room: idle clients cannot lock out
-        // active ones.
-        auto oldest = std::min_element(self->sessions_.begin(), self->sessions_.end(),
-                                       [](const auto& a, const auto& b) {
-                                         return a.lock()->last_active() < b.lock()->last_active();
-                                       });
-        oldest->lock()->close();
-        self->sessions_.erase(oldest);
+      // At the cap the connection idle the longest makes room: idle clients cannot lock out
+      // active ones.
+      if (evict_longest_idle(self->sessions_, self->settings_.max_connections)) {
         self->counters_.connections_evicted.fetch_add(1, std::memory_order_relaxed);
       }
       auto pid = peer_pid(socket.native_handle());
@@ -342,18 +335,9 @@ void ndjson_server::account(pid_t pid, const ndjson_batcher::result& r) {
   counters_.bytes.fetch_add(r.bytes, std::memory_order_relaxed);
   if (r.bad == 0) return;
   counters_.bad_requests.fetch_add(r.bad, std::memory_order_relaxed);
-  auto now = std::chrono::steady_clock::now();
-  if (now - last_warning_ < kWarnEvery) {
-    warnings_suppressed_ += r.bad;
-    return;
-  }
-  last_warning_ = now;
+  if (!warnings_.allow(r.bad)) return;
   spdlog::warn("ndjson: {} bad line(s) from {}; first: {}{}", r.bad, describe_peer(pid),
-               r.first_error,
-               warnings_suppressed_
-                   ? fmt::format(" ({} more bad lines since the last report)", warnings_suppressed_)
-                   : "");
-  warnings_suppressed_ = 0;
+               r.first_error, warnings_.held_back());
 }
 
 void ndjson_server::shutdown() {

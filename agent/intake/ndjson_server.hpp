@@ -14,6 +14,7 @@
 #include <variant>
 
 #include "config/config.hpp"
+#include "intake/connections.hpp"
 #include "intake/intake.hpp"
 #include "intake/ndjson.hpp"
 
@@ -86,8 +87,7 @@ class ndjson_server : public std::enable_shared_from_this<ndjson_server> {
   std::unique_ptr<ndjson_batcher> datagram_batcher_;
   std::string datagram_buffer_;
   std::vector<std::weak_ptr<session>> sessions_;
-  std::chrono::steady_clock::time_point last_warning_{};
-  std::uint64_t warnings_suppressed_ = 0;
+  client_warnings warnings_;
   bool stopped_ = false;
 
   friend class session;

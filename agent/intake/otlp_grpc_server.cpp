@@ -22,8 +22,6 @@ using namespace std::chrono_literals;
 
 // Calls requested ahead, so that this many can start without waiting for the thread.
 constexpr int kCallsAhead = 16;
-// Bad requests are logged at most this often; the counters have every one.
-constexpr auto kWarnEvery = 10s;
 
 std::optional<exporting::signal> signal_of(const std::string& method) {
   if (method == "/opentelemetry.proto.collector.trace.v1.TraceService/Export") {
@@ -280,17 +278,9 @@ pid_t otlp_grpc_server::pid_of(const std::string& peer) {
 }
 
 void otlp_grpc_server::warn_bad(pid_t pid, const std::string& method, const std::string& error) {
-  auto now = std::chrono::steady_clock::now();
-  if (now - last_warning_ < kWarnEvery) {
-    ++warnings_suppressed_;
-    return;
-  }
-  last_warning_ = now;
-  spdlog::warn(
-      "otlp_grpc: refused a request from {} to {}: {}{}", describe_peer(pid), method, error,
-      warnings_suppressed_ ? fmt::format(" ({} more since the last report)", warnings_suppressed_)
-                           : "");
-  warnings_suppressed_ = 0;
+  if (!warnings_.allow()) return;
+  spdlog::warn("otlp_grpc: refused a request from {} to {}: {}{}", describe_peer(pid), method,
+               error, warnings_.held_back());
 }
 
 void otlp_grpc_server::shutdown() {

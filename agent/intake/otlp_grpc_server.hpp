@@ -21,6 +21,7 @@
 #include <variant>
 
 #include "config/config.hpp"
+#include "intake/connections.hpp"
 #include "intake/intake.hpp"
 
 namespace sidelight::intake {
@@ -68,8 +69,7 @@ class otlp_grpc_server {
   void make_room();
   std::unordered_map<int, peer> peers_;
   asio::steady_timer accept_retry_;
-  std::chrono::steady_clock::time_point last_warning_{};
-  std::uint64_t warnings_suppressed_ = 0;
+  client_warnings warnings_;
   int tcp_port_ = 0;
   bool stopped_ = false;
 };

@@ -27,7 +27,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::uint32_t kHeaderLimit = 16 * 1024;
-constexpr auto kWarnEvery = 10s;
 
 std::optional<exporting::signal> signal_of_path(std::string_view path) {
   if (path == "/v1/traces") return exporting::signal::traces;
@@ -332,16 +331,9 @@ void otlp_http_server::accept(asio::basic_socket_acceptor<stream_protocol>& acce
     if (self->stopped_ || ec == asio::error::operation_aborted) return;
     if (!ec) {
       self->counters_.connections.fetch_add(1, std::memory_order_relaxed);
-      std::erase_if(self->sessions_, [](const auto& w) { return w.expired(); });
-      if (self->sessions_.size() >= self->settings_.max_connections) {
-        // At the cap the connection idle the longest makes room: idle clients cannot lock out
-        // active ones.
-        auto oldest = std::min_element(self->sessions_.begin(), self->sessions_.end(),
-                                       [](const auto& a, const auto& b) {
-                                         return a.lock()->last_active() < b.lock()->last_active();
-                                       });
-        oldest->lock()->close();
-        self->sessions_.erase(oldest);
+      // At the cap the connection idle the longest makes room: idle clients cannot lock out
+      // active ones.
+      if (evict_longest_idle(self->sessions_, self->settings_.max_connections)) {
         self->counters_.connections_evicted.fetch_add(1, std::memory_order_relaxed);
       }
       pid_t pid = socket.local_endpoint().protocol().family() == AF_UNIX
@@ -363,17 +355,9 @@ void otlp_http_server::accept(asio::basic_socket_acceptor<stream_protocol>& acce
 }
 
 void otlp_http_server::warn_bad(pid_t pid, const std::string& what) {
-  auto now = std::chrono::steady_clock::now();
-  if (now - last_warning_ < kWarnEvery) {
-    ++warnings_suppressed_;
-    return;
-  }
-  last_warning_ = now;
+  if (!warnings_.allow()) return;
   spdlog::warn("otlp_http: refused a request from {}: {}{}", describe_peer(pid), what,
-               warnings_suppressed_
-                   ? fmt::format(" ({} more since the last report)", warnings_suppressed_)
-                   : "");
-  warnings_suppressed_ = 0;
+               warnings_.held_back());
 }
 
 void otlp_http_server::shutdown() {

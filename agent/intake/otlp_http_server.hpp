@@ -17,6 +17,7 @@
 #include <variant>
 
 #include "config/config.hpp"
+#include "intake/connections.hpp"
 #include "intake/intake.hpp"
 
 namespace sidelight::intake {
@@ -89,8 +90,7 @@ class otlp_http_server : public std::enable_shared_from_this<otlp_http_server> {
   asio::steady_timer accept_retry_;
   std::string tcp_address_;
   std::vector<std::weak_ptr<session>> sessions_;
-  std::chrono::steady_clock::time_point last_warning_{};
-  std::uint64_t warnings_suppressed_ = 0;
+  client_warnings warnings_;
   bool stopped_ = false;
 };
 

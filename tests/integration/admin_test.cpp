@@ -10,25 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "support/harness.hpp"
+#include "support/intake_client.hpp"
 
 using namespace sidelight::test;
 using namespace std::chrono_literals;
-
-namespace {
-
-int connect_unix(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-}  // namespace
 
 TEST_CASE("sidelight status shows the targets of a running agent", "[admin]") {
   temp_dir dir;

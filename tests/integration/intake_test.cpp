@@ -96,7 +96,7 @@ TEST_CASE("intake: bad OTLP/gRPC requests are refused with INVALID_ARGUMENT, goo
   CHECK(grpc["bad"] == 4);
   CHECK(grpc["items"] == 6);
   CHECK(a.wait_for_log("otlp_grpc: refused a request from pid", bound(2s)));
-  CHECK(rss_kib(a.pid()) < 100 * 1024);
+  CHECK(rss_below(a.pid(), 100 * 1024));
 }
 
 TEST_CASE("intake: OTLP/HTTP answers bad input with 400, 413 and 415 and keeps serving",
@@ -134,7 +134,7 @@ TEST_CASE("intake: OTLP/HTTP answers bad input with 400, 413 and 415 and keeps s
   good_client_gets_through(dir, up, expected);
   auto h = intake_of(status_of(dir, a), "otlp_http");
   CHECK(h["bad"] == 5);
-  CHECK(rss_kib(a.pid()) < 100 * 1024);
+  CHECK(rss_below(a.pid(), 100 * 1024));
 }
 
 TEST_CASE("intake: bad NDJSON lines are counted, reported, and the connection goes on",
@@ -177,7 +177,7 @@ TEST_CASE("intake: bad NDJSON lines are counted, reported, and the connection go
   auto n = intake_of(status_of(dir, a), "ndjson");
   CHECK(n["items"] == 2);
   CHECK(n["bad"].get<int>() > 4);
-  CHECK(rss_kib(a.pid()) < 100 * 1024);
+  CHECK(rss_below(a.pid(), 100 * 1024));
 }
 
 TEST_CASE("intake: 1000 idle connections lock no client out", "[intake]") {
@@ -208,7 +208,7 @@ TEST_CASE("intake: 1000 idle connections lock no client out", "[intake]") {
     INFO(p);
     CHECK(intake_of(status, p)["connections_evicted"].get<int>() >= 900);
   }
-  CHECK(rss_kib(a.pid()) < 100 * 1024);
+  CHECK(rss_below(a.pid(), 100 * 1024));
   for (int fd : idle)
     ::close(fd);
 }

@@ -71,7 +71,7 @@ TEST_CASE(
   CHECK(lane["received"] == 21000);
   CHECK(lane["dropped"]["queue_full"].get<int>() > 0);
   CHECK(lane["upstream"] == "failing");
-  CHECK(rss_kib(a.pid()) < 64 * 1024);
+  CHECK(rss_below(a.pid(), 64 * 1024));
 
   up.start();
   lane = settled_lane(dir, a);

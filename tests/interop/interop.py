@@ -175,19 +175,8 @@ def points(requests):
 
 def wait_point(collector, predicate, what, timeout, logs=()):
     """Polls the Collector's output file (a file gives no event to await) until a point matches."""
-    deadline = time.monotonic() + timeout * TIME_SCALE
-    while True:
-        for p in points(collector.requests()):
-            if predicate(p):
-                return p
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(0.05)
-    tail = ""
-    for path in logs:
-        with open(path) as f:
-            tail += f"\n--- {path} ---\n" + "".join(f.readlines()[-30:])
-    fail(f"timed out after {timeout * TIME_SCALE}s waiting for {what}{tail}")
+    return wait_until(collector, lambda requests: next(
+        (p for p in points(requests) if predicate(p)), None), what, timeout, logs)
 
 
 def workdir():

@@ -119,6 +119,14 @@ long rss_kib(pid_t pid) {
   return -1;
 }
 
+bool rss_below(pid_t pid, long kib) {
+  const char* scale = std::getenv("SIDELIGHT_TEST_TIME_SCALE");
+  if (scale && std::atoi(scale) > 1) return true;
+  auto rss = rss_kib(pid);
+  INFO("RSS " << rss << " KiB, bound " << kib << " KiB");
+  return rss > 0 && rss < kib;
+}
+
 nlohmann::json status_of(const temp_dir& dir, const agent& a) {
   auto r = run_cli(dir, {"status", "--admin", a.admin_address(), "--json"});
   REQUIRE(r.exit_code == 0);

@@ -34,6 +34,9 @@ void send_all(int fd, const std::string& data);
 void ndjson_send(const std::string& socket, const std::string& text);
 std::string garbage(std::size_t n);  // the same n random bytes every time
 long rss_kib(pid_t pid);
+// Whether `pid`'s RSS is under `kib`. Always true in sanitizer builds (SIDELIGHT_TEST_TIME_SCALE
+// above 1), where shadow memory and ASan's quarantine make RSS say nothing about the agent.
+bool rss_below(pid_t pid, long kib);
 
 // The agent's /api/v1/status, through `sidelight status --json`.
 nlohmann::json status_of(const temp_dir& dir, const agent& a);
