@@ -257,6 +257,7 @@ struct options {
   std::string collector;
   int latency_requests = 200;
   long ndjson_lines = 2000000;
+  bool upstream_down = false;
 };
 
 struct result {
@@ -324,9 +325,12 @@ int main(int argc, char** argv) {
       o.latency_requests = std::stoi(value());
     else if (a == "--ndjson-lines")
       o.ndjson_lines = std::stol(value());
+    else if (a == "--upstream-down")
+      o.upstream_down = true;
     else {
       std::cerr << "usage: sidelight_intake_bench [--requests N] [--spans N] [--in-flight N] "
-                   "[--gzip] [--collector PATH] [--latency-requests N] [--ndjson-lines N]\n";
+                   "[--gzip] [--collector PATH] [--latency-requests N] [--ndjson-lines N] "
+                   "[--upstream-down]\n";
       return 2;
     }
   }
@@ -414,6 +418,36 @@ int main(int argc, char** argv) {
           o.ndjson_lines, line.size(), double(o.ndjson_lines) / cpu, cpu,
           double(o.ndjson_lines) / secs, static_cast<unsigned long long>(up.items() - before));
     }
+    stop(pid);
+  }
+
+  if (o.upstream_down) {
+    // The same intake with nothing upstream: every queue fills and drops its oldest.
+    auto sock = (dir / "down.sock").string();
+    std::ofstream(dir / "down.yaml")
+        << "heartbeat: { interval: 60s }\nadmin: { listen: '' }\nlog: { level: error }\n"
+        << "intake:\n  otlp_grpc: { unix: " << sock << ", max_message_size: 64MiB }\n"
+        << "queue: { max_bytes: 64MiB }\n"
+        << "exporters:\n  otlp: { endpoint: 'http://127.0.0.1:1', compression: none }\n";
+    pid_t pid = spawn({SIDELIGHT_BINARY, "run", "--config", (dir / "down.yaml").string()},
+                      (dir / "down.log").string());
+    if (!wait_socket(sock, pid)) return 1;
+    auto idle = usage_of(pid);
+    auto channel = channel_to("unix:" + sock, o.gzip);
+    blast(channel, requests, 50, o.in_flight);
+    auto u0 = usage_of(pid);
+    auto t0 = clock_type::now();
+    blast(channel, requests, o.requests, o.in_flight);
+    auto u1 = usage_of(pid);
+    double spans = double(o.requests) * o.spans;
+    double cpu = u1.cpu_seconds - u0.cpu_seconds;
+    std::printf(
+        "sidelight  upstream down, queue.max_bytes 64 MiB, %d requests x %d spans: %8.0f "
+        "spans/CPU-s (%.2f CPU-s, %.0f spans/s wall, RSS %.1f MiB, peak %.1f MiB; %.1f MiB "
+        "before any request)\n",
+        o.requests, o.spans, spans / cpu, cpu,
+        spans / std::chrono::duration<double>(clock_type::now() - t0).count(),
+        double(u1.rss_kib) / 1024, double(u1.hwm_kib) / 1024, double(idle.rss_kib) / 1024);
     stop(pid);
   }
 

@@ -173,10 +173,11 @@ std::variant<std::unique_ptr<otlp_grpc_server>, std::string> otlp_grpc_server::s
   }
   builder.RegisterAsyncGenericService(&s->service_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(settings.max_message_size));
-  // Large frames and a deep window: a 512-span request arrives in a few frames instead of many
+  // Large frames and a deep window (8 MiB: enough for large requests, small enough to bound what
+  // one stream can buffer): a 512-span request arrives in a few frames instead of many
   // (see ../shared/DESIGN.md, "Measured on these machines").
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 16 * 1024 * 1024 - 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024 * 1024);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 * 1024 * 1024);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   builder.AddChannelArgument(
       GRPC_ARG_MAX_CONNECTION_IDLE_MS,

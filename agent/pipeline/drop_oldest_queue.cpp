@@ -2,12 +2,12 @@
 
 namespace sidelight::pipeline {
 
-drop_oldest_queue::dropped drop_oldest_queue::push(chunk c) {
+drop_oldest_queue::dropped drop_oldest_queue::push(chunk c, std::uint64_t reserved) {
   bytes_ += c.size();
   items_ += c.items;
   chunks_.push_back(std::move(c));
   dropped d;
-  while (!chunks_.empty() && over())
+  while (!chunks_.empty() && over(reserved))
     pop_front(d);
   return d;
 }

@@ -32,9 +32,10 @@ class drop_oldest_queue {
     std::uint64_t chunks = 0;
   };
 
-  // Appends `c`, then drops the oldest chunks until both bounds hold again. A chunk bigger than
-  // the whole queue is itself dropped.
-  dropped push(chunk c);
+  // Appends `c`, then drops the oldest chunks until both bounds hold again, counting `reserved`
+  // bytes (held elsewhere, such as in flight) against the byte bound. A chunk bigger than the
+  // whole queue is itself dropped.
+  dropped push(chunk c, std::uint64_t reserved = 0);
 
   // Takes chunks from the front while the batch stays within `max_items` and `max_bytes`; always at
   // least one chunk when the queue is not empty, so an oversized chunk still leaves.
@@ -49,7 +50,9 @@ class drop_oldest_queue {
   const chunk& front() const { return chunks_.front(); }
 
  private:
-  bool over() const { return bytes_ > max_bytes_ || (max_items_ > 0 && items_ > max_items_); }
+  bool over(std::uint64_t reserved) const {
+    return bytes_ + reserved > max_bytes_ || (max_items_ > 0 && items_ > max_items_);
+  }
   void pop_front(dropped& d);
 
   std::uint64_t max_bytes_;

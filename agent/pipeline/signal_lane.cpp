@@ -58,6 +58,12 @@ void signal_lane::release(std::uint64_t bytes) {
   if (settings_.budget && bytes > 0) settings_.budget->release(bytes);
 }
 
+void signal_lane::land(const batch& b) {
+  stats_.in_flight_items -= b.items;
+  stats_.in_flight_bytes -= b.bytes;
+  release(b.bytes);
+}
+
 void signal_lane::offer(chunk c) {
   std::lock_guard lock(mutex_);
   stats_.received_items += c.items;
@@ -69,7 +75,7 @@ void signal_lane::offer(chunk c) {
   bool was_empty = queue_.empty();
   c.enqueued = clock::now();
   if (settings_.budget) settings_.budget->add(c.size());
-  auto d = queue_.push(std::move(c));
+  auto d = queue_.push(std::move(c), stats_.in_flight_bytes);
   if (d.items > 0 || d.chunks > 0) drop(d.items, drop_reason::queue_full);
   release(d.bytes);
   stats_.queued_items = queue_.items();
@@ -101,8 +107,10 @@ void signal_lane::pump() {
       if (!full && !due && !flushing_) break;
       auto taken = queue_.pop_batch(settings_.batch_max_items, settings_.batch_max_bytes);
       std::uint64_t items = 0;
-      for (const auto& c : taken)
+      for (const auto& c : taken) {
         items += c.items;
+        stats_.in_flight_bytes += c.size();
+      }
       stats_.in_flight_items += items;
       ++stats_.in_flight_requests;
       batches.push_back(std::move(taken));
@@ -165,9 +173,8 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
     if (outcome.result == exporting::export_outcome::kind::ok) {
       auto rejected =
           std::min<std::uint64_t>(static_cast<std::uint64_t>(outcome.rejected), b->items);
-      stats_.in_flight_items -= b->items;
+      land(*b);
       --stats_.in_flight_requests;
-      release(b->bytes);
       stats_.exported_items += b->items - rejected;
       drop(rejected, drop_reason::rejected_by_upstream);
       ++stats_.requests_ok;
@@ -199,9 +206,8 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
                      outcome.message);
       }
       if (!retryable || exhausted || stopped_) {
-        stats_.in_flight_items -= b->items;
+        land(*b);
         --stats_.in_flight_requests;
-        release(b->bytes);
         drop(b->items, !retryable ? drop_reason::rejected_by_upstream
                        : stopped_ ? drop_reason::shutdown
                                   : drop_reason::retry_exhausted);
@@ -249,8 +255,7 @@ void signal_lane::on_retry_timer() {
     auto max_elapsed = settings_.retry.max_elapsed_time;
     while (!waiting_.empty() && max_elapsed.count() > 0 &&
            now - waiting_.front()->first_attempt >= max_elapsed) {
-      stats_.in_flight_items -= waiting_.front()->items;
-      release(waiting_.front()->bytes);
+      land(*waiting_.front());
       drop(waiting_.front()->items, drop_reason::retry_exhausted);
       waiting_.pop_front();
     }
@@ -293,8 +298,7 @@ void signal_lane::flush(clock::time_point deadline, std::function<void(std::uint
     self->drop(d.items, drop_reason::shutdown);
     self->release(d.bytes);
     for (auto& w : self->waiting_) {
-      self->stats_.in_flight_items -= w->items;
-      self->release(w->bytes);
+      self->land(*w);
       self->drop(w->items, drop_reason::shutdown);
     }
     self->waiting_.clear();
@@ -325,8 +329,7 @@ void signal_lane::stop() {
   drop(d.items, drop_reason::shutdown);
   release(d.bytes);
   for (auto& w : waiting_) {
-    stats_.in_flight_items -= w->items;
-    release(w->bytes);
+    land(*w);
     drop(w->items, drop_reason::shutdown);
   }
   waiting_.clear();

@@ -57,6 +57,7 @@ struct signal_lane_stats {
   std::uint64_t queued_items = 0;
   std::uint64_t queued_bytes = 0;
   std::uint64_t in_flight_items = 0;
+  std::uint64_t in_flight_bytes = 0;  // counted against the queue's byte bound too
   std::uint64_t in_flight_requests = 0;
   std::uint64_t requests_ok = 0;
   std::uint64_t requests_failed = 0;
@@ -83,6 +84,8 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
               exporting::signal s, lane_settings settings);
 
   // Thread-safe. Queues `c`; when the queue is full the oldest chunks are dropped (queue_full).
+  // What is in flight (or waiting for a retry) counts against queue_max_bytes as well, so the
+  // lane never holds more than that.
   void offer(chunk c);
 
   // Sends everything queued, without waiting for batch timeouts, until nothing is left or
@@ -113,8 +116,10 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   void arm_retry_timer(std::chrono::nanoseconds hint);  // io thread, lock held
   void on_retry_timer();
   void drop(std::uint64_t items, drop_reason why);  // lock held
-  void release(std::uint64_t bytes);                // bytes the lane no longer holds
-  void finish_flush_if_done();                      // lock held
+  void release(std::uint64_t bytes);
+  void land(const batch& b);    // lock held: `b` is no longer in flight                // bytes the
+                                // lane no longer holds
+  void finish_flush_if_done();  // lock held
 
   asio::io_context& io_;
   std::shared_ptr<exporting::exporter> exporter_;

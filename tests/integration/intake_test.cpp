@@ -3,7 +3,9 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -211,4 +213,60 @@ TEST_CASE("intake: 1000 idle connections lock no client out", "[intake]") {
   CHECK(rss_below(a.pid(), 100 * 1024));
   for (int fd : idle)
     ::close(fd);
+}
+
+TEST_CASE(
+    "intake: socket hygiene: directories made, stale sockets replaced, files and live "
+    "sockets refused, mode applied",
+    "[intake]") {
+  temp_dir dir;
+  otlp_receiver up;
+  auto yaml = [&](const std::string& ndjson, const std::string& http) {
+    return "heartbeat: { interval: 60s }\nintake:\n  ndjson: { unix: " + ndjson +
+           ", mode: \"0600\" }\n  otlp_http: { unix: " + http +
+           " }\nexporters:\n  otlp: { endpoint: " + up.endpoint() + " }\n";
+  };
+
+  // A file that is not a socket where a socket should go: refused, exit 2, nothing removed.
+  write_file(dir / "not-a-socket", "precious");
+  {
+    temp_dir other;
+    agent a(other, yaml(dir / "not-a-socket", other / "http.sock"));
+    auto exit_status = a.wait(bound(10s));
+    CHECK((exit_status != -1 && WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 2));
+    INFO(a.log());
+    CHECK(a.log().find("exists and is not a socket") != std::string::npos);
+    CHECK(read_file(dir / "not-a-socket") == "precious");
+  }
+
+  // A stale socket (its process gone, the file left behind) is replaced; a missing directory is
+  // made; the mode is applied.
+  int stale = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", (dir / "stale.sock").c_str());
+  REQUIRE(::bind(stale, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  ::close(stale);
+  agent a(dir, yaml(dir / "run/deep/ndjson.sock", dir / "stale.sock"));
+  REQUIRE(a.wait_for_log("intake: OTLP/HTTP", bound(5s)));
+  struct stat st {};
+  REQUIRE(::stat((dir / "run/deep/ndjson.sock").c_str(), &st) == 0);
+  CHECK(S_ISSOCK(st.st_mode));
+  CHECK((st.st_mode & 0777) == 0600);
+  auto r = http_post(
+      dir / "stale.sock", "/v1/logs", "application/json",
+      R"({"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"}}]}]}]})");
+  CHECK(r.status == 200);
+
+  // A socket another sidelight serves: refused, exit 2, the running one untouched.
+  {
+    temp_dir other;
+    agent b(other, yaml(dir / "run/deep/ndjson.sock", other / "http.sock"));
+    auto exit_status = b.wait(bound(10s));
+    CHECK((exit_status != -1 && WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 2));
+    INFO(b.log());
+    CHECK(b.log().find("in use by another process") != std::string::npos);
+  }
+  ndjson_send(dir / "run/deep/ndjson.sock", "{\"message\":\"still served\"}\n");
+  REQUIRE(up.wait_logs(2, bound(5s)));
 }

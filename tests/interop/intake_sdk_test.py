@@ -4,6 +4,7 @@ OpenTelemetry Collector, as the upstream, shows exactly what arrived.
 
 - the OpenTelemetry Python SDK (from PyPI) over OTLP/gRPC on a unix: endpoint, as a watched
   target, so sidelight fills in the resource attributes the SDK left out;
+- the same SDK over OTLP/gRPC on the opt-in loopback TCP listener;
 - the same SDK over OTLP/HTTP (protobuf) on a loopback TCP listener (its HTTP exporter cannot use
   a Unix socket), and curl over the OTLP/HTTP Unix socket with an OTLP/JSON body, gzip-compressed;
 - socat over the NDJSON stream and datagram sockets, with one bad line among good ones.
@@ -28,6 +29,7 @@ def main():
         collector = s.start_collector()
         w = s.work
         http_port = free_port()
+        grpc_port = free_port()
         agent = s.sidelight(f"""
 resource:
   deployment.environment.name: interop
@@ -37,7 +39,7 @@ targets:
     version: 2.0.0
     process: {{ cmdline: 'sdk_client\\.py' }}
 intake:
-  otlp_grpc: {{ unix: {w}/otlp.sock }}
+  otlp_grpc: {{ unix: {w}/otlp.sock, tcp: "127.0.0.1:{grpc_port}" }}
   otlp_http: {{ unix: {w}/otlp-http.sock, tcp: "127.0.0.1:{http_port}" }}
   ndjson: {{ unix: {w}/ndjson.sock, unix_datagram: {w}/ndjson.dgram }}
 batch: {{ timeout: 100ms }}
@@ -59,6 +61,17 @@ exporters:
             fail(f"the Python SDK client failed: {client.stderr}")
         with open(ids_file) as f:
             sent = {tuple(p) for p in json.load(f)["spans"]}
+
+        tcp_ids = os.path.join(w, "tcp-ids.json")
+        client = subprocess.run(
+            [python, os.path.join(HERE, "sdk", "sdk_client.py"), "--protocol", "grpc",
+             "--endpoint", f"http://127.0.0.1:{grpc_port}", "--spans", "100",
+             "--service", "emp-py-grpc-tcp", "--ids", tcp_ids],
+            timeout=120 * TIME_SCALE, capture_output=True, text=True)
+        if client.returncode != 0:
+            fail(f"the Python SDK client (OTLP/gRPC over TCP) failed: {client.stderr}")
+        with open(tcp_ids) as f:
+            sent_tcp = {tuple(p) for p in json.load(f)["spans"]}
 
         http_ids = os.path.join(w, "http-ids.json")
         client = subprocess.run(
@@ -112,9 +125,13 @@ exporters:
 
         def all_spans(requests):
             got = list(spans(requests))
-            return got if len(got) >= len(sent) + len(sent_http) + 2 else None
+            return got if len(got) >= len(sent) + len(sent_http) + len(sent_tcp) + 2 else None
 
-        got = wait_until(collector, all_spans, f"{len(sent) + len(sent_http) + 2} spans", 30, logs)
+        got = wait_until(collector, all_spans,
+                         f"{len(sent) + len(sent_http) + len(sent_tcp) + 2} spans", 30, logs)
+        tcp_spans = [sp for sp in got if sp["resource"].get("service.name") == "emp-py-grpc-tcp"]
+        if {(sp["trace_id"], sp["span_id"]) for sp in tcp_spans} != sent_tcp or len(tcp_spans) != 100:
+            fail(f"expected exactly the 100 spans sent over OTLP/gRPC on TCP, got {len(tcp_spans)}")
         http_spans = [sp for sp in got if sp["resource"].get("service.name") == "emp-py-http"]
         if {(sp["trace_id"], sp["span_id"]) for sp in http_spans} != sent_http or \
                 len(http_spans) != 300:
@@ -195,8 +212,8 @@ exporters:
         intake = {i["protocol"]: i for i in status["intake"]}
         if intake["ndjson"]["bad"] != 1 or intake["ndjson"]["items"] != 5:
             fail(f"NDJSON intake counters: expected 5 items and 1 bad line, got {intake['ndjson']}")
-        if intake["otlp_grpc"]["items"] != 750 or intake["otlp_grpc"]["bad"] != 0:
-            fail(f"OTLP/gRPC intake counters: expected 750 items, got {intake['otlp_grpc']}")
+        if intake["otlp_grpc"]["items"] != 850 or intake["otlp_grpc"]["bad"] != 0:
+            fail(f"OTLP/gRPC intake counters: expected 850 items, got {intake['otlp_grpc']}")
         if intake["otlp_http"]["items"] != 321 or intake["otlp_http"]["bad"] != 1:
             fail(f"OTLP/HTTP intake counters: expected 321 items, 1 bad, got {intake['otlp_http']}")
         with open(agent.log) as f:

@@ -24,6 +24,7 @@ def main():
     ap.add_argument("--spans", type=int, default=0)
     ap.add_argument("--logs", type=int, default=0)
     ap.add_argument("--ids", required=True)
+    ap.add_argument("--service", help="service.name (default emp-py-PROTOCOL)")
     args = ap.parse_args()
 
     if args.protocol == "grpc":
@@ -37,7 +38,7 @@ def main():
         spans = OTLPSpanExporter(endpoint=args.endpoint + "/v1/traces")
         logs = OTLPLogExporter(endpoint=args.endpoint + "/v1/logs")
 
-    resource = Resource.create({"service.name": f"emp-py-{args.protocol}"})
+    resource = Resource.create({"service.name": args.service or f"emp-py-{args.protocol}"})
     tp = TracerProvider(resource=resource)
     tp.add_span_processor(BatchSpanProcessor(spans, max_export_batch_size=512))
     lp = LoggerProvider(resource=resource)
