@@ -28,7 +28,7 @@ TEST_CASE("OTLP/JSON: ids are hex both ways, enums integers, names lowerCamelCas
   CHECK(back.SerializeAsString() == req.SerializeAsString());
 }
 
-TEST_CASE("OTLP/JSON: unknown fields are ignored; bad ids and bad JSON are named", "[otlp_json]") {
+TEST_CASE("OTLP/JSON: unknown fields are ignored, bad ids and bad JSON are named", "[otlp_json]") {
   otlp::collector::trace::v1::ExportTraceServiceRequest m;
   CHECK(from_otlp_json(R"({"resourceSpans":[],"somethingNew":1})", m).empty());
   CHECK_THAT(
