@@ -252,30 +252,38 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
 void agent::retire(exporter_slot slot) {
   retiring_.push_back(slot);
   auto deadline = std::chrono::steady_clock::now() + cfg_->shutdown_timeout;
-  for (auto& l : slot.lanes) {
-    l->flush(deadline, [l](std::uint64_t left) {
-      if (left > 0) {
-        spdlog::warn("exporter {}: replaced by reload with {} {} item(s) unsent",
-                     l->exporter_name(), left, exporting::to_string(l->signal()));
-      }
-      l->stop();
-    });
-  }
-  slot.lane->flush(deadline, [this, lane = slot.lane](std::size_t left) {
-    if (left > 0) {
-      spdlog::warn("exporter {}: replaced by reload with {} instance state(s) unsent",
-                   lane->exporter_name(), left);
-    }
+  // The exporter goes once its heartbeat lane and its three signal lanes have all flushed.
+  auto pending = std::make_shared<std::size_t>(1 + slot.lanes.size());
+  auto one_done = [this, pending, exp = slot.exporter] {
+    if (--*pending > 0) return;
     for (auto it = retiring_.begin(); it != retiring_.end(); ++it) {
-      if (it->lane == lane) {
+      if (it->exporter == exp) {
         auto s = *it;
         retiring_.erase(it);
         s.lane->stop();
+        for (auto& l : s.lanes)
+          l->stop();
         // Joining the exporter's thread must not happen inside one of its callbacks' turns.
         asio::post(io_, [s] { s.exporter->shutdown(); });
         break;
       }
     }
+  };
+  for (auto& l : slot.lanes) {
+    l->flush(deadline, [one_done, lane = l.get()](std::uint64_t left) {
+      if (left > 0) {
+        spdlog::warn("exporter {}: replaced by reload with {} {} item(s) not confirmed delivered",
+                     lane->exporter_name(), left, exporting::to_string(lane->signal()));
+      }
+      one_done();
+    });
+  }
+  slot.lane->flush(deadline, [one_done, lane = slot.lane.get()](std::size_t left) {
+    if (left > 0) {
+      spdlog::warn("exporter {}: replaced by reload with {} instance state(s) unsent",
+                   lane->exporter_name(), left);
+    }
+    one_done();
   });
 }
 
@@ -347,7 +355,9 @@ void agent::request_stop() {
         l->stop();
       slot.exporter->shutdown();
     }
-    io_.stop();
+    // shutdown() completed every call still in flight; their outcomes are queued on this loop and
+    // settle the lanes' books before it stops.
+    asio::post(io_, [this] { io_.stop(); });
   };
   if (exporters_.empty()) {
     asio::post(io_, finish);
@@ -367,8 +377,9 @@ void agent::request_stop() {
       l->flush(deadline, [this, lanes, finish, l](std::uint64_t left) {
         if (left > 0) {
           auto st = l->stats();
-          spdlog::warn("exporter {}: {} {} item(s) could not be sent within shutdown_timeout ({})",
-                       l->exporter_name(), left, exporting::to_string(l->signal()), st.last_error);
+          spdlog::warn(
+              "exporter {}: {} {} item(s) not confirmed delivered within shutdown_timeout ({})",
+              l->exporter_name(), left, exporting::to_string(l->signal()), st.last_error);
         }
         if (--*lanes == 0) asio::post(io_, finish);
       });

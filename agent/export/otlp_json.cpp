@@ -131,7 +131,8 @@ std::unique_ptr<pb::Message> new_request(signal s) {
 
 std::string to_otlp_json(pb::Message& request) {
   visit_ids(request, [](const pb::FieldDescriptor&, std::string& value) {
-    value = base64_decode(to_hex(value));
+    // Only ids of the proper sizes have a hex form that survives the base64 round trip.
+    if (value.size() == 8 || value.size() == 16) value = base64_decode(to_hex(value));
     return std::string();
   });
   std::string text;

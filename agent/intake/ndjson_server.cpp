@@ -68,6 +68,15 @@ void ndjson_batcher::line(std::string_view text, result& r) {
   }
 }
 
+void ndjson_batcher::too_long(result& r) {
+  ++line_number_;
+  ++r.lines;
+  if (++r.bad == 1) {
+    r.first_error = "line " + std::to_string(line_number_) + ": longer than " +
+                    std::to_string(max_line_) + " bytes";
+  }
+}
+
 void ndjson_batcher::feed(std::string_view data, bool at_end, pid_t pid, const deliver_fn& deliver,
                           result& r) {
   sampling_ = policy_.sampling();
@@ -83,13 +92,11 @@ void ndjson_batcher::feed(std::string_view data, bool at_end, pid_t pid, const d
       if (nl <= max_line_) {
         line(data.substr(0, nl), r);
       } else {
-        ++line_number_;
-        ++r.lines;
-        if (++r.bad == 1) {
-          r.first_error = "line " + std::to_string(line_number_) + ": longer than " +
-                          std::to_string(max_line_) + " bytes";
-        }
+        too_long(r);
       }
+    } else if (partial_.size() + nl > max_line_) {
+      partial_.clear();
+      too_long(r);
     } else {
       partial_.append(data.substr(0, nl));
       line(partial_, r);
@@ -100,12 +107,7 @@ void ndjson_batcher::feed(std::string_view data, bool at_end, pid_t pid, const d
   if (partial_.size() > max_line_) {
     partial_.clear();
     skipping_ = true;
-    ++line_number_;
-    ++r.lines;
-    if (++r.bad == 1) {
-      r.first_error = "line " + std::to_string(line_number_) + ": longer than " +
-                      std::to_string(max_line_) + " bytes";
-    }
+    too_long(r);
   }
   if (at_end) {
     if (!partial_.empty()) {

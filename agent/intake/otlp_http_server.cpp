@@ -134,7 +134,6 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
     return s;
   }
   if (policy_.must_refuse()) {
-    counters_.requests.fetch_add(1, std::memory_order_relaxed);
     counters_.rejected.fetch_add(1, std::memory_order_relaxed);
     auto s =
         status_response(429, json, "sidelight's queues are at queue.memory_limit; retry later");
@@ -281,8 +280,7 @@ otlp_http_server::otlp_http_server(asio::io_context& io, const config::listener&
       counters_(counters.of(protocol::otlp_http)),
       handler_(policy, std::move(deliver), counters_, settings.max_message_size),
       unix_acceptor_(io),
-      tcp_acceptor_(io),
-      accept_retry_(io) {}
+      tcp_acceptor_(io) {}
 
 std::variant<std::shared_ptr<otlp_http_server>, std::string> otlp_http_server::start(
     asio::io_context& io, const config::listener& settings, const intake_policy& policy,
@@ -336,16 +334,18 @@ void otlp_http_server::accept(asio::basic_socket_acceptor<stream_protocol>& acce
       if (evict_longest_idle(self->sessions_, self->settings_.max_connections)) {
         self->counters_.connections_evicted.fetch_add(1, std::memory_order_relaxed);
       }
-      pid_t pid = socket.local_endpoint().protocol().family() == AF_UNIX
-                      ? peer_pid(socket.native_handle())
-                      : 0;
+      boost::system::error_code lec;
+      auto local = socket.local_endpoint(lec);
+      pid_t pid =
+          !lec && local.protocol().family() == AF_UNIX ? peer_pid(socket.native_handle()) : 0;
       auto s = std::make_shared<session>(self, std::move(socket), pid);
       self->sessions_.push_back(s);
       s->start();
     } else {
       // Out of descriptors, most likely: try again shortly instead of spinning.
-      self->accept_retry_.expires_after(100ms);
-      self->accept_retry_.async_wait([self, &acceptor](boost::system::error_code wec) {
+      // One timer per wait: the Unix and TCP acceptors may both be waiting.
+      auto timer = std::make_shared<asio::steady_timer>(acceptor.get_executor(), 100ms);
+      timer->async_wait([self, timer, &acceptor](boost::system::error_code wec) {
         if (!wec && !self->stopped_) self->accept(acceptor);
       });
       return;
@@ -367,7 +367,6 @@ void otlp_http_server::shutdown() {
   boost::system::error_code ec;
   unix_acceptor_.close(ec);
   tcp_acceptor_.close(ec);
-  accept_retry_.cancel();
   for (auto& w : sessions_) {
     if (auto s = w.lock()) s->close();
   }

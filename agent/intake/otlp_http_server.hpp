@@ -87,7 +87,6 @@ class otlp_http_server : public std::enable_shared_from_this<otlp_http_server> {
   otlp_http_handler handler_;
   asio::basic_socket_acceptor<asio::generic::stream_protocol> unix_acceptor_;
   asio::basic_socket_acceptor<asio::generic::stream_protocol> tcp_acceptor_;
-  asio::steady_timer accept_retry_;
   std::string tcp_address_;
   std::vector<std::weak_ptr<session>> sessions_;
   client_warnings warnings_;

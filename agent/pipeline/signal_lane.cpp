@@ -117,7 +117,11 @@ void signal_lane::pump() {
     }
     stats_.queued_items = queue_.items();
     stats_.queued_bytes = queue_.bytes();
-    if (!queue_.empty()) arm_batch_timer();
+    // The batch timer only matters while sending is possible; when it is blocked (waiting for
+    // the upstream, or max_in_flight reached), on_done() and on_retry_timer() pump again.
+    bool blocked =
+        !waiting_.empty() || probing_ || stats_.in_flight_requests >= settings_.max_in_flight;
+    if (!queue_.empty() && !blocked) arm_batch_timer();
   }
   // Joining the chunks copies bytes; done outside the lock so intake never waits for it.
   for (auto& taken : batches) {
@@ -169,7 +173,8 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
     double seconds = std::chrono::duration<double>(outcome.latency).count();
     ++stats_.latency_buckets[latency_bucket(seconds)];
     stats_.latency_sum_seconds += seconds;
-    bool was_probe = probing_ && outcome.result != exporting::export_outcome::kind::ok;
+    bool was_probe = b->probe;
+    b->probe = false;
     if (outcome.result == exporting::export_outcome::kind::ok) {
       auto rejected =
           std::min<std::uint64_t>(static_cast<std::uint64_t>(outcome.rejected), b->items);
@@ -240,15 +245,18 @@ void signal_lane::arm_retry_timer(std::chrono::nanoseconds hint) {
   auto delay = std::max<std::chrono::nanoseconds>(backoff_.next(), hint);
   if (flushing_) delay = std::min<std::chrono::nanoseconds>(delay, kFlushRetry);
   retry_timer_.expires_after(delay);
-  retry_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (!ec) self->on_retry_timer();
+  retry_timer_.async_wait([self = shared_from_this(),
+                           generation = ++retry_generation_](const boost::system::error_code& ec) {
+    if (!ec) self->on_retry_timer(generation);
   });
 }
 
-void signal_lane::on_retry_timer() {
+void signal_lane::on_retry_timer(std::uint64_t generation) {
   std::shared_ptr<batch> probe;
   {
     std::lock_guard lock(mutex_);
+    // An expiry already queued when flush() re-armed the timer: the newer one decides.
+    if (generation != retry_generation_) return;
     retry_armed_ = false;
     if (stopped_) return;
     auto now = clock::now();
@@ -264,6 +272,7 @@ void signal_lane::on_retry_timer() {
     } else {
       probe = waiting_.front();
       waiting_.pop_front();
+      probe->probe = true;
       probing_ = true;
       ++stats_.retries;
       ++stats_.in_flight_requests;
@@ -322,6 +331,7 @@ void signal_lane::stop() {
   std::lock_guard lock(mutex_);
   if (stopped_) return;
   stopped_ = true;
+  auto left = queue_.items() + stats_.in_flight_items;
   batch_timer_.cancel();
   retry_timer_.cancel();
   flush_timer_.cancel();
@@ -335,6 +345,11 @@ void signal_lane::stop() {
   waiting_.clear();
   stats_.queued_items = 0;
   stats_.queued_bytes = 0;
+  if (flush_done_) {
+    // Stopped in the middle of a flush: say what was left, as the deadline would have.
+    asio::post(io_, [done = std::move(flush_done_), left] { done(left); });
+    flush_done_ = nullptr;
+  }
 }
 
 signal_lane_stats signal_lane::stats() const {

@@ -106,6 +106,7 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
     std::uint64_t items = 0;
     std::uint64_t bytes = 0;
     std::chrono::steady_clock::time_point first_attempt{};
+    bool probe = false;  // sent by the retry timer to find out whether the upstream is back
   };
 
   void schedule_pump();  // any thread, lock held
@@ -114,7 +115,7 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   void on_done(std::shared_ptr<batch> b, exporting::export_outcome outcome);
   void arm_batch_timer();                               // io thread, lock held
   void arm_retry_timer(std::chrono::nanoseconds hint);  // io thread, lock held
-  void on_retry_timer();
+  void on_retry_timer(std::uint64_t generation);
   void drop(std::uint64_t items, drop_reason why);  // lock held
   void release(std::uint64_t bytes);
   void land(const batch& b);    // lock held: `b` is no longer in flight                // bytes the
@@ -140,6 +141,7 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   std::deque<std::shared_ptr<batch>> waiting_;
   bool probing_ = false;
   bool retry_armed_ = false;
+  std::uint64_t retry_generation_ = 0;  // a timer expiry from before a re-arm is ignored
   std::chrono::steady_clock::time_point flush_deadline_{};
   std::chrono::steady_clock::time_point last_warning_{};
   bool flushing_ = false;

@@ -139,7 +139,7 @@ TEST_CASE("pipeline: SIGTERM with the upstream down counts what is left as shutd
   a.signal(SIGTERM);
   CHECK(a.wait(bound(10s)) == 0);
   INFO(a.log());
-  CHECK(a.log().find("30 traces item(s) could not be sent within shutdown_timeout") !=
+  CHECK(a.log().find("30 traces item(s) not confirmed delivered within shutdown_timeout") !=
         std::string::npos);
 }
 

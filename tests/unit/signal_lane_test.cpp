@@ -175,3 +175,25 @@ TEST_CASE("flush sends at once and counts what the deadline leaves as shutdown d
   CHECK(st.dropped_total() == 5);
   CHECK(st.balanced());
 }
+
+TEST_CASE("a lane waiting for the upstream does not spin on its batch timer", "[lane]") {
+  boost::asio::io_context io;
+  auto exp = std::make_shared<held_exporter>();
+  auto s = settings();
+  s.batch_timeout = 1ms;
+  s.retry.initial_interval = 1h;  // the probe never comes during the test
+  s.retry.max_interval = 1h;
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::traces, s);
+  lane->offer(make('a', 10, 10));
+  run_until(io, [&] { return exp->calls.size() == 1; });
+  exp->answer(exporting::export_outcome::kind::retryable);
+  for (int i = 0; i < 5; ++i)
+    lane->offer(make('b', 10, 1));  // due almost at once, but sending is paused
+  io.restart();
+  auto handlers = io.run_for(100ms);
+  INFO("handlers run in 100 ms: " << handlers);
+  CHECK(handlers < 50);
+  CHECK(lane->stats().queued_items == 5);
+  lane->stop();
+  exp->calls.clear();
+}
