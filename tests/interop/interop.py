@@ -24,13 +24,19 @@ def fail(message):
     sys.exit(1)
 
 
-def collector_binary():
-    path = os.environ.get("SIDELIGHT_OTELCOL")
+def cached_tool(variable, script):
+    """$variable when set, else the last line a scripts/interop/ script prints (it builds or
+    installs the tool once and caches it under ~/.cache/sidelight)."""
+    path = os.environ.get(variable)
     if path:
         return path
-    out = subprocess.run([os.path.join(ROOT, "scripts", "interop", "build-collector.sh")],
+    out = subprocess.run([os.path.join(ROOT, "scripts", "interop", script)],
                          check=True, stdout=subprocess.PIPE, text=True)
     return out.stdout.strip().splitlines()[-1]
+
+
+def collector_binary():
+    return cached_tool("SIDELIGHT_OTELCOL", "build-collector.sh")
 
 
 def free_port():
@@ -238,13 +244,8 @@ def session(binary):
 
 
 def sdk_python():
-    """A Python with the OpenTelemetry SDK (scripts/interop/sdk-venv.sh; cached)."""
-    path = os.environ.get("SIDELIGHT_SDK_PYTHON")
-    if path:
-        return path
-    out = subprocess.run([os.path.join(ROOT, "scripts", "interop", "sdk-venv.sh")],
-                         check=True, stdout=subprocess.PIPE, text=True)
-    return out.stdout.strip().splitlines()[-1]
+    """A Python with the OpenTelemetry SDK from PyPI."""
+    return cached_tool("SIDELIGHT_SDK_PYTHON", "sdk-venv.sh")
 
 
 def spans(requests):
@@ -312,13 +313,8 @@ def check_books(status):
 
 
 def sdk_node_modules():
-    """node_modules with the OpenTelemetry JavaScript SDK (scripts/interop/sdk-node.sh; cached)."""
-    path = os.environ.get("SIDELIGHT_SDK_NODE_MODULES")
-    if path:
-        return path
-    out = subprocess.run([os.path.join(ROOT, "scripts", "interop", "sdk-node.sh")],
-                         check=True, stdout=subprocess.PIPE, text=True)
-    return out.stdout.strip().splitlines()[-1]
+    """node_modules with the OpenTelemetry JavaScript SDK from npm."""
+    return cached_tool("SIDELIGHT_SDK_NODE_MODULES", "sdk-node.sh")
 
 
 def wait_path(path, agent, timeout=10):
