@@ -162,14 +162,24 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
                  e.codec == config::otlp_exporter::compression::gzip ? ", gzip" : "");
   }
   for (const auto& c : cfg->exporters.console) {
-    auto fp = "console\x1f" + c.name + "\x1f" + std::to_string(static_cast<int>(c.style)) + "\x1e" +
-              config::pipeline_fingerprint(*cfg);
+    auto fp = "console\x1f" + c.name + "\x1f" + std::to_string(static_cast<int>(c.style)) + "\x1f" +
+              c.path + "\x1e" + config::pipeline_fingerprint(*cfg);
     if (take_existing(fp)) continue;
-    std::shared_ptr<exporting::exporter> exp = std::make_shared<exporting::console_exporter>(c);
+    std::shared_ptr<exporting::exporter> exp;
+    if (c.path.empty()) {
+      exp = std::make_shared<exporting::console_exporter>(c);
+    } else {
+      auto made = exporting::console_exporter::open_file(c);
+      if (auto* err = std::get_if<std::string>(&made)) return "exporter " + c.name + ": " + *err;
+      exp = std::move(std::get<0>(made));
+    }
     auto lane = std::make_shared<pipeline::liveness_lane>(io_, exp, config::retry_settings{});
+    auto where = c.path.empty() ? std::string("stdout") : c.path;
     next.push_back(
-        {fp, exp, lane, make_lanes(io_, exp, *cfg, config::retry_settings{}, budget_), "stdout"});
-    spdlog::info("exporter {}: printing heartbeats on standard output", c.name);
+        {fp, exp, lane, make_lanes(io_, exp, *cfg, config::retry_settings{}, budget_), where});
+    spdlog::info("exporter {}: writing {} to {}", c.name,
+                 c.style == config::console_exporter::format::json ? "OTLP/JSON lines" : "text",
+                 c.path.empty() ? "standard output" : c.path);
   }
   for (std::size_t i = 0; i < exporters_.size(); ++i) {
     if (!reused[i]) retire(exporters_[i]);

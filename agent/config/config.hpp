@@ -167,10 +167,13 @@ struct otlp_exporter {
   bool use_tls() const;
 };
 
+// The console exporter, and the file exporter, which is the same writing OTLP/JSON lines (by
+// default) appended to `path`.
 struct console_exporter {
   enum class format { text, json };
   std::string name;
   format style = format::text;
+  std::string path;  // empty: standard output
 };
 
 struct exporters_settings {

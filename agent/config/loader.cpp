@@ -806,11 +806,26 @@ void read_exporters(parse_context& ctx, const map_view& root, const env_lookup& 
           e.style = *f == 0 ? console_exporter::format::text : console_exporter::format::json;
         }
         out.console.push_back(e);
+      } else if (type == "file") {
+        map_view c(ctx, m.get(key), m.join(key), {"path", "format"});
+        console_exporter e;
+        e.name = key;
+        e.style = console_exporter::format::json;
+        if (auto f = c.read_choice("format", {"json", "text"})) {
+          e.style = *f == 0 ? console_exporter::format::json : console_exporter::format::text;
+        }
+        c.read("path", e.path);
+        if (!e.path.starts_with("/")) {
+          ctx.error(c.has("path") ? c.get("path") : m.key_node(key), c.join("path"),
+                    "expected an absolute file path");
+        }
+        out.console.push_back(e);
       } else {
-        auto hint = did_you_mean(type, {"otlp", "console"});
+        auto hint = did_you_mean(type, {"otlp", "console", "file"});
         ctx.error(m.key_node(key), m.join(key),
                   "unknown exporter type '" + type + "'" +
-                      (hint ? "; did you mean '" + *hint + "'?" : ""s) + " (known: otlp, console)");
+                      (hint ? "; did you mean '" + *hint + "'?" : ""s) +
+                      " (known: otlp, console, file)");
       }
     }
   }

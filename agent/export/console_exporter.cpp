@@ -2,7 +2,9 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <cerrno>
 #include <cinttypes>
+#include <cstring>
 #include <ctime>
 #include <map>
 
@@ -67,6 +69,19 @@ std::string duration_text(double seconds) {
 
 console_exporter::console_exporter(const config::console_exporter& cfg, std::FILE* out)
     : name_(cfg.name), style_(cfg.style), out_(out) {}
+
+std::variant<std::unique_ptr<console_exporter>, std::string> console_exporter::open_file(
+    const config::console_exporter& cfg) {
+  std::FILE* f = std::fopen(cfg.path.c_str(), "ae");
+  if (!f) return cfg.path + ": " + std::strerror(errno);
+  auto e = std::make_unique<console_exporter>(cfg, f);
+  e->owns_ = true;
+  return e;
+}
+
+console_exporter::~console_exporter() {
+  if (owns_) std::fclose(out_);
+}
 
 std::string console_exporter::format_metrics_text(const std::string& request) {
   otlp::collector::metrics::v1::ExportMetricsServiceRequest req;

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "support/harness.hpp"
@@ -192,4 +193,56 @@ TEST_CASE("pipeline: at queue.memory_limit intake refuses explicitly, with a tim
   REQUIRE(up.wait_spans(static_cast<std::size_t>(accepted) * 100, bound(10s)));
   settled_lane(dir, a);
   CHECK(grpc_export(dir / "otlp.sock", traces_request("after", 10)).ok());
+}
+
+TEST_CASE(
+    "pipeline: two exporters fan out, each with its own queue: an upstream and a file of "
+    "OTLP/JSON lines",
+    "[pipeline]") {
+  temp_dir dir;
+  otlp_receiver up;
+  agent a(dir,
+          "heartbeat: { interval: 60s }\n"
+          "batch: { timeout: 20ms }\n"
+          "intake:\n  otlp_grpc: { unix: " +
+              dir / "otlp.sock" +
+              " }\n"
+              "exporters:\n  otlp: { endpoint: " +
+              up.endpoint() +
+              ", compression: none }\n"
+              "  file/copy: { path: " +
+              dir / "copy.jsonl" + " }\n");
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(grpc_export(dir / "otlp.sock", traces_request("fan-" + std::to_string(i), 25)).ok());
+  REQUIRE(up.wait_spans(100, bound(5s)));
+  nlohmann::json lane;
+  auto deadline = std::chrono::steady_clock::now() + bound(5s);
+  do {
+    lane = lane_of(status_of(dir, a), "file/copy", "traces");
+    if (lane["exported"] == 100) break;
+    std::this_thread::sleep_for(20ms);  // the admin counters give no event to await
+  } while (std::chrono::steady_clock::now() < deadline);
+  INFO(lane.dump());
+  CHECK(lane["exported"] == 100);
+  CHECK(books_balance(lane));
+  // Every line of the file is one OTLP/JSON request; the spans in it are the 100 sent, hex ids.
+  std::size_t spans = 0;
+  std::istringstream lines(read_file(dir / "copy.jsonl"));
+  std::string line;
+  bool saw_heartbeat = false;
+  while (std::getline(lines, line)) {
+    auto doc = nlohmann::json::parse(line);
+    for (const auto& rs : doc.value("resourceSpans", nlohmann::json::array())) {
+      for (const auto& ss : rs["scopeSpans"]) {
+        for (const auto& sp : ss["spans"]) {
+          ++spans;
+          CHECK(sp["traceId"] == "01010101010101010101010101010101");
+        }
+      }
+    }
+    if (doc.contains("resourceMetrics")) saw_heartbeat = true;
+  }
+  CHECK(spans == 100);
+  CHECK(saw_heartbeat);  // sidelight's own heartbeat goes to every exporter too
 }

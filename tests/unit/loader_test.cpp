@@ -101,6 +101,14 @@ admin:
   CHECK(cfg.exporters.console.empty());
 }
 
+TEST_CASE("a file exporter writes OTLP/JSON lines to its path by default", "[config]") {
+  auto cfg = load_ok("exporters:\n  file/archive: { path: /var/log/otlp.jsonl }\n");
+  REQUIRE(cfg.exporters.console.size() == 1);
+  CHECK(cfg.exporters.console[0].name == "file/archive");
+  CHECK(cfg.exporters.console[0].path == "/var/log/otlp.jsonl");
+  CHECK(cfg.exporters.console[0].style == sidelight::config::console_exporter::format::json);
+}
+
 TEST_CASE("an empty file is a valid config with a console exporter", "[config]") {
   auto cfg = load_ok("");
   CHECK(cfg.targets.empty());
@@ -220,7 +228,9 @@ TEST_CASE("type problems name what was expected", "[config]") {
 TEST_CASE("exporter problems", "[config]") {
   CHECK(only_problem("exporters:\n  consol: {}\n") ==
         "t.yaml:2:3: error: exporters.consol: unknown exporter type 'consol'; did you mean "
-        "'console'? (known: otlp, console)");
+        "'console'? (known: otlp, console, file)");
+  CHECK(only_problem("exporters:\n  file: { path: relative.jsonl }\n") ==
+        "t.yaml:2:17: error: exporters.file.path: expected an absolute file path");
   CHECK(only_problem("exporters:\n  otlp:\n    endpoint: ftp://x\n") ==
         "t.yaml:3:15: error: exporters.otlp.endpoint: unsupported scheme in 'ftp://x'; use "
         "http://, https:// or unix:");
