@@ -838,7 +838,7 @@ void read_exporters(parse_context& ctx, const map_view& root, const env_lookup& 
     read_otlp_exporter(ctx, holder, "otlp", otel, e);
     out.otlp.push_back(std::move(e));
   }
-  if (out.empty()) out.console.push_back({"console", console_exporter::format::text});
+  if (out.empty()) out.console.push_back({"console", console_exporter::format::text, ""});
 }
 
 config read_root(parse_context& ctx, const YAML::Node& doc, const env_lookup& env) {
