@@ -119,10 +119,10 @@ void ndjson_batcher::feed(std::string_view data, bool at_end, pid_t pid, const d
     }
     skipping_ = false;
   }
-  emit(pid, deliver, r);
+  emit(pid, deliver);
 }
 
-void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver, result&) {
+void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver) {
   if (logs_.empty() && spans_.empty()) return;
   auto origin = policy_.lookup(pid);
   auto resource_for = [&](const std::string& hint) {

@@ -45,7 +45,7 @@ class ndjson_batcher {
  private:
   void line(std::string_view text, result& r);
   void too_long(result& r);  // one more line refused for its length
-  void emit(pid_t pid, const deliver_fn& deliver, result& r);
+  void emit(pid_t pid, const deliver_fn& deliver);
 
   const intake_policy& policy_;
   std::uint64_t max_line_;

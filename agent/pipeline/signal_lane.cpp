@@ -67,7 +67,6 @@ void signal_lane::land(const batch& b) {
 void signal_lane::offer(chunk c) {
   std::lock_guard lock(mutex_);
   stats_.received_items += c.items;
-  stats_.received_bytes += c.size();
   if (stopped_) {
     drop(c.items, drop_reason::shutdown);
     return;
@@ -288,7 +287,6 @@ void signal_lane::on_retry_timer(std::uint64_t generation) {
 void signal_lane::flush(clock::time_point deadline, std::function<void(std::uint64_t)> done) {
   std::lock_guard lock(mutex_);
   flushing_ = true;
-  flush_deadline_ = deadline;
   flush_done_ = std::move(done);
   if (retry_armed_) {
     // Retry sooner: the deadline is all that is left.

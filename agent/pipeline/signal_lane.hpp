@@ -51,7 +51,6 @@ inline constexpr std::array<double, 12> kLatencyBounds = {0.001, 0.0025, 0.005, 
 
 struct signal_lane_stats {
   std::uint64_t received_items = 0;
-  std::uint64_t received_bytes = 0;
   std::uint64_t exported_items = 0;
   std::array<std::uint64_t, kDropReasons> dropped_items{};
   std::uint64_t queued_items = 0;
@@ -142,7 +141,6 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   bool probing_ = false;
   bool retry_armed_ = false;
   std::uint64_t retry_generation_ = 0;  // a timer expiry from before a re-arm is ignored
-  std::chrono::steady_clock::time_point flush_deadline_{};
   std::chrono::steady_clock::time_point last_warning_{};
   bool flushing_ = false;
   bool stopped_ = false;

@@ -163,12 +163,9 @@ TEST_CASE("intake: bad NDJSON lines are counted, reported, and the connection go
 
   // A half-written line, then the client goes: one more bad line.
   ndjson_send(dir / "ndjson.sock", "{\"message\":\"half");
-  auto deadline = std::chrono::steady_clock::now() + bound(5s);
-  while (intake_of(status_of(dir, a), "ndjson")["bad"] != 4 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);  // the admin counters give no event to await
-  }
-  CHECK(intake_of(status_of(dir, a), "ndjson")["bad"] == 4);
+  auto status = wait_status(
+      dir, a, [](const auto& st) { return intake_of(st, "ndjson")["bad"] == 4; }, bound(5s));
+  CHECK(intake_of(status, "ndjson")["bad"] == 4);
 
   // 10 MiB of garbage, then a good line on a new connection.
   ndjson_send(dir / "ndjson.sock", garbage(10 << 20));

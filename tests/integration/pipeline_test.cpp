@@ -32,15 +32,14 @@ std::string pipeline_yaml(const temp_dir& dir, const otlp_receiver& up, const st
 
 // Until the traces lane has nothing queued or in flight; the lane as it is then.
 nlohmann::json settled_lane(const temp_dir& dir, const agent& a) {
-  auto deadline = std::chrono::steady_clock::now() + bound(15s);
-  nlohmann::json lane;
-  do {
-    lane = lane_of(status_of(dir, a), "otlp", "traces");
-    if (lane["queued_items"] == 0 && lane["in_flight"] == 0) return lane;
-    std::this_thread::sleep_for(20ms);  // the admin counters give no event to await
-  } while (std::chrono::steady_clock::now() < deadline);
-  FAIL("the traces lane did not settle: " << lane.dump());
-  return lane;
+  auto settled = [](const nlohmann::json& st) {
+    auto lane = lane_of(st, "otlp", "traces");
+    return lane["queued_items"] == 0 && lane["in_flight"] == 0;
+  };
+  auto status = wait_status(dir, a, settled, bound(15s));
+  INFO("the traces lane did not settle: " << lane_of(status, "otlp", "traces").dump());
+  REQUIRE(settled(status));
+  return lane_of(status, "otlp", "traces");
 }
 
 }  // namespace
@@ -178,12 +177,8 @@ TEST_CASE("pipeline: at queue.memory_limit intake refuses explicitly, with a tim
       R"({"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"}}]}]}]})");
   CHECK(r.status == 429);
   ndjson_send(dir / "ndjson.sock", "{\"message\":\"refused\"}\n");
-  auto deadline = std::chrono::steady_clock::now() + bound(5s);
-  while (intake_of(status_of(dir, a), "ndjson")["rejected"] != 1 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);  // the admin counters give no event to await
-  }
-  auto status = status_of(dir, a);
+  auto status = wait_status(
+      dir, a, [](const auto& s) { return intake_of(s, "ndjson")["rejected"] == 1; }, bound(5s));
   CHECK(intake_of(status, "ndjson")["rejected"] == 1);
   CHECK(intake_of(status, "otlp_grpc")["rejected"].get<int>() >= 1);
   CHECK(intake_of(status, "otlp_http")["rejected"] == 1);
@@ -216,13 +211,12 @@ TEST_CASE(
   for (int i = 0; i < 4; ++i)
     REQUIRE(grpc_export(dir / "otlp.sock", traces_request("fan-" + std::to_string(i), 25)).ok());
   REQUIRE(up.wait_spans(100, bound(5s)));
-  nlohmann::json lane;
-  auto deadline = std::chrono::steady_clock::now() + bound(5s);
-  do {
-    lane = lane_of(status_of(dir, a), "file/copy", "traces");
-    if (lane["exported"] == 100) break;
-    std::this_thread::sleep_for(20ms);  // the admin counters give no event to await
-  } while (std::chrono::steady_clock::now() < deadline);
+  auto lane = lane_of(
+      wait_status(
+          dir, a,
+          [](const auto& st) { return lane_of(st, "file/copy", "traces")["exported"] == 100; },
+          bound(5s)),
+      "file/copy", "traces");
   INFO(lane.dump());
   CHECK(lane["exported"] == 100);
   CHECK(books_balance(lane));

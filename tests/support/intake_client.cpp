@@ -13,6 +13,7 @@
 #include <fstream>
 #include <future>
 #include <random>
+#include <thread>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
@@ -138,6 +139,18 @@ nlohmann::json intake_of(const nlohmann::json& status, const std::string& protoc
     if (i["protocol"] == protocol) return i;
   FAIL("no intake entry for " << protocol);
   return {};
+}
+
+nlohmann::json wait_status(const temp_dir& dir, const agent& a,
+                           const std::function<bool(const nlohmann::json&)>& done,
+                           std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto status = status_of(dir, a);
+  while (!done(status) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    status = status_of(dir, a);
+  }
+  return status;
 }
 
 nlohmann::json lane_of(const nlohmann::json& status, const std::string& exporter,

@@ -5,6 +5,8 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
+#include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -43,6 +45,11 @@ nlohmann::json status_of(const temp_dir& dir, const agent& a);
 nlohmann::json intake_of(const nlohmann::json& status, const std::string& protocol);
 nlohmann::json lane_of(const nlohmann::json& status, const std::string& exporter,
                        const std::string& signal);
+// Polls the agent's status (its counters give no event to await) until `done` holds or `timeout`
+// passes; returns the last status read either way, for the test's checks and messages.
+nlohmann::json wait_status(const temp_dir& dir, const agent& a,
+                           const std::function<bool(const nlohmann::json&)>& done,
+                           std::chrono::milliseconds timeout);
 // received = exported + dropped + queued + in_flight, for the lane.
 bool books_balance(const nlohmann::json& lane);
 
