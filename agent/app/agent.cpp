@@ -12,12 +12,22 @@
 #include "config/loader.hpp"
 #include "export/console_exporter.hpp"
 #include "export/otlp_grpc_exporter.hpp"
+#include "export/otlp_http_exporter.hpp"
 
 namespace sidelight::app {
 
 namespace otlp = opentelemetry::proto;
 
 namespace {
+
+// An exporter of type E for `cfg`, or the error text that kept it from starting.
+template <class E>
+std::variant<std::shared_ptr<exporting::exporter>, std::string> open_exporter(
+    const config::otlp_exporter& cfg) {
+  auto made = E::create(cfg);
+  if (auto* err = std::get_if<std::string>(&made)) return *err;
+  return std::shared_ptr<exporting::exporter>(std::move(std::get<0>(made)));
+}
 
 std::string local_host_name() {
   char buf[256] = {};
@@ -152,13 +162,16 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
     auto fp =
         "otlp\x1f" + config::exporter_fingerprint(e) + "\x1e" + config::pipeline_fingerprint(*cfg);
     if (take_existing(fp)) continue;
-    auto made = exporting::otlp_grpc_exporter::create(e);
+    bool http = e.wire == config::otlp_exporter::protocol::http_protobuf;
+    std::shared_ptr<exporting::exporter> exp;
+    auto made = http ? open_exporter<exporting::otlp_http_exporter>(e)
+                     : open_exporter<exporting::otlp_grpc_exporter>(e);
     if (auto* err = std::get_if<std::string>(&made)) return "exporter " + e.name + ": " + *err;
-    std::shared_ptr<exporting::exporter> exp = std::move(std::get<0>(made));
+    exp = std::move(std::get<0>(made));
     auto lane = std::make_shared<pipeline::liveness_lane>(io_, exp, e.retry);
     next.push_back({fp, exp, lane, make_lanes(io_, exp, *cfg, e.retry, budget_), e.target.text});
-    spdlog::info("exporter {}: OTLP/gRPC to {} ({}{})", e.name, e.target.text,
-                 e.use_tls() ? "TLS" : "plaintext",
+    spdlog::info("exporter {}: {} to {} ({}{})", e.name, http ? "OTLP/HTTP" : "OTLP/gRPC",
+                 e.target.text, e.use_tls() ? "TLS" : "plaintext",
                  e.codec == config::otlp_exporter::compression::gzip ? ", gzip" : "");
   }
   for (const auto& c : cfg->exporters.console) {

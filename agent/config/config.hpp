@@ -141,8 +141,9 @@ struct endpoint {
   scheme kind = scheme::none;
   std::string host;
   std::uint16_t port = 0;
-  std::string path;  // unix socket path
-  std::string text;  // as configured
+  std::string path;      // unix socket path
+  std::string url_path;  // http(s) base path without a trailing '/', when allowed (OTLP/HTTP)
+  std::string text;      // as configured
 };
 
 struct otlp_exporter {

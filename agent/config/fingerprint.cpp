@@ -36,13 +36,13 @@ std::string watch_fingerprint(const target& t) {
 
 std::string exporter_fingerprint(const otlp_exporter& e) {
   std::ostringstream out;
-  out << e.name << '\x1f' << e.target.text << '\x1f' << static_cast<int>(e.wire) << '\x1f'
-      << static_cast<int>(e.codec) << '\x1f' << e.timeout.count() << '\x1f' << e.tls.insecure
-      << '\x1f' << e.tls.ca_file << '\x1f' << e.tls.cert_file << '\x1f' << e.tls.key_file << '\x1f'
-      << e.tls.server_name << '\x1f' << e.retry.enabled << '\x1f'
-      << e.retry.initial_interval.count() << '\x1f' << e.retry.max_interval.count() << '\x1f'
-      << e.retry.multiplier << '\x1f' << e.keepalive_time.count() << '\x1f'
-      << e.keepalive_timeout.count();
+  out << e.name << '\x1f' << e.target.text << '\x1f' << e.target.url_path << '\x1f'
+      << static_cast<int>(e.wire) << '\x1f' << static_cast<int>(e.codec) << '\x1f'
+      << e.timeout.count() << '\x1f' << e.tls.insecure << '\x1f' << e.tls.ca_file << '\x1f'
+      << e.tls.cert_file << '\x1f' << e.tls.key_file << '\x1f' << e.tls.server_name << '\x1f'
+      << e.retry.enabled << '\x1f' << e.retry.initial_interval.count() << '\x1f'
+      << e.retry.max_interval.count() << '\x1f' << e.retry.multiplier << '\x1f'
+      << e.keepalive_time.count() << '\x1f' << e.keepalive_timeout.count();
   for (const auto& [k, v] : e.headers)
     out << '\x1f' << k << '=' << v;
   return out.str();

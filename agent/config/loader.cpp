@@ -767,17 +767,20 @@ void read_otlp_exporter(parse_context& ctx, const map_view& parent, const std::s
               "OTEL_EXPORTER_OTLP_ENDPOINT)");
     return;
   }
-  std::uint16_t default_port = out.wire == otlp_exporter::protocol::grpc ? 4317 : 4318;
-  auto parsed = parse_endpoint(endpoint_text, default_port);
+  bool http = out.wire == otlp_exporter::protocol::http_protobuf;
+  auto parsed = parse_endpoint(endpoint_text, http ? 4318 : 4317, http);
   if (auto* err = std::get_if<std::string>(&parsed)) {
     ctx.error(m.has("endpoint") ? m.get("endpoint") : parent.key_node(key), m.join("endpoint"),
               *err);
     return;
   }
   out.target = std::get<endpoint>(parsed);
-  if (out.wire == otlp_exporter::protocol::http_protobuf) {
-    ctx.error(m.key_node("protocol"), m.join("protocol"),
-              "http/protobuf export is not implemented in this version yet; use grpc");
+  for (std::string_view signal_path : {"/v1/traces", "/v1/metrics", "/v1/logs"}) {
+    if (out.target.url_path.ends_with(signal_path)) {
+      ctx.error(m.has("endpoint") ? m.get("endpoint") : parent.key_node(key), m.join("endpoint"),
+                "give the base URL without '" + std::string(signal_path) +
+                    "': sidelight appends /v1/traces, /v1/metrics and /v1/logs itself");
+    }
   }
 }
 
@@ -1013,7 +1016,7 @@ std::optional<std::string> did_you_mean(std::string_view word,
 }
 
 std::variant<endpoint, std::string> parse_endpoint(std::string_view text,
-                                                   std::uint16_t default_port) {
+                                                   std::uint16_t default_port, bool allow_path) {
   endpoint e;
   e.text = std::string(text);
   std::string_view rest = text;
@@ -1040,8 +1043,12 @@ std::variant<endpoint, std::string> parse_endpoint(std::string_view text,
   }
   while (rest.ends_with("/"))
     rest.remove_suffix(1);
-  if (rest.find('/') != std::string_view::npos) {
-    return "expected HOST:PORT without a path, got '" + e.text + "'";
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    if (!allow_path || e.kind == endpoint::scheme::none) {
+      return "expected HOST:PORT without a path, got '" + e.text + "'";
+    }
+    e.url_path = std::string(rest.substr(slash));
+    rest = rest.substr(0, slash);
   }
   if (rest.empty()) return "expected HOST:PORT, got '" + e.text + "'";
   std::string host;

@@ -1,6 +1,7 @@
 // The export stage owns talking to upstream: it takes serialized OTLP Export*ServiceRequests and
-// delivers them (OTLP/gRPC to a collector, or the console), classifying every outcome as done,
-// retryable or permanent. It keeps nothing; queues, retries and accounting belong to the pipeline.
+// delivers them (OTLP/gRPC or OTLP/HTTP to a collector, a file or the console), classifying every
+// outcome as done, retryable or permanent. It keeps nothing; queues, retries and accounting belong
+// to the pipeline.
 #pragma once
 
 #include <chrono>
@@ -24,6 +25,10 @@ struct export_outcome {
   std::int64_t rejected = 0;  // partial success: items the upstream refused
   std::chrono::nanoseconds latency{0};
 };
+
+// Partial success from an Export*ServiceResponse: how many items the upstream refused, and why.
+// Bytes that do not parse leave `out` as it is.
+void read_partial_success(signal s, const std::string& response, export_outcome& out);
 
 class exporter {
  public:

@@ -30,18 +30,6 @@ std::string pipeline_yaml(const temp_dir& dir, const otlp_receiver& up, const st
          extra + " }\n";
 }
 
-// Until the traces lane has nothing queued or in flight; the lane as it is then.
-nlohmann::json settled_lane(const temp_dir& dir, const agent& a) {
-  auto settled = [](const nlohmann::json& st) {
-    auto lane = lane_of(st, "otlp", "traces");
-    return lane["queued_items"] == 0 && lane["in_flight"] == 0;
-  };
-  auto status = wait_status(dir, a, settled, bound(15s));
-  INFO("the traces lane did not settle: " << lane_of(status, "otlp", "traces").dump());
-  REQUIRE(settled(status));
-  return lane_of(status, "otlp", "traces");
-}
-
 }  // namespace
 
 TEST_CASE(

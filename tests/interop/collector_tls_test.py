@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Interop: sidelight exports over TLS to the real Collector, trusting a private CA through
-`tls.ca_file`, with a custom header; a CA that did not sign the server's certificate is refused
-(the export fails and nothing arrives).
+`tls.ca_file`, with a custom header, over OTLP/gRPC and over OTLP/HTTP (https://, by IP address
+and by name); a CA that did not sign the server's certificate is refused (the export fails and
+nothing arrives).
 
     collector_tls_test.py path/to/sidelight
 """
@@ -42,7 +43,7 @@ def main():
         key, crt = make_server_cert(s.work, ca_key, ca_crt)
         collector = s.start_collector(tls=(crt, key))
 
-        def start(name, ca):
+        def start(name, ca, endpoint=f"127.0.0.1:{collector.port}", protocol="grpc"):
             return s.sidelight(f"""
 heartbeat: {{ interval: 60s }}
 targets:
@@ -50,29 +51,44 @@ targets:
     pid: {os.getpid()}
 exporters:
   otlp:
-    endpoint: 127.0.0.1:{collector.port}
+    endpoint: {endpoint}
+    protocol: {protocol}
     headers: {{ x-tenant: interop }}
     tls: {{ ca_file: {ca} }}
 """, name)
 
-        good = start("tls-good", ca_crt)
-        wait_point(collector, lambda p: p["resource"].get("service.name") == "tls-good" and
-                   p["name"] == "service.heartbeat" and p["value"] == 1,
-                   "a heartbeat over TLS trusted through ca_file", 15, (good.log, collector.log))
+        def beat_arrives(name, agent, what):
+            wait_point(collector, lambda p: p["resource"].get("service.name") == name and
+                       p["name"] == "service.heartbeat" and p["value"] == 1,
+                       what, 15, (agent.log, collector.log))
 
+        def refused(name, agent, what):
+            deadline = time.monotonic() + 15
+            while "upstream failed" not in open(agent.log).read():
+                if time.monotonic() > deadline:
+                    fail(f"{what}: with a CA that did not sign the server's certificate, "
+                         "sidelight did not report a failed export\n" + open(agent.log).read())
+                time.sleep(0.05)
+            if [p for p in _points(collector) if p["resource"].get("service.name") == name]:
+                fail(f"{what}: data arrived although the server's certificate is not trusted")
+
+        good = start("tls-good", ca_crt)
+        beat_arrives("tls-good", good, "a heartbeat over OTLP/gRPC with TLS trusted through ca_file")
         bad = start("tls-wrong-ca", other_ca)
-        deadline = time.monotonic() + 15
-        while "upstream failed" not in open(bad.log).read():
-            if time.monotonic() > deadline:
-                fail("with a CA that did not sign the server's certificate, sidelight did not "
-                     "report a failed export\n" + open(bad.log).read())
-            time.sleep(0.05)
-        arrived = [p for p in _points(collector) if p["resource"].get("service.name") ==
-                   "tls-wrong-ca"]
-        if arrived:
-            fail("data arrived although the server's certificate is not trusted")
-        print("ok: TLS with ca_file works against the real Collector, and an untrusted "
-              "certificate is refused")
+        refused("tls-wrong-ca", bad, "OTLP/gRPC")
+
+        https = f"https://127.0.0.1:{collector.http_port}"
+        for name, endpoint in (("https-ip", https),
+                               ("https-name", f"https://localhost:{collector.http_port}")):
+            agent = start(name, ca_crt, endpoint, "http/protobuf")
+            beat_arrives(name, agent, f"a heartbeat over OTLP/HTTP to {endpoint}")
+        bad_http = start("https-wrong-ca", other_ca, https, "http/protobuf")
+        refused("https-wrong-ca", bad_http, "OTLP/HTTP")
+        if "certificate verify failed" not in open(bad_http.log).read():
+            fail("the OTLP/HTTP exporter did not say why the TLS handshake failed\n" +
+                 open(bad_http.log).read())
+        print("ok: TLS with ca_file works against the real Collector over gRPC and HTTP, and an "
+              "untrusted certificate is refused")
 
 
 def _points(collector):

@@ -59,17 +59,21 @@ def wait_port(port, proc, what, timeout=20):
 
 
 class Collector:
-    """otelcol with an OTLP/gRPC receiver and a file exporter writing OTLP JSON lines."""
+    """otelcol with an OTLP receiver (gRPC and HTTP) and a file exporter writing OTLP JSON lines."""
 
-    def __init__(self, workdir, tls=None):
-        """tls: (cert_file, key_file) to serve OTLP/gRPC over TLS."""
+    def __init__(self, workdir, tls=None, http_base=""):
+        """tls: (cert_file, key_file) to serve OTLP over TLS, both protocols.
+        http_base: a path before /v1/traces, /v1/metrics and /v1/logs on the HTTP receiver."""
         self.port = free_port()
+        self.http_port = free_port()
         self.out = os.path.join(workdir, "collector-out.jsonl")
         self.log = os.path.join(workdir, "collector.log")
         self.config = os.path.join(workdir, "collector.yaml")
         tls_block = ""
         if tls:
             tls_block = f"        tls:\n          cert_file: {tls[0]}\n          key_file: {tls[1]}\n"
+        paths = "".join(f"        {signal}_url_path: {http_base}/v1/{signal}\n"
+                        for signal in ("traces", "metrics", "logs")) if http_base else ""
         with open(self.config, "w") as f:
             f.write(f"""
 receivers:
@@ -77,11 +81,14 @@ receivers:
     protocols:
       grpc:
         endpoint: 127.0.0.1:{self.port}
-{tls_block}exporters:
+{tls_block}      http:
+        endpoint: 127.0.0.1:{self.http_port}
+{tls_block}{paths}exporters:
   file:
     path: {self.out}
     format: json
     flush_interval: 100ms
+    append: true  # a restarted Collector keeps what it wrote before
 service:
   telemetry:
     metrics:
@@ -103,15 +110,21 @@ service:
         self.proc = subprocess.Popen([collector_binary(), "--config", self.config],
                                      stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
         wait_port(self.port, self.proc, "the Collector")
+        wait_port(self.http_port, self.proc, "the Collector's HTTP receiver")
 
     @property
     def endpoint(self):
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def http_endpoint(self):
+        return f"http://127.0.0.1:{self.http_port}"
+
     def requests(self):
         try:
             with open(self.out) as f:
-                return [json.loads(line) for line in f if line.strip()]
+                # A line the Collector is still writing has no newline yet: not read until it has.
+                return [json.loads(line) for line in f if line.endswith("\n") and line.strip()]
         except FileNotFoundError:
             return []
 
@@ -201,8 +214,8 @@ class Session:
         self._processes = []
         self.collector = None
 
-    def start_collector(self, tls=None):
-        self.collector = Collector(self.work, tls=tls)
+    def start_collector(self, tls=None, http_base=""):
+        self.collector = Collector(self.work, tls=tls, http_base=http_base)
         return self.collector
 
     def process(self, argv):

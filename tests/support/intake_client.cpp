@@ -161,6 +161,18 @@ nlohmann::json lane_of(const nlohmann::json& status, const std::string& exporter
   return {};
 }
 
+nlohmann::json settled_lane(const temp_dir& dir, const agent& a) {
+  using namespace std::chrono_literals;
+  auto settled = [](const nlohmann::json& st) {
+    auto lane = lane_of(st, "otlp", "traces");
+    return lane["received"].get<int>() > 0 && lane["queued_items"] == 0 && lane["in_flight"] == 0;
+  };
+  auto status = wait_status(dir, a, settled, bound(15s));
+  INFO("the traces lane did not settle: " << lane_of(status, "otlp", "traces").dump());
+  REQUIRE(settled(status));
+  return lane_of(status, "otlp", "traces");
+}
+
 bool books_balance(const nlohmann::json& lane) {
   std::uint64_t dropped = 0;
   for (const auto& [reason, n] : lane["dropped"].items())

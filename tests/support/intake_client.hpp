@@ -52,5 +52,8 @@ nlohmann::json wait_status(const temp_dir& dir, const agent& a,
                            std::chrono::milliseconds timeout);
 // received = exported + dropped + queued + in_flight, for the lane.
 bool books_balance(const nlohmann::json& lane);
+// Until the "otlp" exporter's traces lane has received something and holds nothing queued or in
+// flight (a test REQUIREs it, bounded); the lane as it is then.
+nlohmann::json settled_lane(const temp_dir& dir, const agent& a);
 
 }  // namespace sidelight::test

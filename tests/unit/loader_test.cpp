@@ -302,3 +302,36 @@ TEST_CASE("did_you_mean suggests only close words", "[config]") {
   CHECK(did_you_mean("intervall", {"interval", "timeout"}) == "interval");
   CHECK_FALSE(did_you_mean("zzzzzz", {"interval", "timeout"}).has_value());
 }
+
+TEST_CASE("an OTLP/HTTP exporter takes a base URL, on port 4318 by default", "[config]") {
+  auto cfg = load_ok(
+      "exporters:\n  otlp:\n    endpoint: https://ingress.example/otlp/\n"
+      "    protocol: http/protobuf\n");
+  const auto& e = cfg.exporters.otlp.at(0);
+  CHECK(e.wire == otlp_exporter::protocol::http_protobuf);
+  CHECK(e.target.host == "ingress.example");
+  CHECK(e.target.port == 4318);
+  CHECK(e.target.url_path == "/otlp");
+  CHECK(e.use_tls());
+  CHECK(load_ok("exporters:\n  otlp: { endpoint: unix:/run/c.sock, protocol: http/protobuf }\n")
+            .exporters.otlp.at(0)
+            .target.path == "/run/c.sock");
+  auto env = fake_env({{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
+                       {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4318"}});
+  CHECK(load_ok("exporters:\n  otlp: {}\n", env).exporters.otlp.at(0).wire ==
+        otlp_exporter::protocol::http_protobuf);
+}
+
+TEST_CASE("OTLP endpoint paths: a base path for HTTP only, never a signal path", "[config]") {
+  CHECK(only_problem("exporters:\n  otlp:\n    endpoint: http://c:4318/v1/traces\n"
+                     "    protocol: http/protobuf\n") ==
+        "t.yaml:3:15: error: exporters.otlp.endpoint: give the base URL without '/v1/traces': "
+        "sidelight appends /v1/traces, /v1/metrics and /v1/logs itself");
+  CHECK(only_problem("exporters:\n  otlp:\n    endpoint: http://c:4317/otlp\n") ==
+        "t.yaml:3:15: error: exporters.otlp.endpoint: expected HOST:PORT without a path, got "
+        "'http://c:4317/otlp'");
+  CHECK(only_problem("exporters:\n  otlp:\n    endpoint: c:4318/otlp\n"
+                     "    protocol: http/protobuf\n") ==
+        "t.yaml:3:15: error: exporters.otlp.endpoint: expected HOST:PORT without a path, got "
+        "'c:4318/otlp'");
+}

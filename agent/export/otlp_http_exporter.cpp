@@ -1,0 +1,543 @@
+#include "export/otlp_http_exporter.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <zlib.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cerrno>
+#include <charconv>
+#include <ctime>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "agent_version.hpp"
+#include "google/rpc/status.pb.h"
+
+namespace sidelight::exporting {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using unix_stream = beast::basic_stream<net::local::stream_protocol>;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+using request_t = http::request<http::span_body<const char>>;
+using parser_t = http::response_parser<http::string_body>;
+
+namespace {
+
+constexpr std::size_t kMaxIdleConnections = 16;
+constexpr std::uint64_t kAnswerLimit = 4 << 20;
+constexpr std::size_t kQuoteLimit = 300;
+
+std::string_view path_of(signal s) {
+  switch (s) {
+    case signal::traces:
+      return "/v1/traces";
+    case signal::metrics:
+      return "/v1/metrics";
+    case signal::logs:
+      return "/v1/logs";
+  }
+  return "/v1/metrics";
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// An upstream's text, fit for a log line: printable ASCII, one line, bounded.
+std::string quote(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, kQuoteLimit))
+    out.push_back(c >= 0x20 && c < 0x7f ? c : ' ');
+  out = std::string(trim(out));
+  if (text.size() > kQuoteLimit) out += "...";
+  return out;
+}
+
+bool is_protobuf(std::string_view content_type) {
+  constexpr std::string_view type = "application/x-protobuf";
+  if (content_type.size() < type.size()) return false;
+  for (std::size_t i = 0; i < type.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(content_type[i])) != type[i]) return false;
+  }
+  return content_type.size() == type.size() || content_type[type.size()] == ';' ||
+         content_type[type.size()] == ' ';
+}
+
+std::string_view view(beast::string_view s) {
+  return {s.data(), s.size()};
+}
+
+export_outcome stopped_outcome() {
+  export_outcome out;
+  out.result = export_outcome::kind::retryable;
+  out.message = "exporter stopped";
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parse_retry_after(
+    std::string_view value, std::chrono::system_clock::time_point now) {
+  value = trim(value);
+  if (value.empty()) return std::nullopt;
+  constexpr std::uint64_t kMaxSeconds = 24 * 3600;  // a longer hint is a bug upstream, not a plan
+  if (value.find_first_not_of("0123456789") == std::string_view::npos) {
+    std::uint64_t seconds = 0;
+    auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (ec == std::errc::result_out_of_range) seconds = kMaxSeconds;
+    if (ec != std::errc() && ec != std::errc::result_out_of_range) return std::nullopt;
+    return std::chrono::seconds(std::min(seconds, kMaxSeconds));
+  }
+  // IMF-fixdate, the only form RFC 9110 lets a sender produce.
+  std::tm tm{};
+  std::string text(value);
+  const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
+  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(when - now);
+  return std::clamp(wait, std::chrono::milliseconds(0),
+                    std::chrono::milliseconds(kMaxSeconds * 1000));
+}
+
+export_outcome classify_http_answer(signal s, const http_answer& answer,
+                                    std::chrono::system_clock::time_point now) {
+  export_outcome out;
+  if (answer.status >= 200 && answer.status < 300) {
+    if (!answer.body.empty() && (answer.content_type.empty() || is_protobuf(answer.content_type))) {
+      read_partial_success(s, std::string(answer.body), out);
+    }
+    return out;
+  }
+  std::string detail;
+  google::rpc::Status status;
+  if (is_protobuf(answer.content_type) &&
+      status.ParseFromArray(answer.body.data(), static_cast<int>(answer.body.size()))) {
+    detail = quote(status.message());
+  } else {
+    detail = quote(answer.body);
+  }
+  out.message = "HTTP " + std::to_string(answer.status) + (detail.empty() ? "" : ": " + detail);
+  switch (answer.status) {
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      out.result = export_outcome::kind::retryable;
+      out.retry_after = parse_retry_after(answer.retry_after, now);
+      break;
+    default:
+      out.result = export_outcome::kind::permanent;
+      break;
+  }
+  return out;
+}
+
+std::string gzip_compress(std::string_view in) {
+  z_stream z{};
+  if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    throw std::bad_alloc();
+  }
+  std::string out(deflateBound(&z, static_cast<uLong>(in.size())), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  int rc = deflate(&z, Z_FINISH);  // the output is deflateBound(): one call finishes
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) throw std::bad_alloc();
+  return out;
+}
+
+namespace {
+
+// One connection to the upstream, kept alive between requests.
+struct connection {
+  std::variant<beast::tcp_stream, tls_stream, unix_stream> stream;
+  beast::flat_buffer buffer;
+
+  template <class Stream, class... Args>
+  explicit connection(std::in_place_type_t<Stream> type, Args&&... args)
+      : stream(type, std::forward<Args>(args)...) {}
+
+  int fd() {
+    return std::visit([](auto& s) { return beast::get_lowest_layer(s).socket().native_handle(); },
+                      stream);
+  }
+  void close() {
+    std::visit(
+        [](auto& s) {
+          beast::error_code ignored;
+          beast::get_lowest_layer(s).socket().close(ignored);
+        },
+        stream);
+  }
+  // An idle connection can carry the next request while the upstream has neither closed it nor
+  // sent anything unasked (a TLS close_notify, for one).
+  bool usable() {
+    if (buffer.size() != 0) return false;
+    char byte = 0;
+    auto n = ::recv(fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+};
+
+// One request, from send() to its outcome.
+struct exchange {
+  explicit exchange(net::io_context& io) : deadline(io), resolver(io) {}
+
+  signal what{};
+  std::shared_ptr<const std::string> body;  // as sent: gzipped when configured
+  exporter::done_fn done;
+  std::chrono::steady_clock::time_point started;
+  net::steady_timer deadline;
+  tcp::resolver resolver;
+  std::unique_ptr<connection> conn;
+  const char* step = "connecting to";  // for the message when it fails
+  bool timed_out = false;
+  bool aborted = false;
+  bool finished = false;
+
+  void abort() {
+    aborted = true;
+    resolver.cancel();
+    if (conn) conn->close();
+  }
+};
+
+template <class Stream>
+net::awaitable<beast::error_code> write_and_read(Stream& s, exchange& ex, request_t& req,
+                                                 parser_t& parser) {
+  beast::error_code ec;
+  ex.step = "sending to";
+  co_await http::async_write(s, req, net::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return ec;
+  ex.step = "reading the answer from";
+  co_await http::async_read(s, ex.conn->buffer, parser,
+                            net::redirect_error(net::use_awaitable, ec));
+  co_return ec;
+}
+
+bool is_ip_literal(const std::string& host) {
+  beast::error_code ec;
+  net::ip::make_address(host, ec);
+  return !ec;
+}
+
+}  // namespace
+
+struct otlp_http_exporter::impl {
+  config::otlp_exporter cfg;
+  std::optional<ssl::context> tls;
+  std::string tls_name;  // the name the certificate must carry, sent as SNI
+  std::string host_header;
+  std::string endpoint_text;
+
+  net::io_context io{1};
+  net::executor_work_guard<net::io_context::executor_type> work = net::make_work_guard(io);
+  std::thread thread;
+
+  std::mutex mutex;
+  bool stopping = false;  // under mutex: send() refuses from then on
+
+  // The I/O thread's own.
+  bool stopped = false;
+  std::vector<std::unique_ptr<connection>> idle;
+  std::set<exchange*> active;
+
+  void start(signal s, std::shared_ptr<const std::string> request, done_fn done) {
+    if (stopped) {
+      done(stopped_outcome());
+      return;
+    }
+    auto ex = std::make_shared<exchange>(io);
+    ex->what = s;
+    ex->done = std::move(done);
+    ex->started = std::chrono::steady_clock::now();
+    ex->body = std::move(request);
+    active.insert(ex.get());
+    net::co_spawn(io, run(ex), [](std::exception_ptr e) {
+      if (e) std::rethrow_exception(e);  // run() catches everything; this is a bug
+    });
+  }
+
+  net::awaitable<void> run(std::shared_ptr<exchange> ex) {
+    ex->deadline.expires_after(cfg.timeout);
+    ex->deadline.async_wait([ex](beast::error_code ec) {
+      if (ec || ex->finished) return;
+      ex->timed_out = true;
+      ex->abort();
+    });
+    export_outcome out;
+    try {
+      if (cfg.codec == config::otlp_exporter::compression::gzip) {
+        ex->body = std::make_shared<const std::string>(gzip_compress(*ex->body));
+      }
+      // A kept-alive connection the upstream closed meanwhile fails before any answer; the
+      // request then goes once more, on a fresh connection.
+      for (int attempt = 0;; ++attempt) {
+        bool reused = false;
+        auto ec = co_await once(*ex, reused, out);
+        if (!ec) break;
+        if (ex->conn) ex->conn->close();
+        ex->conn.reset();
+        if (reused && attempt == 0 && !ex->aborted) continue;
+        out = failure(*ex, ec);
+        break;
+      }
+    } catch (const std::exception& e) {
+      out = export_outcome{};
+      out.result = export_outcome::kind::retryable;
+      out.message = std::string("OTLP/HTTP exporter: ") + e.what();
+    }
+    ex->finished = true;
+    ex->deadline.cancel();
+    active.erase(ex.get());
+    out.latency = std::chrono::steady_clock::now() - ex->started;
+    auto done = std::move(ex->done);
+    done(std::move(out));
+  }
+
+  export_outcome failure(const exchange& ex, const beast::error_code& ec) const {
+    if (stopped) return stopped_outcome();
+    export_outcome out;
+    out.result = export_outcome::kind::retryable;
+    if (ex.timed_out) {
+      out.message = "no answer from " + endpoint_text + " within the timeout of " +
+                    std::to_string(cfg.timeout.count() / 1'000'000) + " ms (" + ex.step + ")";
+    } else {
+      out.message = std::string(ex.step) + " " + endpoint_text + ": " + ec.message();
+    }
+    return out;
+  }
+
+  std::unique_ptr<connection> take_idle() {
+    while (!idle.empty()) {
+      auto c = std::move(idle.back());
+      idle.pop_back();
+      if (c->usable()) return c;
+      c->close();
+    }
+    return nullptr;
+  }
+
+  net::awaitable<beast::error_code> once(exchange& ex, bool& reused, export_outcome& out) {
+    ex.conn = take_idle();
+    reused = ex.conn != nullptr;
+    if (!ex.conn) {
+      auto ec = co_await connect(ex);
+      if (ec) co_return ec;
+    }
+    if (ex.aborted) co_return net::error::operation_aborted;
+
+    request_t req{http::verb::post, cfg.target.url_path + std::string(path_of(ex.what)), 11};
+    req.set(http::field::host, host_header);
+    req.set(http::field::user_agent, "sidelight/" SIDELIGHT_VERSION);
+    req.set(http::field::content_type, "application/x-protobuf");
+    if (cfg.codec == config::otlp_exporter::compression::gzip) {
+      req.set(http::field::content_encoding, "gzip");
+    }
+    for (const auto& [key, value] : cfg.headers)
+      req.set(key, value);
+    req.body() = request_t::body_type::value_type(ex.body->data(), ex.body->size());
+    req.keep_alive(true);
+    req.prepare_payload();
+
+    parser_t parser;
+    parser.body_limit(kAnswerLimit);
+    beast::error_code ec;
+    if (auto* plain = std::get_if<beast::tcp_stream>(&ex.conn->stream)) {
+      ec = co_await write_and_read(*plain, ex, req, parser);
+    } else if (auto* secure = std::get_if<tls_stream>(&ex.conn->stream)) {
+      ec = co_await write_and_read(*secure, ex, req, parser);
+    } else {
+      ec = co_await write_and_read(std::get<unix_stream>(ex.conn->stream), ex, req, parser);
+    }
+    if (ec) {
+      reused = reused && !parser.got_some();
+      co_return ec;
+    }
+    auto& res = parser.get();
+    http_answer answer;
+    answer.status = res.result_int();
+    answer.content_type = view(res[http::field::content_type]);
+    answer.body = res.body();
+    answer.retry_after = view(res[http::field::retry_after]);
+    out = classify_http_answer(ex.what, answer, std::chrono::system_clock::now());
+    if (res.keep_alive() && !stopped && idle.size() < kMaxIdleConnections) {
+      idle.push_back(std::move(ex.conn));
+    } else {
+      ex.conn->close();
+      ex.conn.reset();
+    }
+    co_return beast::error_code{};
+  }
+
+  net::awaitable<beast::error_code> connect(exchange& ex) {
+    beast::error_code ec;
+    ex.step = "connecting to";
+    if (cfg.target.kind == config::endpoint::scheme::unix_path) {
+      ex.conn = std::make_unique<connection>(std::in_place_type<unix_stream>, io);
+      co_await std::get<unix_stream>(ex.conn->stream)
+          .socket()
+          .async_connect(net::local::stream_protocol::endpoint(cfg.target.path),
+                         net::redirect_error(net::use_awaitable, ec));
+      co_return ec;
+    }
+    ex.step = "resolving";
+    auto found =
+        co_await ex.resolver.async_resolve(cfg.target.host, std::to_string(cfg.target.port),
+                                           net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return ec;
+    if (ex.aborted) co_return net::error::operation_aborted;
+    ex.step = "connecting to";
+    if (tls) {
+      ex.conn = std::make_unique<connection>(std::in_place_type<tls_stream>, io, *tls);
+    } else {
+      ex.conn = std::make_unique<connection>(std::in_place_type<beast::tcp_stream>, io);
+    }
+    auto& lowest = std::visit(
+        [](auto& s) -> beast::tcp_stream& {
+          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, unix_stream>) {
+            throw std::logic_error("a unix stream for a TCP endpoint");
+          } else {
+            return beast::get_lowest_layer(s);
+          }
+        },
+        ex.conn->stream);
+    co_await lowest.async_connect(found, net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return ec;
+    if (ex.aborted) co_return net::error::operation_aborted;
+    lowest.socket().set_option(tcp::no_delay(true), ec);
+    if (cfg.keepalive_time.count() > 0) {
+      int fd = lowest.socket().native_handle();
+      int on = 1;
+      int idle_s = static_cast<int>(std::max<std::int64_t>(
+          1, std::chrono::duration_cast<std::chrono::seconds>(cfg.keepalive_time).count()));
+      int interval_s = static_cast<int>(std::max<std::int64_t>(
+          1, std::chrono::duration_cast<std::chrono::seconds>(cfg.keepalive_timeout).count()));
+      int probes = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s);
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof interval_s);
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+    }
+    if (tls) {
+      auto& secure = std::get<tls_stream>(ex.conn->stream);
+      if (!is_ip_literal(tls_name))
+        SSL_set_tlsext_host_name(secure.native_handle(), tls_name.c_str());
+      secure.set_verify_callback(ssl::host_name_verification(tls_name));
+      ex.step = "TLS handshake with";
+      co_await secure.async_handshake(ssl::stream_base::client,
+                                      net::redirect_error(net::use_awaitable, ec));
+    }
+    co_return ec;
+  }
+
+  void abort_all() {
+    stopped = true;
+    for (auto* ex : active)
+      ex->abort();
+    for (auto& c : idle)
+      c->close();
+    idle.clear();
+  }
+};
+
+std::variant<std::unique_ptr<otlp_http_exporter>, std::string> otlp_http_exporter::create(
+    const config::otlp_exporter& cfg) {
+  auto i = std::make_unique<impl>();
+  i->cfg = cfg;
+  const auto& t = cfg.target;
+  if (t.kind == config::endpoint::scheme::unix_path) {
+    i->host_header = "localhost";
+    i->endpoint_text = "unix:" + t.path;
+  } else {
+    std::string host = t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host;
+    i->host_header = host + ":" + std::to_string(t.port);
+    i->endpoint_text = (cfg.use_tls() ? "https://" : "http://") + i->host_header + t.url_path;
+  }
+  if (cfg.use_tls() && t.kind != config::endpoint::scheme::unix_path) {
+    try {
+      ssl::context ctx(ssl::context::tls_client);
+      ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      ctx.set_verify_mode(ssl::verify_peer);
+      if (cfg.tls.ca_file.empty()) {
+        ctx.set_default_verify_paths();
+      } else {
+        ctx.load_verify_file(cfg.tls.ca_file);
+      }
+      if (!cfg.tls.cert_file.empty()) {
+        ctx.use_certificate_chain_file(cfg.tls.cert_file);
+        ctx.use_private_key_file(cfg.tls.key_file, ssl::context::pem);
+      }
+      i->tls.emplace(std::move(ctx));
+    } catch (const boost::system::system_error& e) {
+      return "cannot set up TLS: " + std::string(e.what());
+    }
+    i->tls_name = cfg.tls.server_name.empty() ? t.host : cfg.tls.server_name;
+  }
+  auto* raw = i.get();
+  i->thread = std::thread([raw] { raw->io.run(); });
+  return std::unique_ptr<otlp_http_exporter>(new otlp_http_exporter(std::move(i)));
+}
+
+otlp_http_exporter::otlp_http_exporter(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+
+otlp_http_exporter::~otlp_http_exporter() {
+  shutdown();
+}
+
+const std::string& otlp_http_exporter::name() const {
+  return impl_->cfg.name;
+}
+
+void otlp_http_exporter::send(signal s, std::shared_ptr<const std::string> request, done_fn done) {
+  std::unique_lock lock(impl_->mutex);
+  if (impl_->stopping) {
+    lock.unlock();
+    done(stopped_outcome());
+    return;
+  }
+  net::post(impl_->io,
+            [i = impl_.get(), s, request = std::move(request), done = std::move(done)]() mutable {
+              i->start(s, std::move(request), std::move(done));
+            });
+}
+
+void otlp_http_exporter::shutdown() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->stopping) return;
+    impl_->stopping = true;
+  }
+  net::post(impl_->io, [i = impl_.get()] { i->abort_all(); });
+  impl_->work.reset();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace sidelight::exporting

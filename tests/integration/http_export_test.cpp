@@ -1,0 +1,197 @@
+// The OTLP/HTTP exporter against an upstream told to misbehave: every status, Retry-After, a
+// hang, a slow answer, a connection dropped mid-request, partial success. Within the bounds
+// nothing is lost and nothing is sent twice; what is refused is counted; the books balance.
+#include <catch2/catch.hpp>
+#include <set>
+
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "support/harness.hpp"
+#include "support/http_upstream.hpp"
+#include "support/intake_client.hpp"
+
+using namespace sidelight::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string http_yaml(const temp_dir& dir, const http_upstream& up) {
+  return "heartbeat: { interval: 60s }\n"
+         "batch: { timeout: 20ms }\n"
+         "intake:\n  otlp_grpc: { unix: " +
+         dir / "otlp.sock" +
+         " }\n"
+         "exporters:\n  otlp:\n    endpoint: " +
+         up.endpoint() +
+         "/base\n"
+         "    protocol: http/protobuf\n"
+         "    timeout: 500ms\n"
+         "    headers: { x-tenant: t1 }\n"
+         "    retry: { initial_interval: 100ms, max_interval: 200ms }\n";
+}
+
+std::vector<http_upstream::request_seen> traces_requests(const http_upstream& up) {
+  std::vector<http_upstream::request_seen> out;
+  for (auto& r : up.requests())
+    if (r.target.ends_with("/v1/traces")) out.push_back(r);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "http export: spans and metrics arrive under the base path, gzipped, with the configured "
+    "headers, over kept-alive connections",
+    "[http-export]") {
+  temp_dir dir;
+  http_upstream up;
+  agent a(dir, http_yaml(dir, up));
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(grpc_export(dir / "otlp.sock", traces_request("s" + std::to_string(i), 10)).ok());
+    REQUIRE(up.wait_spans(10 * (i + 1), bound(5s)));  // one request after the other
+  }
+  auto lane = settled_lane(dir, a);
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["exported"] == 200);
+  CHECK(up.span_names().size() == 200);
+
+  auto traces = traces_requests(up);
+  REQUIRE(!traces.empty());
+  for (const auto& r : traces) {
+    CHECK(r.target == "/base/v1/traces");
+    CHECK(r.headers.at("content-type") == "application/x-protobuf");
+    CHECK(r.headers.at("content-encoding") == "gzip");
+    CHECK(r.headers.at("x-tenant") == "t1");
+    CHECK(r.headers.at("user-agent").starts_with("sidelight/"));
+  }
+  // sidelight's own heartbeat goes to the metrics path.
+  auto all = up.requests();
+  CHECK(std::any_of(all.begin(), all.end(),
+                    [](const auto& r) { return r.target == "/base/v1/metrics"; }));
+  // Requests one after the other share a connection.
+  INFO(all.size() << " requests on " << up.connections() << " connections");
+  CHECK(up.connections() < all.size() / 2);
+}
+
+TEST_CASE("http export: 429, 502, 503 and 504 are retried, honouring Retry-After",
+          "[http-export]") {
+  temp_dir dir;
+  http_upstream up;
+  agent a(dir, http_yaml(dir, up));
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  up.next(1, http_upstream::status(503, "1"));
+  up.next(1, http_upstream::status(429));
+  up.next(1, http_upstream::status(502));
+  up.next(1, http_upstream::status(504));
+  REQUIRE(grpc_export(dir / "otlp.sock", traces_request("retried", 10)).ok());
+  REQUIRE(up.wait_spans(10, bound(15s)));
+  auto lane = settled_lane(dir, a);
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["exported"] == 10);
+  CHECK(lane["retries"].get<int>() >= 4);
+  CHECK(up.span_names().size() == 10);
+  // The retry after the 503 waited for its Retry-After of 1 s, not the 100 ms backoff.
+  auto traces = traces_requests(up);
+  REQUIRE(traces.size() == 5);
+  CHECK(traces[1].at - traces[0].at >= 900ms);
+}
+
+TEST_CASE("http export: a permanent refusal is not retried, and every item is counted",
+          "[http-export]") {
+  temp_dir dir;
+  http_upstream up;
+  agent a(dir, http_yaml(dir, up));
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  up.next(1, http_upstream::status(400));
+  REQUIRE(grpc_export(dir / "otlp.sock", traces_request("refused", 10)).ok());
+  auto lane = settled_lane(dir, a);
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["dropped"]["rejected_by_upstream"] == 10);
+  CHECK(lane["retries"] == 0);
+  CHECK(traces_requests(up).size() == 1);
+  CHECK(a.wait_for_log("export failed (permanent): HTTP 400", bound(5s)));
+}
+
+TEST_CASE(
+    "http export: an upstream that hangs, drops the connection mid-request or answers late "
+    "loses nothing and gets nothing twice",
+    "[http-export]") {
+  temp_dir dir;
+  http_upstream up;
+  agent a(dir, http_yaml(dir, up));
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  up.next(1, http_upstream::hang());
+  up.next(1, http_upstream::drop_mid_request());
+  up.next(1, http_upstream::slow(200ms));  // within the 500 ms timeout
+  REQUIRE(grpc_export(dir / "otlp.sock", traces_request("faulted", 10)).ok());
+  REQUIRE(up.wait_spans(10, bound(15s)));
+  auto lane = settled_lane(dir, a);
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["exported"] == 10);
+  CHECK(lane["retries"].get<int>() >= 2);
+  CHECK(up.span_names().size() == 10);
+  CHECK(a.wait_for_log("within the timeout of 500 ms", bound(5s)));
+
+  // Then many requests at once, each slow: they travel side by side, and all arrive.
+  up.next(8, http_upstream::slow(300ms));
+  for (int i = 0; i < 8; ++i)
+    REQUIRE(grpc_export(dir / "otlp.sock", traces_request("parallel", 10)).ok());
+  REQUIRE(up.wait_spans(90, bound(15s)));
+  lane = settled_lane(dir, a);
+  CHECK(books_balance(lane));
+  CHECK(up.span_names().size() == 90);
+}
+
+TEST_CASE("http export: partial success counts the refused items as rejected_by_upstream",
+          "[http-export]") {
+  temp_dir dir;
+  http_upstream up;
+  agent a(dir, http_yaml(dir, up));
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse partial;
+  partial.mutable_partial_success()->set_rejected_spans(4);
+  partial.mutable_partial_success()->set_error_message("4 spans too old");
+  auto f = http_upstream::status(200);
+  f.body = partial.SerializeAsString();
+  up.next(1, f);
+  REQUIRE(grpc_export(dir / "otlp.sock", traces_request("partly", 10)).ok());
+  auto lane = settled_lane(dir, a);
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["exported"] == 6);
+  CHECK(lane["dropped"]["rejected_by_upstream"] == 4);
+  CHECK(lane["retries"] == 0);
+}
+
+TEST_CASE("http export: an upstream that is not there is retried until it is", "[http-export]") {
+  temp_dir dir;
+  std::string endpoint;
+  {
+    http_upstream gone;  // a port that was free a moment ago
+    endpoint = gone.endpoint();
+  }
+  agent a(dir,
+          "heartbeat: { interval: 60s }\nbatch: { timeout: 20ms }\n"
+          "intake:\n  otlp_grpc: { unix: " +
+              dir / "otlp.sock" +
+              " }\n"
+              "exporters:\n  otlp:\n    endpoint: " +
+              endpoint +
+              "\n    protocol: http/protobuf\n"
+              "    retry: { initial_interval: 100ms, max_interval: 200ms }\n"
+              "shutdown_timeout: 200ms\n");
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  REQUIRE(grpc_export(dir / "otlp.sock", traces_request("waiting", 10)).ok());
+  CHECK(a.wait_for_log("connecting to " + endpoint + ": Connection refused", bound(5s)));
+  auto status = wait_status(
+      dir, a, [](const auto& s) { return lane_of(s, "otlp", "traces")["retries"] > 1; }, bound(5s));
+  auto lane = lane_of(status, "otlp", "traces");
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["upstream"] == "failing");
+  CHECK(lane["in_flight"] == 10);
+}
