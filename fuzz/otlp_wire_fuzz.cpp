@@ -1,5 +1,6 @@
-// Any bytes as an OTLP/gRPC or OTLP/HTTP protobuf request body (the first byte picks the signal):
-// refused with a message, or split into chunks that parse back as a request. Never a crash.
+// Any bytes as an OTLP/gRPC or OTLP/HTTP protobuf request body (the first byte picks the signal,
+// and whether Resource*s are split at a small max_chunk_bytes): refused with a message, or split
+// into chunks that parse back as a request and hold every item once. Never a crash.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -16,11 +17,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto* kv = additions.add_attributes();
   kv->set_key("host.name");
   kv->mutable_value()->set_string_value("fuzz");
-  auto r = sidelight::intake::split_request(s, body, additions);
+  std::uint64_t limit = (data[0] & 4) ? 256 : 0;
+  auto r = sidelight::intake::split_request(s, body, additions, nullptr, limit);
   if (!r.error.empty()) return 0;
   std::string joined;
-  for (const auto& c : r.chunks)
+  std::uint64_t items = 0;
+  for (const auto& c : r.chunks) {
     joined += *c.bytes;
+    items += c.items;
+  }
+  if (items != r.items) std::abort();  // splitting loses and duplicates nothing
   // What was accepted must be a request an upstream can parse.
   auto msg = sidelight::exporting::new_request(s);
   if (!msg->ParseFromString(joined)) std::abort();

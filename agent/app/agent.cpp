@@ -264,6 +264,7 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
 
   policy_.set_common(emitter_->common_resource());
   policy_.set_sampling(cfg->intake.sampling);
+  policy_.set_max_chunk_bytes(cfg->batch.max_bytes);
   budget_->set_limit(cfg->queue.memory_limit);
   publish_lanes();
   spdlog::info("watching {} target(s); heartbeat every {}s", cfg->targets.size(),

@@ -65,6 +65,10 @@ class intake_policy {
   // Head sampling applies to everything received after this call.
   void set_sampling(config::sampling_settings s);
   config::sampling_settings sampling() const;
+  // batch.max_bytes: a Resource* larger than this is split into chunks that are not (see
+  // split_request), so that no request upstream goes over it.
+  void set_max_chunk_bytes(std::uint64_t n) { max_chunk_bytes_.store(n); }
+  std::uint64_t max_chunk_bytes() const { return max_chunk_bytes_.load(); }
   void set_budget(std::shared_ptr<const pipeline::memory_budget> budget) {
     budget_ = std::move(budget);
   }
@@ -82,6 +86,7 @@ class intake_policy {
   std::shared_ptr<const resource> common_ = std::make_shared<resource>();
   std::map<pid_t, std::shared_ptr<const resource>> instances_;
   config::sampling_settings sampling_;
+  std::atomic<std::uint64_t> max_chunk_bytes_{0};
   std::shared_ptr<const pipeline::memory_budget> budget_;  // set once, before intake starts
 };
 

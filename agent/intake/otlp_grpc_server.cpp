@@ -115,7 +115,8 @@ class otlp_grpc_server::call {
     }
     auto origin = server_.policy_.lookup(pid);
     auto sampling = server_.policy_.sampling();
-    auto result = split_request(*signal_, bytes, *origin.additions, &sampling);
+    auto result = split_request(*signal_, bytes, *origin.additions, &sampling,
+                                server_.policy_.max_chunk_bytes());
     auto& counters = server_.counters_;
     counters.requests.fetch_add(1, std::memory_order_relaxed);
     if (!result.error.empty()) {

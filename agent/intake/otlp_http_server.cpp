@@ -173,7 +173,7 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
   }
   auto origin = policy_.lookup(req.pid);
   auto sampling = policy_.sampling();
-  auto result = split_request(*sig, body, *origin.additions, &sampling);
+  auto result = split_request(*sig, body, *origin.additions, &sampling, policy_.max_chunk_bytes());
   if (!result.error.empty()) return bad(400, result.error);
   counters_.items.fetch_add(result.items, std::memory_order_relaxed);
   counters_.sampled_out.fetch_add(result.sampled_out, std::memory_order_relaxed);

@@ -70,6 +70,10 @@ class schema {
   const message_rule& request(exporting::signal s) const {
     return *requests_[static_cast<std::size_t>(s)];
   }
+  // The rule of what a scope message holds in its field 2: Span, LogRecord or Metric.
+  const message_rule& scope_item(exporting::signal s) const {
+    return *items_[static_cast<std::size_t>(s)];
+  }
 
  private:
   schema() {
@@ -87,6 +91,12 @@ class schema {
         rule_for(otlp::collector::metrics::v1::ExportMetricsServiceRequest::descriptor(), items);
     requests_[static_cast<std::size_t>(exporting::signal::logs)] =
         rule_for(otlp::collector::logs::v1::ExportLogsServiceRequest::descriptor(), items);
+    items_[static_cast<std::size_t>(exporting::signal::traces)] =
+        rule_for(otlp::trace::v1::Span::descriptor(), items);
+    items_[static_cast<std::size_t>(exporting::signal::metrics)] =
+        rule_for(otlp::metrics::v1::Metric::descriptor(), items);
+    items_[static_cast<std::size_t>(exporting::signal::logs)] =
+        rule_for(otlp::logs::v1::LogRecord::descriptor(), items);
   }
 
   const message_rule* rule_for(const pb::Descriptor* d,
@@ -115,6 +125,7 @@ class schema {
 
   std::map<const pb::Descriptor*, std::unique_ptr<message_rule>> rules_;
   const message_rule* requests_[3] = {};
+  const message_rule* items_[3] = {};
 };
 
 struct reader {
@@ -432,11 +443,92 @@ std::uint64_t filter_items(std::string_view resource, std::string& out, const Ke
   return dropped;
 }
 
+// Frames a Resource* message as a chunk: field 1 of the request.
+pipeline::chunk make_chunk(std::string_view message, std::uint64_t items) {
+  auto framed = std::make_shared<std::string>();
+  framed->reserve(message.size() + 12);
+  append_field1(*framed, message);
+  pipeline::chunk c;
+  c.bytes = std::move(framed);
+  c.items = static_cast<std::uint32_t>(items);
+  return c;
+}
+
+// Splits a Resource* (its resource field framed as `resource_field`, its other fields in
+// `rest`) into chunks framed at most `limit` bytes where whole items allow: every piece repeats
+// the resource and the Resource*'s other fields, and each scope's header, and carries the next
+// items in order. An item larger than `limit` goes alone.
+void split_resource(exporting::signal s, const std::string& resource_field,
+                    const std::vector<std::string_view>& rest, std::uint64_t limit,
+                    std::vector<pipeline::chunk>& out) {
+  constexpr std::size_t kFraming = 2 * 10;  // a tag and a length, twice (scope and chunk)
+  std::string head = resource_field;
+  std::vector<std::string_view> scopes;
+  for (auto run : rest) {
+    reader r{bytes_of(run), bytes_of(run) + run.size()};
+    field_view f;
+    while (next_field(r, f)) {
+      if (f.number == 2 && f.wire == 2) {
+        scopes.push_back(f.value);
+      } else {
+        head.append(f.whole);
+      }
+    }
+  }
+  const auto& item_rule = schema::get().scope_item(s);
+  std::string piece = head;
+  std::uint64_t piece_items = 0;
+  bool piece_empty = true;
+  for (auto scope : scopes) {
+    std::string scope_head;
+    std::vector<field_view> items;
+    reader r{bytes_of(scope), bytes_of(scope) + scope.size()};
+    field_view f;
+    while (next_field(r, f)) {
+      if (f.number == 2 && f.wire == 2) {
+        items.push_back(f);
+      } else {
+        scope_head.append(f.whole);
+      }
+    }
+    std::string body = scope_head;
+    std::uint64_t body_items = 0;
+    bool body_empty = true;
+    auto close_scope = [&] {
+      if (body_empty) return;
+      append_field(piece, 2, body);
+      piece_items += body_items;
+      piece_empty = false;
+      body = scope_head;
+      body_items = 0;
+      body_empty = true;
+    };
+    for (const auto& item : items) {
+      bool fits = piece.size() + body.size() + item.whole.size() + kFraming <= limit;
+      if (!fits && !(piece_empty && body_empty)) {
+        close_scope();
+        out.push_back(make_chunk(piece, piece_items));
+        piece = head;
+        piece_items = 0;
+        piece_empty = true;
+      }
+      walker w;
+      w.walk(bytes_of(item.value), bytes_of(item.value) + item.value.size(), item_rule, 1);
+      body.append(item.whole);
+      body_items += w.items;
+      body_empty = false;
+    }
+    close_scope();
+  }
+  if (!piece_empty) out.push_back(make_chunk(piece, piece_items));
+}
+
 }  // namespace
 
 split_request_result split_request(exporting::signal s, std::string_view request,
                                    const otlp::resource::v1::Resource& additions,
-                                   const config::sampling_settings* sampling) {
+                                   const config::sampling_settings* sampling,
+                                   std::uint64_t max_chunk_bytes) {
   split_request_result out;
   std::vector<resource_span> found;
   walker w;
@@ -516,6 +608,10 @@ split_request_result split_request(exporting::signal s, std::string_view request
     std::string resource_bytes = resource.SerializeAsString();
     std::string resource_field;
     append_field1(resource_field, resource_bytes);
+    if (max_chunk_bytes > 0 && resource_field.size() + rest_size + 12 > max_chunk_bytes) {
+      split_resource(s, resource_field, rest, max_chunk_bytes, out.chunks);
+      continue;
+    }
     // The re-framed Resource*: its new resource field, then everything else, copied once.
     auto framed = std::make_shared<std::string>();
     framed->reserve(resource_field.size() + rest_size + 12);

@@ -36,9 +36,13 @@ bool trace_sampled(std::string_view trace_id, double ratio);
 // is never replaced.
 // With `sampling`, spans (log records) whose trace is not sampled are left out, except spans
 // whose status is ERROR (records of severity ERROR and above, and records without a trace id).
+// With `max_chunk_bytes`, a Resource* framed larger than that is split into several chunks with
+// the same resource and scopes, each holding as many whole spans, log records or metrics as fit.
+// A single item larger than the limit travels alone: it cannot be split.
 split_request_result split_request(exporting::signal s, std::string_view request,
                                    const opentelemetry::proto::resource::v1::Resource& additions,
-                                   const config::sampling_settings* sampling = nullptr);
+                                   const config::sampling_settings* sampling = nullptr,
+                                   std::uint64_t max_chunk_bytes = 0);
 
 // Only the validation and the count; error text or empty.
 std::string validate_request(exporting::signal s, std::string_view request, std::uint64_t& items);

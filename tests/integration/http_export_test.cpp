@@ -195,3 +195,29 @@ TEST_CASE("http export: an upstream that is not there is retried until it is", "
   CHECK(lane["upstream"] == "failing");
   CHECK(lane["in_flight"] == 10);
 }
+
+TEST_CASE(
+    "http export: a request with one resource larger than batch.max_bytes goes upstream in "
+    "requests under it, every span once",
+    "[http-export]") {
+  temp_dir dir;
+  http_upstream up;
+  auto yaml =
+      http_yaml(dir, up) + "    compression: none\nbatch: { timeout: 20ms, max_bytes: 64KiB }\n";
+  yaml.replace(yaml.find("batch: { timeout: 20ms }\n"), 25, "");
+  agent a(dir, yaml);
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  auto request = traces_request("big", 10000);  // one resource, one scope
+  REQUIRE(request.size() > 4 * 65536);
+  REQUIRE(grpc_export(dir / "otlp.sock", request).ok());
+  REQUIRE(up.wait_spans(10000, bound(10s)));
+  auto lane = settled_lane(dir, a);
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["exported"] == 10000);
+  auto traces = traces_requests(up);
+  CHECK(traces.size() >= 5);
+  for (const auto& r : traces)
+    CHECK(r.body_bytes <= 65536);
+  CHECK(up.span_names().size() == 10000);
+}

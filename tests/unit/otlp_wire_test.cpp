@@ -256,3 +256,112 @@ TEST_CASE("split_request samples logs with a trace id, keeping errors and logs w
   CHECK(r.sampled_out == 0);
   CHECK(r.chunks[0].items == 3);
 }
+
+TEST_CASE(
+    "split_request splits a Resource* over max_chunk_bytes into chunks under it, each with the "
+    "resource and scope, every span once and in order",
+    "[wire]") {
+  auto req = traces(1, 0);
+  auto* rs = req.mutable_resource_spans(0);
+  rs->mutable_scope_spans(0)->set_schema_url("scope-schema");
+  auto* second = rs->add_scope_spans();
+  second->mutable_scope()->set_name("other-lib");
+  std::vector<std::string> sent;
+  for (int i = 0; i < 2000; ++i) {
+    auto* sp = (i < 1200 ? rs->mutable_scope_spans(0) : second)->add_spans();
+    sp->set_name("span-" + std::to_string(i));
+    sp->set_trace_id(std::string(16, 'T'));
+    sp->set_span_id(std::string(8, 'S'));
+    sp->add_attributes()->set_key(std::string(100, 'k'));
+    sent.push_back(sp->name());
+  }
+  auto bytes = req.SerializeAsString();
+  constexpr std::uint64_t kLimit = 16 * 1024;
+  REQUIRE(bytes.size() > 10 * kLimit);
+
+  auto r = intake::split_request(signal::traces, bytes, additions(), nullptr, kLimit);
+  REQUIRE(r.error.empty());
+  CHECK(r.items == 2000);
+  REQUIRE(r.chunks.size() > 10);
+  std::uint64_t items = 0;
+  std::vector<std::string> received;
+  for (const auto& c : r.chunks) {
+    CHECK(c.size() <= kLimit);
+    items += c.items;
+    otlp::collector::trace::v1::ExportTraceServiceRequest back;
+    REQUIRE(back.ParseFromString(*c.bytes));
+    REQUIRE(back.resource_spans_size() == 1);
+    const auto& piece = back.resource_spans(0);
+    CHECK(attribute(piece.resource(), "service.name") == "client-0");
+    CHECK(attribute(piece.resource(), "host.name") == "box");
+    CHECK(piece.schema_url() == rs->schema_url());
+    std::uint64_t spans_here = 0;
+    for (const auto& scope : piece.scope_spans()) {
+      CHECK(scope.spans_size() > 0);
+      bool first_scope = scope.scope().name() == "lib";
+      CHECK(scope.schema_url() == (first_scope ? "scope-schema" : ""));
+      for (const auto& sp : scope.spans()) {
+        auto n = std::stoi(sp.name().substr(5));
+        CHECK(first_scope == (n < 1200));
+        received.push_back(sp.name());
+        ++spans_here;
+      }
+    }
+    CHECK(c.items == spans_here);
+  }
+  CHECK(items == 2000);
+  CHECK(received == sent);
+
+  // Under the limit nothing changes.
+  auto whole = intake::split_request(signal::traces, bytes, additions(), nullptr, 64 << 20);
+  CHECK(whole.chunks.size() == 1);
+}
+
+TEST_CASE("split_request splits metrics between metrics and logs between records", "[wire]") {
+  otlp::collector::metrics::v1::ExportMetricsServiceRequest metrics;
+  auto* sm = metrics.add_resource_metrics()->add_scope_metrics();
+  for (int i = 0; i < 300; ++i) {
+    auto* m = sm->add_metrics();
+    m->set_name(std::string(200, 'm') + std::to_string(i));
+    auto* g = m->mutable_gauge();
+    for (int p = 0; p < 3; ++p)
+      g->add_data_points()->set_as_int(p);
+  }
+  auto r = intake::split_request(signal::metrics, metrics.SerializeAsString(), {}, nullptr, 8192);
+  REQUIRE(r.error.empty());
+  CHECK(r.items == 900);
+  REQUIRE(r.chunks.size() > 5);
+  std::uint64_t points = 0;
+  for (const auto& c : r.chunks) {
+    CHECK(c.size() <= 8192);
+    CHECK(c.items % 3 == 0);  // whole metrics, with all their points
+    points += c.items;
+  }
+  CHECK(points == 900);
+
+  otlp::collector::logs::v1::ExportLogsServiceRequest logs;
+  auto* sl = logs.add_resource_logs()->add_scope_logs();
+  for (int i = 0; i < 100; ++i)
+    sl->add_log_records()->mutable_body()->set_string_value(std::string(500, 'x'));
+  auto l = intake::split_request(signal::logs, logs.SerializeAsString(), {}, nullptr, 4096);
+  std::uint64_t records = 0;
+  for (const auto& c : l.chunks) {
+    CHECK(c.size() <= 4096);
+    records += c.items;
+  }
+  CHECK(records == 100);
+  CHECK(l.chunks.size() >= 13);
+}
+
+TEST_CASE("split_request sends an item larger than max_chunk_bytes alone", "[wire]") {
+  auto req = traces(1, 3);
+  req.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(1)->set_name(
+      std::string(10000, 'n'));
+  auto r = intake::split_request(signal::traces, req.SerializeAsString(), {}, nullptr, 4096);
+  REQUIRE(r.error.empty());
+  REQUIRE(r.chunks.size() == 3);
+  CHECK(r.chunks[0].items == 1);
+  CHECK(r.chunks[1].items == 1);
+  CHECK(r.chunks[1].size() > 10000);
+  CHECK(r.chunks[2].items == 1);
+}
