@@ -11,6 +11,7 @@
 #include "app/notify.hpp"
 #include "config/loader.hpp"
 #include "export/console_exporter.hpp"
+#include "export/multi_exporter.hpp"
 #include "export/otlp_grpc_exporter.hpp"
 #include "export/otlp_http_exporter.hpp"
 
@@ -163,16 +164,33 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
         "otlp\x1f" + config::exporter_fingerprint(e) + "\x1e" + config::pipeline_fingerprint(*cfg);
     if (take_existing(fp)) continue;
     bool http = e.wire == config::otlp_exporter::protocol::http_protobuf;
-    std::shared_ptr<exporting::exporter> exp;
-    auto made = http ? open_exporter<exporting::otlp_http_exporter>(e)
-                     : open_exporter<exporting::otlp_grpc_exporter>(e);
-    if (auto* err = std::get_if<std::string>(&made)) return "exporter " + e.name + ": " + *err;
-    exp = std::move(std::get<0>(made));
+    std::vector<exporting::multi_exporter::member> members;
+    std::string endpoints;
+    for (const auto& t : e.targets) {
+      auto one = e;
+      one.target = t;
+      auto made = http ? open_exporter<exporting::otlp_http_exporter>(one)
+                       : open_exporter<exporting::otlp_grpc_exporter>(one);
+      if (auto* err = std::get_if<std::string>(&made)) return "exporter " + e.name + ": " + *err;
+      members.push_back({std::move(std::get<0>(made)), t.text});
+      endpoints += (endpoints.empty() ? "" : ", ") + t.text +
+                   (one.use_tls() ? " (TLS" : " (plaintext") +
+                   (e.codec == config::otlp_exporter::compression::gzip ? ", gzip)" : ")");
+    }
+    std::shared_ptr<exporting::exporter> exp =
+        members.size() == 1
+            ? members.front().upstream
+            : std::make_shared<exporting::multi_exporter>(e.name, std::move(members), e.balance);
     auto lane = std::make_shared<pipeline::liveness_lane>(io_, exp, e.retry);
-    next.push_back({fp, exp, lane, make_lanes(io_, exp, *cfg, e.retry, budget_), e.target.text});
-    spdlog::info("exporter {}: {} to {} ({}{})", e.name, http ? "OTLP/HTTP" : "OTLP/gRPC",
-                 e.target.text, e.use_tls() ? "TLS" : "plaintext",
-                 e.codec == config::otlp_exporter::compression::gzip ? ", gzip" : "");
+    std::string shown;  // in `sidelight status`
+    for (const auto& t : e.targets)
+      shown += (shown.empty() ? "" : ",") + t.text;
+    next.push_back({fp, exp, lane, make_lanes(io_, exp, *cfg, e.retry, budget_), shown});
+    spdlog::info("exporter {}: {} to {}{}", e.name, http ? "OTLP/HTTP" : "OTLP/gRPC", endpoints,
+                 e.targets.size() < 2 ? ""
+                 : e.balance == config::otlp_exporter::balancing::failover
+                     ? ", failing over in this order"
+                     : ", taking turns");
   }
   for (const auto& c : cfg->exporters.console) {
     auto fp = "console\x1f" + c.name + "\x1f" + std::to_string(static_cast<int>(c.style)) + "\x1f" +

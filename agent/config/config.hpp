@@ -150,8 +150,15 @@ struct otlp_exporter {
   enum class protocol { grpc, http_protobuf };
   enum class compression { none, gzip };
 
-  std::string name;  // "otlp" or "otlp/<suffix>"
-  endpoint target;
+  // How several endpoints share the work: failover sends to the first one that works, in the
+  // order given; round_robin takes turns. Either moves on to the next endpoint at once when one
+  // fails in a way worth retrying.
+  enum class balancing { failover, round_robin };
+
+  std::string name;               // "otlp" or "otlp/<suffix>"
+  endpoint target;                // the first (or only) endpoint
+  std::vector<endpoint> targets;  // every endpoint, `target` first
+  balancing balance = balancing::failover;
   protocol wire = protocol::grpc;
   std::vector<std::pair<std::string, std::string>> headers;
   compression codec = compression::gzip;

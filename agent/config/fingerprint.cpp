@@ -36,8 +36,10 @@ std::string watch_fingerprint(const target& t) {
 
 std::string exporter_fingerprint(const otlp_exporter& e) {
   std::ostringstream out;
-  out << e.name << '\x1f' << e.target.text << '\x1f' << e.target.url_path << '\x1f'
-      << static_cast<int>(e.wire) << '\x1f' << static_cast<int>(e.codec) << '\x1f'
+  out << e.name << '\x1f' << static_cast<int>(e.balance);
+  for (const auto& t : e.targets)
+    out << '\x1f' << t.text;
+  out << '\x1f' << static_cast<int>(e.wire) << '\x1f' << static_cast<int>(e.codec) << '\x1f'
       << e.timeout.count() << '\x1f' << e.tls.insecure << '\x1f' << e.tls.ca_file << '\x1f'
       << e.tls.cert_file << '\x1f' << e.tls.key_file << '\x1f' << e.tls.server_name << '\x1f'
       << e.retry.enabled << '\x1f' << e.retry.initial_interval.count() << '\x1f'

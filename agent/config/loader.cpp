@@ -680,9 +680,9 @@ std::vector<std::pair<std::string, std::string>> parse_key_value_list(std::strin
 
 void read_otlp_exporter(parse_context& ctx, const map_view& parent, const std::string& key,
                         const otel_exporter_env& env, otlp_exporter& out) {
-  map_view m(
-      ctx, parent.get(key), parent.join(key),
-      {"endpoint", "protocol", "headers", "compression", "timeout", "tls", "retry", "keepalive"});
+  map_view m(ctx, parent.get(key), parent.join(key),
+             {"endpoint", "balancing", "protocol", "headers", "compression", "timeout", "tls",
+              "retry", "keepalive"});
   out.name = key;
   out.where = ctx.where(parent.key_node(key));
   if (!m.valid()) return;
@@ -718,7 +718,31 @@ void read_otlp_exporter(parse_context& ctx, const map_view& parent, const std::s
     }
   }
 
-  m.read("endpoint", endpoint_text);
+  // One endpoint, or a list of them; each with the YAML node to point a problem at.
+  std::vector<std::pair<std::string, YAML::Node>> endpoint_texts;
+  if (m.has("endpoint") && m.get("endpoint").IsSequence()) {
+    auto list = m.get("endpoint");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      auto path = m.join("endpoint") + "[" + std::to_string(i) + "]";
+      if (auto text = ctx.scalar(list[i], path, "an endpoint such as collector:4317")) {
+        endpoint_texts.emplace_back(*text, list[i]);
+      }
+    }
+    if (list.size() == 0) {
+      ctx.error(m.get("endpoint"), m.join("endpoint"), "an empty list; give at least one endpoint");
+      return;
+    }
+  } else {
+    m.read("endpoint", endpoint_text);
+    if (!endpoint_text.empty()) {
+      endpoint_texts.emplace_back(endpoint_text,
+                                  m.has("endpoint") ? m.get("endpoint") : parent.key_node(key));
+    }
+  }
+  if (auto b = m.read_choice("balancing", {"failover", "round_robin"})) {
+    out.balance =
+        *b == 0 ? otlp_exporter::balancing::failover : otlp_exporter::balancing::round_robin;
+  }
   if (auto p = m.read_choice("protocol", {"grpc", "http/protobuf"})) {
     out.wire = *p == 0 ? otlp_exporter::protocol::grpc : otlp_exporter::protocol::http_protobuf;
   }
@@ -761,27 +785,30 @@ void read_otlp_exporter(parse_context& ctx, const map_view& parent, const std::s
     }
   }
 
-  if (endpoint_text.empty()) {
+  if (endpoint_texts.empty()) {
     ctx.error(m.has("endpoint") ? m.get("endpoint") : parent.key_node(key), m.join("endpoint"),
               "missing; give the upstream's address, such as collector:4317 (or set "
               "OTEL_EXPORTER_OTLP_ENDPOINT)");
     return;
   }
   bool http = out.wire == otlp_exporter::protocol::http_protobuf;
-  auto parsed = parse_endpoint(endpoint_text, http ? 4318 : 4317, http);
-  if (auto* err = std::get_if<std::string>(&parsed)) {
-    ctx.error(m.has("endpoint") ? m.get("endpoint") : parent.key_node(key), m.join("endpoint"),
-              *err);
-    return;
-  }
-  out.target = std::get<endpoint>(parsed);
-  for (std::string_view signal_path : {"/v1/traces", "/v1/metrics", "/v1/logs"}) {
-    if (out.target.url_path.ends_with(signal_path)) {
-      ctx.error(m.has("endpoint") ? m.get("endpoint") : parent.key_node(key), m.join("endpoint"),
-                "give the base URL without '" + std::string(signal_path) +
-                    "': sidelight appends /v1/traces, /v1/metrics and /v1/logs itself");
+  for (const auto& [text, node] : endpoint_texts) {
+    auto parsed = parse_endpoint(text, http ? 4318 : 4317, http);
+    if (auto* err = std::get_if<std::string>(&parsed)) {
+      ctx.error(node, m.join("endpoint"), *err);
+      continue;
     }
+    auto e = std::get<endpoint>(parsed);
+    for (std::string_view signal_path : {"/v1/traces", "/v1/metrics", "/v1/logs"}) {
+      if (e.url_path.ends_with(signal_path)) {
+        ctx.error(node, m.join("endpoint"),
+                  "give the base URL without '" + std::string(signal_path) +
+                      "': sidelight appends /v1/traces, /v1/metrics and /v1/logs itself");
+      }
+    }
+    out.targets.push_back(std::move(e));
   }
+  if (!out.targets.empty()) out.target = out.targets.front();
 }
 
 void read_exporters(parse_context& ctx, const map_view& root, const env_lookup& env,

@@ -221,3 +221,52 @@ TEST_CASE(
     CHECK(r.body_bytes <= 65536);
   CHECK(up.span_names().size() == 10000);
 }
+
+TEST_CASE(
+    "http export: with two endpoints, failover moves to the second while the first refuses, and "
+    "round_robin uses both",
+    "[http-export]") {
+  SECTION("failover") {
+    temp_dir dir;
+    http_upstream first;
+    http_upstream second;
+    auto yaml = http_yaml(dir, first);
+    yaml.replace(yaml.find(first.endpoint() + "/base"), first.endpoint().size() + 5,
+                 "[" + first.endpoint() + ", " + second.endpoint() + "]");
+    agent a(dir, yaml);
+    REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+    first.next(1, http_upstream::status(503));
+    REQUIRE(grpc_export(dir / "otlp.sock", traces_request("failed-over", 10)).ok());
+    REQUIRE(second.wait_spans(10, bound(10s)));
+    auto lane = settled_lane(dir, a);
+    INFO(lane.dump());
+    CHECK(books_balance(lane));
+    CHECK(lane["exported"] == 10);
+    CHECK(lane["retries"] == 0);  // the pipeline saw no failure: the other endpoint took it
+    CHECK(first.span_names().empty());
+    CHECK(a.wait_for_log("endpoint " + first.endpoint() + " failed (HTTP 503)", bound(5s)));
+  }
+  SECTION("round_robin") {
+    temp_dir dir;
+    http_upstream first;
+    http_upstream second;
+    auto yaml = http_yaml(dir, first);
+    yaml.replace(
+        yaml.find(first.endpoint() + "/base"), first.endpoint().size() + 5,
+        "[" + first.endpoint() + ", " + second.endpoint() + "]\n    balancing: round_robin");
+    agent a(dir, yaml);
+    REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+    for (int i = 0; i < 10; ++i) {
+      REQUIRE(grpc_export(dir / "otlp.sock", traces_request("turn", 10)).ok());
+      auto total = [&] { return first.span_names().size() + second.span_names().size(); };
+      wait_status(
+          dir, a, [&](const auto&) { return total() == static_cast<std::size_t>(10 * (i + 1)); },
+          bound(5s));
+      REQUIRE(total() == static_cast<std::size_t>(10 * (i + 1)));
+    }
+    INFO(first.span_names().size()
+         << " spans to the first, " << second.span_names().size() << " to the second");
+    CHECK(first.span_names().size() >= 30);
+    CHECK(second.span_names().size() >= 30);
+  }
+}

@@ -335,3 +335,25 @@ TEST_CASE("OTLP endpoint paths: a base path for HTTP only, never a signal path",
         "t.yaml:3:15: error: exporters.otlp.endpoint: expected HOST:PORT without a path, got "
         "'c:4318/otlp'");
 }
+
+TEST_CASE("an OTLP exporter takes a list of endpoints, failed over or in turns", "[config]") {
+  auto cfg = load_ok(
+      "exporters:\n  otlp:\n    endpoint: [a:4317, 'http://b:4317', unix:/run/c.sock]\n"
+      "    balancing: round_robin\n");
+  const auto& e = cfg.exporters.otlp.at(0);
+  REQUIRE(e.targets.size() == 3);
+  CHECK(e.target.host == "a");
+  CHECK(e.targets[1].kind == endpoint::scheme::http);
+  CHECK(e.targets[2].path == "/run/c.sock");
+  CHECK(e.balance == otlp_exporter::balancing::round_robin);
+  CHECK(load_ok("exporters:\n  otlp: { endpoint: a:4317 }\n").exporters.otlp.at(0).balance ==
+        otlp_exporter::balancing::failover);
+  CHECK(only_problem("exporters:\n  otlp:\n    endpoint: [a:4317, 'ftp://b']\n") ==
+        "t.yaml:3:24: error: exporters.otlp.endpoint: unsupported scheme in 'ftp://b'; use "
+        "http://, https:// or unix:");
+  CHECK(only_problem("exporters:\n  otlp:\n    endpoint: []\n") ==
+        "t.yaml:3:15: error: exporters.otlp.endpoint: an empty list; give at least one endpoint");
+  CHECK(only_problem("exporters:\n  otlp: { endpoint: a, balancing: random }\n") ==
+        "t.yaml:2:35: error: exporters.otlp.balancing: expected one of failover, round_robin, got "
+        "'random'");
+}
