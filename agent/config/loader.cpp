@@ -776,6 +776,27 @@ void read_otlp_exporter(parse_context& ctx, const map_view& parent, const std::s
       }
     }
   }
+  // Header names are HTTP tokens and values one line: a CR or LF (percent-decoded from
+  // OTEL_EXPORTER_OTLP_HEADERS, say) would forge headers or split the request.
+  auto is_token = [](unsigned char c) {
+    return std::isalnum(c) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  };
+  for (const auto& [name, value] : out.headers) {
+    bool name_ok = !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
+      return is_token(static_cast<unsigned char>(c));
+    });
+    bool value_ok = std::none_of(value.begin(), value.end(), [](char c) {
+      auto u = static_cast<unsigned char>(c);
+      return (u < 0x20 && u != '\t') || u == 0x7f;
+    });
+    if (!name_ok || !value_ok) {
+      ctx.error(m.has("headers") ? m.get("headers") : parent.key_node(key), m.join("headers"),
+                "header '" + name + "': " +
+                    (!name_ok ? "a name may hold only letters, digits and !#$%&'*+-.^_`|~"
+                              : "a value may not hold control characters such as CR or LF"));
+    }
+  }
   read_retry(ctx, m, out.retry);
   if (m.has("keepalive")) {
     map_view k(ctx, m.get("keepalive"), m.join("keepalive"), {"time", "timeout"});

@@ -1,5 +1,6 @@
 #include "export/otlp_http_exporter.hpp"
 
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -18,8 +19,10 @@
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <ctime>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -205,40 +208,100 @@ struct connection {
   }
 };
 
+// Whether the exporter's io_context can still take handlers; shared with lookups that may
+// outlive it.
+struct io_door {
+  std::mutex mutex;
+  net::io_context* io = nullptr;  // null once the exporter is gone
+};
+
+// A host name being resolved on a thread of its own: getaddrinfo cannot be interrupted, and one
+// that hangs (a DNS server gone quiet) must cost neither the request's timeout nor any other
+// request. The exchange waits for it on a timer that the lookup, its deadline or abort() cancels.
+struct lookup {
+  std::mutex mutex;
+  bool finished = false;
+  std::vector<tcp::endpoint> found;
+  std::string error;
+};
+
 // One request, from send() to its outcome.
 struct exchange {
-  explicit exchange(net::io_context& io) : deadline(io), resolver(io) {}
+  explicit exchange(net::io_context& io) : deadline(io), wake(io) {}
 
   signal what{};
   std::shared_ptr<const std::string> body;  // as sent: gzipped when configured
   exporter::done_fn done;
   std::chrono::steady_clock::time_point started;
   net::steady_timer deadline;
-  tcp::resolver resolver;
+  net::steady_timer wake;  // the lookup's completion, when one is under way
   std::unique_ptr<connection> conn;
   const char* step = "connecting to";  // for the message when it fails
   bool timed_out = false;
   bool aborted = false;
   bool finished = false;
+  bool answer_started = false;  // an interim answer came: the request reached the upstream
+  std::weak_ptr<exchange> self;
 
   void abort() {
     aborted = true;
-    resolver.cancel();
+    wake.cancel();
     if (conn) conn->close();
   }
 };
 
+// Writes the request and reads the final answer into `parser`, skipping interim ones (100
+// Continue, 103 Early Hints), which a proxy may send first.
 template <class Stream>
 net::awaitable<beast::error_code> write_and_read(Stream& s, exchange& ex, request_t& req,
-                                                 parser_t& parser) {
+                                                 std::optional<parser_t>& parser) {
   beast::error_code ec;
   ex.step = "sending to";
   co_await http::async_write(s, req, net::redirect_error(net::use_awaitable, ec));
   if (ec) co_return ec;
   ex.step = "reading the answer from";
-  co_await http::async_read(s, ex.conn->buffer, parser,
-                            net::redirect_error(net::use_awaitable, ec));
-  co_return ec;
+  for (;;) {
+    parser.emplace();
+    parser->body_limit(kAnswerLimit);
+    co_await http::async_read(s, ex.conn->buffer, *parser,
+                              net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return ec;
+    auto status = parser->get().result_int();
+    if (status / 100 != 1 || status == 101) co_return ec;
+    ex.answer_started = true;
+  }
+}
+
+std::shared_ptr<exchange> self_of(exchange& ex) {
+  return ex.self.lock();
+}
+
+// getaddrinfo, on the calling thread; the outcome lands in `into`.
+void resolve(lookup& into, const std::string& host, std::uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &list);
+  std::vector<tcp::endpoint> found;
+  for (auto* a = list; rc == 0 && a != nullptr; a = a->ai_next) {
+    if (a->ai_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+      net::ip::address_v4::bytes_type b;
+      std::memcpy(b.data(), &in->sin_addr, b.size());
+      found.emplace_back(net::ip::address_v4(b), port);
+    } else if (a->ai_family == AF_INET6) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a->ai_addr);
+      net::ip::address_v6::bytes_type b;
+      std::memcpy(b.data(), &in6->sin6_addr, b.size());
+      found.emplace_back(net::ip::address_v6(b, in6->sin6_scope_id), port);
+    }
+  }
+  if (list != nullptr) ::freeaddrinfo(list);
+  std::lock_guard lock(into.mutex);
+  into.finished = true;
+  into.found = std::move(found);
+  if (rc != 0) into.error = ::gai_strerror(rc);
 }
 
 bool is_ip_literal(const std::string& host) {
@@ -257,6 +320,7 @@ struct otlp_http_exporter::impl {
   std::string endpoint_text;
 
   net::io_context io{1};
+  std::shared_ptr<io_door> door = std::make_shared<io_door>();
   net::executor_work_guard<net::io_context::executor_type> work = net::make_work_guard(io);
   std::thread thread;
 
@@ -274,6 +338,7 @@ struct otlp_http_exporter::impl {
       return;
     }
     auto ex = std::make_shared<exchange>(io);
+    ex->self = ex;
     ex->what = s;
     ex->done = std::move(done);
     ex->started = std::chrono::steady_clock::now();
@@ -293,9 +358,6 @@ struct otlp_http_exporter::impl {
     });
     export_outcome out;
     try {
-      if (cfg.codec == config::otlp_exporter::compression::gzip) {
-        ex->body = std::make_shared<const std::string>(gzip_compress(*ex->body));
-      }
       // A kept-alive connection the upstream closed meanwhile fails before any answer; the
       // request then goes once more, on a fresh connection.
       for (int attempt = 0;; ++attempt) {
@@ -345,6 +407,7 @@ struct otlp_http_exporter::impl {
   }
 
   net::awaitable<beast::error_code> once(exchange& ex, bool& reused, export_outcome& out) {
+    if (ex.aborted) co_return net::error::operation_aborted;
     ex.conn = take_idle();
     reused = ex.conn != nullptr;
     if (!ex.conn) {
@@ -366,8 +429,8 @@ struct otlp_http_exporter::impl {
     req.keep_alive(true);
     req.prepare_payload();
 
-    parser_t parser;
-    parser.body_limit(kAnswerLimit);
+    std::optional<parser_t> parser;
+    ex.answer_started = false;
     beast::error_code ec;
     if (auto* plain = std::get_if<beast::tcp_stream>(&ex.conn->stream)) {
       ec = co_await write_and_read(*plain, ex, req, parser);
@@ -376,18 +439,29 @@ struct otlp_http_exporter::impl {
     } else {
       ec = co_await write_and_read(std::get<unix_stream>(ex.conn->stream), ex, req, parser);
     }
+    bool header_read = parser && parser->is_header_done();
+    if (ec == http::error::body_limit && header_read) {
+      // An answer too large to read is judged by its status; the connection cannot be reused.
+      http_answer answer;
+      answer.status = parser->get().result_int();
+      answer.retry_after = view(parser->get()[http::field::retry_after]);
+      out = classify_http_answer(ex.what, answer, std::chrono::system_clock::now());
+      ex.conn->close();
+      ex.conn.reset();
+      co_return beast::error_code{};
+    }
     if (ec) {
-      reused = reused && !parser.got_some();
+      reused = reused && !ex.answer_started && !(parser && parser->got_some());
       co_return ec;
     }
-    auto& res = parser.get();
+    auto& res = parser->get();
     http_answer answer;
     answer.status = res.result_int();
     answer.content_type = view(res[http::field::content_type]);
     answer.body = res.body();
     answer.retry_after = view(res[http::field::retry_after]);
     out = classify_http_answer(ex.what, answer, std::chrono::system_clock::now());
-    if (res.keep_alive() && !stopped && idle.size() < kMaxIdleConnections) {
+    if (parser->keep_alive() && !ex.aborted && !stopped && idle.size() < kMaxIdleConnections) {
       idle.push_back(std::move(ex.conn));
     } else {
       ex.conn->close();
@@ -408,10 +482,33 @@ struct otlp_http_exporter::impl {
       co_return ec;
     }
     ex.step = "resolving";
-    auto found =
-        co_await ex.resolver.async_resolve(cfg.target.host, std::to_string(cfg.target.port),
-                                           net::redirect_error(net::use_awaitable, ec));
-    if (ec) co_return ec;
+    std::vector<tcp::endpoint> found;
+    if (auto ip = net::ip::make_address(cfg.target.host, ec); !ec) {
+      found.emplace_back(ip, cfg.target.port);
+    } else {
+      auto pending = std::make_shared<lookup>();
+      std::thread([pending, door = door, weak = std::weak_ptr<exchange>(self_of(ex)),
+                   host = cfg.target.host, port = cfg.target.port] {
+        resolve(*pending, host, port);
+        std::lock_guard lock(door->mutex);
+        if (door->io == nullptr) return;
+        net::post(*door->io, [weak] {
+          if (auto e = weak.lock()) e->wake.cancel();
+        });
+      }).detach();
+      ex.wake.expires_at(net::steady_timer::time_point::max());
+      bool finished = false;
+      {
+        std::lock_guard lock(pending->mutex);
+        finished = pending->finished;
+      }
+      if (!finished) co_await ex.wake.async_wait(net::redirect_error(net::use_awaitable, ec));
+      std::lock_guard lock(pending->mutex);
+      if (!pending->finished) co_return net::error::operation_aborted;  // timed out or stopped
+      if (pending->found.empty()) co_return net::error::host_not_found;
+      found = pending->found;
+    }
+    ec = {};
     if (ex.aborted) co_return net::error::operation_aborted;
     ex.step = "connecting to";
     if (tls) {
@@ -477,8 +574,11 @@ std::variant<std::unique_ptr<otlp_http_exporter>, std::string> otlp_http_exporte
     i->endpoint_text = "unix:" + t.path;
   } else {
     std::string host = t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host;
+    i->endpoint_text =
+        (cfg.use_tls() ? "https://" : "http://") + host + ":" + std::to_string(t.port) + t.url_path;
+    // With tls.server_name, the name the upstream answers to (as gRPC's :authority would be).
+    if (cfg.use_tls() && !cfg.tls.server_name.empty()) host = cfg.tls.server_name;
     i->host_header = host + ":" + std::to_string(t.port);
-    i->endpoint_text = (cfg.use_tls() ? "https://" : "http://") + i->host_header + t.url_path;
   }
   if (cfg.use_tls() && t.kind != config::endpoint::scheme::unix_path) {
     try {
@@ -502,6 +602,7 @@ std::variant<std::unique_ptr<otlp_http_exporter>, std::string> otlp_http_exporte
     i->tls_name = cfg.tls.server_name.empty() ? t.host : cfg.tls.server_name;
   }
   auto* raw = i.get();
+  i->door->io = &i->io;
   i->thread = std::thread([raw] { raw->io.run(); });
   return std::unique_ptr<otlp_http_exporter>(new otlp_http_exporter(std::move(i)));
 }
@@ -517,6 +618,11 @@ const std::string& otlp_http_exporter::name() const {
 }
 
 void otlp_http_exporter::send(signal s, std::shared_ptr<const std::string> request, done_fn done) {
+  // On the caller's thread, before the request's deadline starts: a 4 MiB batch takes a few tens
+  // of milliseconds that the I/O thread's other exchanges should not wait for.
+  if (impl_->cfg.codec == config::otlp_exporter::compression::gzip) {
+    request = std::make_shared<const std::string>(gzip_compress(*request));
+  }
   std::unique_lock lock(impl_->mutex);
   if (impl_->stopping) {
     lock.unlock();
@@ -538,6 +644,8 @@ void otlp_http_exporter::shutdown() {
   net::post(impl_->io, [i = impl_.get()] { i->abort_all(); });
   impl_->work.reset();
   if (impl_->thread.joinable()) impl_->thread.join();
+  std::lock_guard lock(impl_->door->mutex);
+  impl_->door->io = nullptr;  // a lookup finishing later posts nowhere
 }
 
 }  // namespace sidelight::exporting

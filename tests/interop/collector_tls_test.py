@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Interop: sidelight exports over TLS to the real Collector, trusting a private CA through
 `tls.ca_file`, with a custom header, over OTLP/gRPC and over OTLP/HTTP (https://, by IP address
-and by name); a CA that did not sign the server's certificate is refused (the export fails and
-nothing arrives).
+and by name); a CA that did not sign the server's certificate, and a certificate that does not
+name the server (`tls.server_name`), are refused (the export fails and nothing arrives).
 
     collector_tls_test.py path/to/sidelight
 """
@@ -43,7 +43,8 @@ def main():
         key, crt = make_server_cert(s.work, ca_key, ca_crt)
         collector = s.start_collector(tls=(crt, key))
 
-        def start(name, ca, endpoint=f"127.0.0.1:{collector.port}", protocol="grpc"):
+        def start(name, ca, endpoint=f"127.0.0.1:{collector.port}", protocol="grpc",
+                  server_name=""):
             return s.sidelight(f"""
 heartbeat: {{ interval: 60s }}
 targets:
@@ -54,7 +55,7 @@ exporters:
     endpoint: {endpoint}
     protocol: {protocol}
     headers: {{ x-tenant: interop }}
-    tls: {{ ca_file: {ca} }}
+    tls: {{ ca_file: {ca}, server_name: "{server_name}" }}
 """, name)
 
         def beat_arrives(name, agent, what):
@@ -84,6 +85,11 @@ exporters:
             beat_arrives(name, agent, f"a heartbeat over OTLP/HTTP to {endpoint}")
         bad_http = start("https-wrong-ca", other_ca, https, "http/protobuf")
         refused("https-wrong-ca", bad_http, "OTLP/HTTP")
+        # A trusted certificate that does not name the server is refused too.
+        for name, endpoint, protocol in (("tls-wrong-name", f"127.0.0.1:{collector.port}", "grpc"),
+                                         ("https-wrong-name", https, "http/protobuf")):
+            agent = start(name, ca_crt, endpoint, protocol, server_name="wrong.example")
+            refused(name, agent, f"{protocol} with server_name wrong.example")
         if "certificate verify failed" not in open(bad_http.log).read():
             fail("the OTLP/HTTP exporter did not say why the TLS handshake failed\n" +
                  open(bad_http.log).read())

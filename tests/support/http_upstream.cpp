@@ -61,6 +61,12 @@ http_upstream::fault http_upstream::drop_mid_request() {
   return f;
 }
 
+http_upstream::fault http_upstream::close_without_answer() {
+  fault f;
+  f.what = fault::kind::close_without_answer;
+  return f;
+}
+
 http_upstream::fault http_upstream::slow(std::chrono::milliseconds delay) {
   fault f;
   f.delay = delay;
@@ -165,6 +171,12 @@ void http_upstream::serve(int fd) {
     if (f.status >= 200 && f.status < 300) {
       auto body = req[http::field::content_encoding] == "gzip" ? gunzip(req.body()) : req.body();
       record(seen.target, body);
+    }
+    if (f.what == fault::kind::close_without_answer) break;
+    if (f.early_hints) {
+      http::response<http::empty_body> hints{http::status{103}, 11};
+      hints.set(http::field::link, "</style.css>; rel=preload");
+      http::write(socket, hints, ec);
     }
     http::response<http::string_body> res{static_cast<http::status>(f.status), 11};
     res.set(http::field::content_type, "application/x-protobuf");

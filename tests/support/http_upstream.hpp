@@ -23,17 +23,21 @@ namespace sidelight::test {
 class http_upstream {
  public:
   struct fault {
-    enum class kind { answer, hang, drop_mid_request };
+    // answer: read the request, then answer; hang: read it and never answer; drop_mid_request:
+    // read only its headers and close; close_without_answer: read it, take its spans, close.
+    enum class kind { answer, hang, drop_mid_request, close_without_answer };
     kind what = kind::answer;
     unsigned status = 200;
     std::string retry_after;             // the Retry-After header, when not empty
     std::string body;                    // the answer's body (protobuf), when not empty
     std::chrono::milliseconds delay{0};  // before answering
+    bool early_hints = false;            // a 103 Early Hints before the answer
   };
   static fault status(unsigned code, std::string retry_after = "");
   static fault hang();
   static fault drop_mid_request();
   static fault slow(std::chrono::milliseconds delay);
+  static fault close_without_answer();
 
   struct request_seen {
     std::string target;

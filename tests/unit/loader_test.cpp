@@ -357,3 +357,15 @@ TEST_CASE("an OTLP exporter takes a list of endpoints, failed over or in turns",
         "t.yaml:2:35: error: exporters.otlp.balancing: expected one of failover, round_robin, got "
         "'random'");
 }
+
+TEST_CASE("exporter headers must be valid HTTP: a token name, a value on one line", "[config]") {
+  CHECK(only_problem("exporters:\n  otlp:\n    endpoint: a\n    headers: { 'bad name': x }\n") ==
+        "t.yaml:4:14: error: exporters.otlp.headers: header 'bad name': a name may hold only "
+        "letters, digits and !#$%&'*+-.^_`|~");
+  auto env = fake_env({{"OTEL_EXPORTER_OTLP_HEADERS", "x-a=1%0D%0AHost: evil"}});
+  auto p = only_problem("exporters:\n  otlp: { endpoint: a }\n", env);
+  CHECK_THAT(p, Catch::Contains("a value may not hold control characters such as CR or LF"));
+  CHECK(load_ok("exporters:\n  otlp: { endpoint: a, headers: { x-tenant: \"a\\tb\" } }\n")
+            .exporters.otlp.at(0)
+            .headers.size() == 1);
+}
