@@ -3,6 +3,7 @@
 //
 //   sidelight_intake_bench [--requests N] [--spans 512] [--in-flight 8] [--gzip]
 //                          [--collector PATH] [--latency-requests N] [--ndjson-lines N]
+//                          [--upstream-down] [--spool] [--spool-fsync]
 //
 // A client in this program sends N pre-serialized ExportTraceServiceRequests of 512 spans
 // (about 374 bytes a span, as in ../shared/DESIGN.md) over OTLP/gRPC on a Unix socket, several in
@@ -258,6 +259,8 @@ struct options {
   int latency_requests = 200;
   long ndjson_lines = 2000000;
   bool upstream_down = false;
+  bool spool = false;  // the exporter with an on-disk spool (in the temp directory)
+  bool spool_fsync = false;
 };
 
 struct result {
@@ -299,8 +302,12 @@ void print(const std::string& who, const result& r, const options& o) {
   std::printf(
       "%-10s %7d requests x %d spans%s: %8.0f spans/CPU-s  (%6.2f CPU-s, %8.0f spans/s wall, peak "
       "RSS %.1f MiB)\n",
-      who.c_str(), o.requests, o.spans, o.gzip ? " gzip" : "", r.spans_per_cpu_s, r.cpu_s,
-      r.spans_per_s, double(r.hwm_kib) / 1024);
+      who.c_str(), o.requests, o.spans,
+      who != "sidelight" ? (o.gzip ? " gzip" : "")
+      : o.spool_fsync    ? (o.gzip ? " gzip, spool+fsync" : ", spool+fsync")
+      : o.spool          ? (o.gzip ? " gzip, spool" : ", spool")
+                         : (o.gzip ? " gzip" : ""),
+      r.spans_per_cpu_s, r.cpu_s, r.spans_per_s, double(r.hwm_kib) / 1024);
 }
 
 }  // namespace
@@ -327,10 +334,14 @@ int main(int argc, char** argv) {
       o.ndjson_lines = std::stol(value());
     else if (a == "--upstream-down")
       o.upstream_down = true;
+    else if (a == "--spool")
+      o.spool = true;
+    else if (a == "--spool-fsync")
+      o.spool = o.spool_fsync = true;
     else {
       std::cerr << "usage: sidelight_intake_bench [--requests N] [--spans N] [--in-flight N] "
                    "[--gzip] [--collector PATH] [--latency-requests N] [--ndjson-lines N] "
-                   "[--upstream-down]\n";
+                   "[--upstream-down] [--spool] [--spool-fsync]\n";
       return 2;
     }
   }
@@ -354,7 +365,11 @@ int main(int argc, char** argv) {
         << "  ndjson: { unix: " << (dir / "ndjson.sock").string() << " }\n"
         << "batch: { max_items: 8192, timeout: 200ms }\n"
         << "exporters:\n  otlp: { endpoint: 'http://127.0.0.1:" << up.port()
-        << "', compression: " << codec << " }\n";
+        << "', compression: " << codec
+        << (o.spool ? ", spool: { dir: " + (dir / "spool").string() +
+                          (o.spool_fsync ? ", fsync: true" : "") + " }"
+                    : std::string())
+        << " }\n";
     pid_t pid = spawn({SIDELIGHT_BINARY, "run", "--config", (dir / "sidelight.yaml").string()},
                       (dir / "sidelight.log").string());
     if (!wait_socket(sock, pid)) {

@@ -89,6 +89,7 @@ std::string to_json(const status_snapshot& s) {
                               {"signal", l.signal},
                               {"upstream", l.upstream_ok ? "up" : "failing"},
                               {"received", l.received},
+                              {"recovered", l.recovered},
                               {"exported", l.exported},
                               {"dropped", l.dropped},
                               {"queued_items", l.queued_items},
@@ -166,6 +167,7 @@ std::string from_json(const std::string& text, status_snapshot& out) {
       l.signal = x.at("signal").get<std::string>();
       l.upstream_ok = x.at("upstream").get<std::string>() == "up";
       l.received = x.at("received").get<std::uint64_t>();
+      l.recovered = x.value("recovered", std::uint64_t{0});
       l.exported = x.at("exported").get<std::uint64_t>();
       l.dropped = x.at("dropped").get<std::map<std::string, std::uint64_t>>();
       l.queued_items = x.at("queued_items").get<std::uint64_t>();

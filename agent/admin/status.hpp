@@ -47,6 +47,7 @@ struct lane_status {
   std::string signal;  // traces | metrics | logs
   bool upstream_ok = true;
   std::uint64_t received = 0;
+  std::uint64_t recovered = 0;  // of those, read back from the spool at start
   std::uint64_t exported = 0;
   std::map<std::string, std::uint64_t> dropped;  // by reason
   std::uint64_t queued_items = 0;

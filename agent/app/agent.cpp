@@ -91,7 +91,8 @@ class metric_writer {
 std::array<std::shared_ptr<pipeline::signal_lane>, 3> make_lanes(
     asio::io_context& io, const std::shared_ptr<exporting::exporter>& exp,
     const config::config& cfg, const config::retry_settings& retry,
-    const std::shared_ptr<pipeline::memory_budget>& budget) {
+    const std::shared_ptr<pipeline::memory_budget>& budget,
+    const std::array<std::shared_ptr<pipeline::spool>, 3>& spools = {}) {
   pipeline::lane_settings ls;
   ls.queue_max_bytes = cfg.queue.max_bytes;
   ls.queue_max_items = cfg.queue.max_items;
@@ -102,9 +103,35 @@ std::array<std::shared_ptr<pipeline::signal_lane>, 3> make_lanes(
   ls.budget = budget;
   std::array<std::shared_ptr<pipeline::signal_lane>, 3> lanes;
   for (auto s : {exporting::signal::traces, exporting::signal::metrics, exporting::signal::logs}) {
-    lanes[static_cast<std::size_t>(s)] = std::make_shared<pipeline::signal_lane>(io, exp, s, ls);
+    auto i = static_cast<std::size_t>(s);
+    auto settings = ls;
+    if (spools[i]) {
+      // The spool holds the payloads: its budget bounds the lane, and no memory is held for them.
+      settings.spool = spools[i];
+      settings.budget = nullptr;
+    }
+    lanes[i] = std::make_shared<pipeline::signal_lane>(io, exp, s, settings);
+    lanes[i]->recover();
   }
   return lanes;
+}
+
+// The spools of an exporter, one directory per signal; an error text when one cannot be opened.
+std::variant<std::array<std::shared_ptr<pipeline::spool>, 3>, std::string> open_spools(
+    const config::otlp_exporter& e) {
+  std::array<std::shared_ptr<pipeline::spool>, 3> out;
+  if (e.spool.dir.empty()) return out;
+  std::string name = e.name;
+  std::replace(name.begin(), name.end(), '/', '_');
+  for (auto s : {exporting::signal::traces, exporting::signal::metrics, exporting::signal::logs}) {
+    pipeline::spool::options o;
+    o.dir = e.spool.dir + "/" + name + "/" + std::string(exporting::to_string(s));
+    o.fsync = e.spool.fsync;
+    std::string error;
+    out[static_cast<std::size_t>(s)] = pipeline::spool::open(o, error);
+    if (!out[static_cast<std::size_t>(s)]) return "spool: " + error;
+  }
+  return out;
 }
 
 }  // namespace
@@ -185,7 +212,12 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
     std::string shown;  // in `sidelight status`
     for (const auto& t : e.targets)
       shown += (shown.empty() ? "" : ",") + t.text;
-    next.push_back({fp, exp, lane, make_lanes(io_, exp, *cfg, e.retry, budget_), shown});
+    auto spools = open_spools(e);
+    if (auto* err = std::get_if<std::string>(&spools)) return "exporter " + e.name + ": " + *err;
+    auto bounded = *cfg;
+    if (!e.spool.dir.empty()) bounded.queue.max_bytes = e.spool.max_bytes;
+    next.push_back({fp, exp, lane,
+                    make_lanes(io_, exp, bounded, e.retry, budget_, std::get<0>(spools)), shown});
     spdlog::info("exporter {}: {} to {}{}", e.name, http ? "OTLP/HTTP" : "OTLP/gRPC", endpoints,
                  e.targets.size() < 2 ? ""
                  : e.balance == config::otlp_exporter::balancing::failover
@@ -554,6 +586,7 @@ admin::status_snapshot agent::snapshot() const {
       l.signal = std::string(exporting::to_string(lane->signal()));
       l.upstream_ok = ls.upstream_ok;
       l.received = ls.received_items;
+      l.recovered = ls.recovered_items;
       l.exported = ls.exported_items;
       for (std::size_t r = 0; r < pipeline::kDropReasons; ++r) {
         l.dropped[std::string(pipeline::to_string(static_cast<pipeline::drop_reason>(r)))] =

@@ -146,6 +146,13 @@ struct endpoint {
   std::string text;      // as configured
 };
 
+// An exporter's on-disk spool (off while `dir` is empty): see pipeline/spool.hpp.
+struct spool_settings {
+  std::string dir;                       // one subdirectory per signal is made in it
+  std::uint64_t max_bytes = 1ull << 30;  // per signal; the oldest records go first beyond it
+  bool fsync = false;                    // fdatasync each append: survive a power loss too
+};
+
 struct otlp_exporter {
   enum class protocol { grpc, http_protobuf };
   enum class compression { none, gzip };
@@ -165,6 +172,7 @@ struct otlp_exporter {
   duration timeout = std::chrono::seconds(10);
   tls_settings tls;
   retry_settings retry;
+  spool_settings spool;
   // 0 disables keepalive pings (gRPC's default). Servers built on grpc-go refuse pings more often
   // than every 5 minutes unless configured to allow them.
   duration keepalive_time = std::chrono::seconds(0);

@@ -44,7 +44,8 @@ std::string exporter_fingerprint(const otlp_exporter& e) {
       << e.tls.cert_file << '\x1f' << e.tls.key_file << '\x1f' << e.tls.server_name << '\x1f'
       << e.retry.enabled << '\x1f' << e.retry.initial_interval.count() << '\x1f'
       << e.retry.max_interval.count() << '\x1f' << e.retry.multiplier << '\x1f'
-      << e.keepalive_time.count() << '\x1f' << e.keepalive_timeout.count();
+      << e.keepalive_time.count() << '\x1f' << e.keepalive_timeout.count() << '\x1f' << e.spool.dir
+      << '\x1f' << e.spool.max_bytes << '\x1f' << e.spool.fsync;
   for (const auto& [k, v] : e.headers)
     out << '\x1f' << k << '=' << v;
   return out.str();

@@ -682,7 +682,7 @@ void read_otlp_exporter(parse_context& ctx, const map_view& parent, const std::s
                         const otel_exporter_env& env, otlp_exporter& out) {
   map_view m(ctx, parent.get(key), parent.join(key),
              {"endpoint", "balancing", "protocol", "headers", "compression", "timeout", "tls",
-              "retry", "keepalive"});
+              "retry", "keepalive", "spool"});
   out.name = key;
   out.where = ctx.where(parent.key_node(key));
   if (!m.valid()) return;
@@ -798,6 +798,21 @@ void read_otlp_exporter(parse_context& ctx, const map_view& parent, const std::s
     }
   }
   read_retry(ctx, m, out.retry);
+  if (m.has("spool")) {
+    map_view sp(ctx, m.get("spool"), m.join("spool"), {"dir", "max_bytes", "fsync"});
+    if (sp.valid()) {
+      sp.read("dir", out.spool.dir);
+      sp.read_size("max_bytes", out.spool.max_bytes);
+      sp.read("fsync", out.spool.fsync);
+      if (!out.spool.dir.starts_with("/")) {
+        ctx.error(sp.has("dir") ? sp.get("dir") : m.get("spool"), sp.join("dir"),
+                  "expected an absolute directory path");
+      }
+      if (out.spool.max_bytes < (1u << 20)) {
+        ctx.error(sp.key_node("max_bytes"), sp.join("max_bytes"), "must be at least 1MiB");
+      }
+    }
+  }
   if (m.has("keepalive")) {
     map_view k(ctx, m.get("keepalive"), m.join("keepalive"), {"time", "timeout"});
     if (k.valid()) {

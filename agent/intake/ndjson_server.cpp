@@ -144,7 +144,7 @@ void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver) {
     rl.mutable_scope_logs()->Add(std::move(scope));
     auto bytes = std::make_shared<std::string>();
     append_field1(*bytes, rl.SerializeAsString());
-    deliver(exporting::signal::logs, pipeline::chunk{std::move(bytes), items, {}});
+    deliver(exporting::signal::logs, pipeline::chunk{std::move(bytes), items, {}, {}});
   }
   for (auto& [hint, scope] : spans_) {
     otlp::trace::v1::ResourceSpans rs;
@@ -154,7 +154,7 @@ void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver) {
     rs.mutable_scope_spans()->Add(std::move(scope));
     auto bytes = std::make_shared<std::string>();
     append_field1(*bytes, rs.SerializeAsString());
-    deliver(exporting::signal::traces, pipeline::chunk{std::move(bytes), items, {}});
+    deliver(exporting::signal::traces, pipeline::chunk{std::move(bytes), items, {}, {}});
   }
   logs_.clear();
   spans_.clear();

@@ -10,15 +10,18 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/spool.hpp"
+
 namespace sidelight::pipeline {
 
 // One or more length-delimited `resource_spans` / `resource_logs` / `resource_metrics` fields
 // (field 1 of the Export*ServiceRequest), so that chunks joined end to end are a request.
 struct chunk {
-  std::shared_ptr<const std::string> bytes;
-  std::uint32_t items = 0;  // spans, log records or metric data points
+  std::shared_ptr<const std::string> bytes;  // null once the chunk lives in a spool only
+  std::uint32_t items = 0;                   // spans, log records or metric data points
   std::chrono::steady_clock::time_point enqueued{};
-  std::size_t size() const { return bytes ? bytes->size() : 0; }
+  std::shared_ptr<spool_record> spooled;  // its record, when the lane has a spool
+  std::size_t size() const { return bytes ? bytes->size() : spooled ? spooled->length() : 0; }
 };
 
 class drop_oldest_queue {

@@ -65,6 +65,13 @@ void signal_lane::land(const batch& b) {
 }
 
 void signal_lane::offer(chunk c) {
+  // On disk before intake answers the client; not under the lane's lock.
+  if (settings_.spool && c.bytes && !c.spooled) {
+    if (auto record = settings_.spool->append(*c.bytes, c.items)) {
+      c.spooled = std::move(record);
+      c.bytes.reset();
+    }
+  }
   std::lock_guard lock(mutex_);
   stats_.received_items += c.items;
   if (stopped_) {
@@ -83,6 +90,32 @@ void signal_lane::offer(chunk c) {
       queue_.bytes() >= settings_.batch_max_bytes) {
     schedule_pump();
   }
+}
+
+void signal_lane::recover() {
+  if (!settings_.spool) return;
+  auto records = settings_.spool->take_recovered();
+  if (records.empty()) return;
+  std::uint64_t items = 0;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& r : records) {
+      chunk c;
+      c.items = r->items();
+      c.spooled = std::move(r);
+      c.enqueued = clock::now();
+      items += c.items;
+      stats_.received_items += c.items;
+      stats_.recovered_items += c.items;
+      auto d = queue_.push(std::move(c), stats_.in_flight_bytes);
+      if (d.items > 0 || d.chunks > 0) drop(d.items, drop_reason::queue_full);
+    }
+    stats_.queued_items = queue_.items();
+    stats_.queued_bytes = queue_.bytes();
+    schedule_pump();
+  }
+  spdlog::info("exporter {}: {} {} item(s) recovered from the spool in {}", exporter_->name(),
+               items, exporting::to_string(signal_), settings_.spool->dir());
 }
 
 void signal_lane::schedule_pump() {
@@ -123,6 +156,7 @@ void signal_lane::pump() {
     if (!queue_.empty() && !blocked) arm_batch_timer();
   }
   // Joining the chunks copies bytes; done outside the lock so intake never waits for it.
+  std::uint64_t unreadable = 0;
   for (auto& taken : batches) {
     auto b = std::make_shared<batch>();
     std::size_t size = 0;
@@ -130,14 +164,30 @@ void signal_lane::pump() {
       size += c.size();
     std::string request;
     request.reserve(size);
-    for (const auto& c : taken) {
-      request.append(*c.bytes);
+    for (auto& c : taken) {
       b->items += c.items;
+      if (c.bytes) {
+        request.append(*c.bytes);
+      } else if (auto payload = c.spooled->read(); payload.size() == c.spooled->length()) {
+        request.append(payload);
+      } else {
+        unreadable += c.items;  // counted below, as retry_exhausted: it cannot be sent
+        b->items -= c.items;
+      }
+      if (c.spooled) b->records.push_back(std::move(c.spooled));
     }
-    b->bytes = request.size();
+    b->bytes = size;  // as counted in flight, read back or not
     b->request = std::make_shared<const std::string>(std::move(request));
     b->first_attempt = clock::now();
     send(std::move(b));
+  }
+  if (unreadable > 0) {
+    spdlog::error("exporter {}: {} {} item(s) could not be read back from the spool in {}",
+                  exporter_->name(), unreadable, exporting::to_string(signal_),
+                  settings_.spool->dir());
+    std::lock_guard lock(mutex_);
+    stats_.in_flight_items -= unreadable;
+    drop(unreadable, drop_reason::retry_exhausted);
   }
 }
 
@@ -301,6 +351,7 @@ void signal_lane::flush(clock::time_point deadline, std::function<void(std::uint
     if (!self->flush_done_) return;
     // Everything not delivered by now: queued, waiting for a retry, or still in flight.
     auto left = self->queue_.items() + self->stats_.in_flight_items;
+    self->hold_spool(left);
     auto d = self->queue_.clear();
     self->drop(d.items, drop_reason::shutdown);
     self->release(d.bytes);
@@ -330,6 +381,7 @@ void signal_lane::stop() {
   if (stopped_) return;
   stopped_ = true;
   auto left = queue_.items() + stats_.in_flight_items;
+  hold_spool(left);
   batch_timer_.cancel();
   retry_timer_.cancel();
   flush_timer_.cancel();
@@ -347,6 +399,16 @@ void signal_lane::stop() {
     // Stopped in the middle of a flush: say what was left, as the deadline would have.
     asio::post(io_, [done = std::move(flush_done_), left] { done(left); });
     flush_done_ = nullptr;
+  }
+}
+
+void signal_lane::hold_spool(std::uint64_t left) {
+  if (!settings_.spool || spool_held_) return;
+  spool_held_ = true;
+  settings_.spool->hold();
+  if (left > 0) {
+    spdlog::info("exporter {}: {} {} item(s) stay in the spool in {} for the next start",
+                 exporter_->name(), left, exporting::to_string(signal_), settings_.spool->dir());
   }
 }
 

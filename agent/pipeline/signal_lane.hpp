@@ -43,6 +43,9 @@ struct lane_settings {
   config::retry_settings retry;
   std::size_t max_in_flight = 4;
   std::shared_ptr<memory_budget> budget;  // shared by every lane; may be null
+  // With a spool, every chunk is written to disk before it is queued and read back to be sent;
+  // the queue then holds no payload in memory, and queue_max_bytes bounds the spool.
+  std::shared_ptr<pipeline::spool> spool;
 };
 
 // Upper bounds (seconds) of the export latency histogram's buckets; the last bucket is +Inf.
@@ -51,6 +54,7 @@ inline constexpr std::array<double, 12> kLatencyBounds = {0.001, 0.0025, 0.005, 
 
 struct signal_lane_stats {
   std::uint64_t received_items = 0;
+  std::uint64_t recovered_items = 0;  // of those, read back from the spool at start
   std::uint64_t exported_items = 0;
   std::array<std::uint64_t, kDropReasons> dropped_items{};
   std::uint64_t queued_items = 0;
@@ -87,6 +91,9 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   // lane never holds more than that.
   void offer(chunk c);
 
+  // Queues what the spool kept from an earlier run (counted as received and as recovered).
+  void recover();
+
   // Sends everything queued, without waiting for batch timeouts, until nothing is left or
   // `deadline` passes; then whatever remains is dropped (shutdown) and `done` gets its item count.
   void flush(std::chrono::steady_clock::time_point deadline,
@@ -105,6 +112,7 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
     std::uint64_t items = 0;
     std::uint64_t bytes = 0;
     std::chrono::steady_clock::time_point first_attempt{};
+    std::vector<std::shared_ptr<spool_record>> records;  // released when the batch is done
     bool probe = false;  // sent by the retry timer to find out whether the upstream is back
   };
 
@@ -120,6 +128,8 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   void land(const batch& b);    // lock held: `b` is no longer in flight                // bytes the
                                 // lane no longer holds
   void finish_flush_if_done();  // lock held
+  // Shutdown with a spool: what is still held stays on disk instead of being released.
+  void hold_spool(std::uint64_t left);  // lock held
 
   asio::io_context& io_;
   std::shared_ptr<exporting::exporter> exporter_;
@@ -144,6 +154,7 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   std::chrono::steady_clock::time_point last_warning_{};
   bool flushing_ = false;
   bool stopped_ = false;
+  bool spool_held_ = false;
   std::function<void(std::uint64_t)> flush_done_;
 };
 

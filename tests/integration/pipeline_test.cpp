@@ -1,8 +1,10 @@
 // Client telemetry through the queues while the upstream fails: within the bounds nothing is
 // lost, beyond them the drops are exact and the oldest go first, and the books always balance.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -227,4 +229,68 @@ TEST_CASE(
   }
   CHECK(spans == 100);
   CHECK(saw_heartbeat);  // sidelight's own heartbeat goes to every exporter too
+}
+
+TEST_CASE("pipeline: with a spool, SIGKILL loses nothing acknowledged: the next start sends it all",
+          "[pipeline][spool]") {
+  temp_dir dir;
+  otlp_receiver up;
+  auto yaml = pipeline_yaml(dir, up, "");
+  yaml.replace(yaml.find("    retry:"), 0, "    spool: { dir: " + dir / "spool" + " }\n");
+  up.stop();
+  {
+    agent a(dir, yaml);
+    REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+    for (int i = 0; i < 20; ++i)
+      REQUIRE(grpc_export(dir / "otlp.sock", traces_request("kept-" + std::to_string(i), 10)).ok());
+    a.signal(SIGKILL);
+    CHECK(WIFSIGNALED(a.wait(bound(5s))));
+  }
+  up.start();
+  agent b(dir, yaml);
+  REQUIRE(up.wait_spans(200, bound(15s)));
+  auto lane = settled_lane(dir, b);
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["recovered"] == 200);
+  CHECK(lane["exported"] == 200);
+  std::set<std::string> names;
+  for (const auto& s : up.spans())
+    names.insert(s.name);
+  CHECK(names.size() == 20);
+  CHECK(b.wait_for_log("200 traces item(s) recovered from the spool", bound(5s)));
+}
+
+TEST_CASE(
+    "pipeline: with a spool, an outage longer than memory holds loses nothing within the "
+    "spool's budget, and memory stays small",
+    "[pipeline][spool]") {
+  temp_dir dir;
+  otlp_receiver up;
+  auto yaml = pipeline_yaml(dir, up, "");  // queue.max_bytes 256 KiB: the spool replaces it
+  yaml.replace(yaml.find("    retry:"), 0,
+               "    spool: { dir: " + dir / "spool" + ", max_bytes: 64MiB }\n");
+  agent a(dir, yaml);
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  up.stop();
+  // 20,000 spans, about 0.8 MB queued: three times the 256 KiB queue.max_bytes would keep.
+  for (int i = 0; i < 200; ++i)
+    REQUIRE(
+        grpc_export(dir / "otlp.sock", traces_request("during-" + std::to_string(i), 100)).ok());
+  auto lane = lane_of(status_of(dir, a), "otlp", "traces");
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["dropped"]["queue_full"] == 0);
+  CHECK(lane["queued_bytes"].get<int>() > 2 * 256 * 1024);
+  CHECK(rss_below(a.pid(), 48 * 1024));
+  up.start();
+  REQUIRE(up.wait_spans(20000, bound(20s)));
+  lane = settled_lane(dir, a);
+  CHECK(books_balance(lane));
+  CHECK(lane["exported"] == 20000);
+  // Delivered: the spool deletes what it no longer needs.
+  std::size_t segments = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir / "spool"))
+    segments += e.path().extension() == ".seg";
+  CHECK(segments <= 3);  // the one being written, per signal
 }

@@ -39,7 +39,7 @@ class held_exporter final : public exporting::exporter {
 };
 
 pipeline::chunk make(char tag, std::size_t bytes, std::uint32_t items) {
-  return pipeline::chunk{std::make_shared<const std::string>(bytes, tag), items, {}};
+  return pipeline::chunk{std::make_shared<const std::string>(bytes, tag), items, {}, {}};
 }
 
 void run_until(boost::asio::io_context& io, const std::function<bool()>& done,
