@@ -111,7 +111,6 @@ std::array<std::shared_ptr<pipeline::signal_lane>, 3> make_lanes(
       settings.budget = nullptr;
     }
     lanes[i] = std::make_shared<pipeline::signal_lane>(io, exp, s, settings);
-    lanes[i]->recover();
   }
   return lanes;
 }
@@ -248,6 +247,11 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
     if (!reused[i]) retire(exporters_[i]);
   }
   exporters_ = std::move(next);
+  // Only now that the configuration is in force: what the spools kept from an earlier run goes
+  // to the lanes that will send it (a refused configuration leaves it on disk).
+  for (auto& slot : exporters_)
+    for (auto& l : slot.lanes)
+      if (l) l->recover();
 
   if (has_process_targets(*cfg) && !process_events_) {
     process_events_ = std::make_unique<watch::process_events>(io_);

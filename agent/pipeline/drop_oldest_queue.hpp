@@ -46,6 +46,11 @@ class drop_oldest_queue {
 
   // Empties the queue, returning what was in it.
   dropped clear();
+  // Marks every spooled chunk's record to stay on disk for the next start.
+  void keep_spooled() {
+    for (auto& c : chunks_)
+      if (c.spooled) c.spooled->keep();
+  }
 
   bool empty() const { return chunks_.empty(); }
   std::uint64_t bytes() const { return bytes_; }

@@ -66,15 +66,34 @@ void signal_lane::land(const batch& b) {
 
 void signal_lane::offer(chunk c) {
   // On disk before intake answers the client; not under the lane's lock.
+  bool unspooled = false;
   if (settings_.spool && c.bytes && !c.spooled) {
     if (auto record = settings_.spool->append(*c.bytes, c.items)) {
       c.spooled = std::move(record);
       c.bytes.reset();
+    } else {
+      unspooled = true;
     }
   }
   std::lock_guard lock(mutex_);
   stats_.received_items += c.items;
+  if (unspooled) {
+    // The spool is the queue: what it cannot take (a full or failing disk) is dropped and counted,
+    // never held in memory without a bound.
+    drop(c.items, drop_reason::queue_full);
+    auto now = clock::now();
+    if (now - last_spool_warning_ >= kWarnEvery) {
+      last_spool_warning_ = now;
+      spdlog::error(
+          "exporter {}: the spool in {} cannot be written ({} failure(s) so far); {} "
+          "data is dropped until it can",
+          exporter_->name(), settings_.spool->dir(), settings_.spool->append_errors(),
+          exporting::to_string(signal_));
+    }
+    return;
+  }
   if (stopped_) {
+    if (c.spooled) c.spooled->keep();
     drop(c.items, drop_reason::shutdown);
     return;
   }
@@ -262,6 +281,10 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
       if (!retryable || exhausted || stopped_) {
         land(*b);
         --stats_.in_flight_requests;
+        if (retryable && stopped_) {
+          for (auto& r : b->records)
+            r->keep();  // not delivered: stays in the spool for the next start
+        }
         drop(b->items, !retryable ? drop_reason::rejected_by_upstream
                        : stopped_ ? drop_reason::shutdown
                                   : drop_reason::retry_exhausted);
@@ -403,10 +426,14 @@ void signal_lane::stop() {
 }
 
 void signal_lane::hold_spool(std::uint64_t left) {
-  if (!settings_.spool || spool_held_) return;
-  spool_held_ = true;
-  settings_.spool->hold();
-  if (left > 0) {
+  if (!settings_.spool) return;
+  // What is queued or waiting stays on disk; what is in flight is kept if it fails (on_done).
+  queue_.keep_spooled();
+  for (auto& w : waiting_)
+    for (auto& r : w->records)
+      r->keep();
+  if (left > 0 && !spool_held_) {
+    spool_held_ = true;
     spdlog::info("exporter {}: {} {} item(s) stay in the spool in {} for the next start",
                  exporter_->name(), left, exporting::to_string(signal_), settings_.spool->dir());
   }

@@ -154,7 +154,8 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   std::chrono::steady_clock::time_point last_warning_{};
   bool flushing_ = false;
   bool stopped_ = false;
-  bool spool_held_ = false;
+  bool spool_held_ = false;  // its "stays in the spool" line was logged
+  std::chrono::steady_clock::time_point last_spool_warning_{};
   std::function<void(std::uint64_t)> flush_done_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -58,7 +59,7 @@ spool_record::spool_record(std::shared_ptr<spool> owner, std::uint64_t segment,
       items_(items) {}
 
 spool_record::~spool_record() {
-  owner_->release(segment_);
+  if (!kept_) owner_->release(segment_);
 }
 
 std::string spool_record::read() const {
@@ -71,9 +72,12 @@ std::shared_ptr<spool> spool::open(const options& o, std::string& error) {
   static std::mutex registry_mutex;
   static std::map<std::string, std::weak_ptr<spool>> registry;
   std::lock_guard registry_lock(registry_mutex);
-  if (auto live = registry[o.dir].lock()) return live;
+  std::error_code ec;
+  auto key = std::filesystem::weakly_canonical(o.dir, ec).string();
+  if (ec) key = o.dir;
+  if (auto live = registry[key].lock()) return live;
   auto made = open_new(o, error);
-  if (made) registry[o.dir] = made;
+  if (made) registry[key] = made;
   return made;
 }
 
@@ -85,17 +89,26 @@ std::shared_ptr<spool> spool::open_new(const options& o, std::string& error) {
     return nullptr;
   }
   std::shared_ptr<spool> s(new spool(o));
-  s->recover();
-  std::lock_guard lock(s->mutex_);
-  if (!s->start_segment()) {
+  s->lock_fd_ = ::open((o.dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (s->lock_fd_ < 0) {
     error = "cannot write in " + o.dir + ": " + std::strerror(errno);
     return nullptr;
   }
+  if (::flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    error = o.dir + " is in use by another sidelight process";
+    return nullptr;
+  }
+  s->recover();
   return s;
 }
 
 spool::~spool() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) {
+    ::close(fd_);
+    auto it = segments_.find(current_);
+    if (it != segments_.end() && it->second.live == 0) ::unlink(path_of(current_).c_str());
+  }
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // and the lock with it
 }
 
 std::string spool::path_of(std::uint64_t segment) const {
@@ -168,8 +181,9 @@ std::vector<std::shared_ptr<spool_record>> spool::take_recovered() {
 bool spool::start_segment() {
   if (fd_ >= 0) {
     ::close(fd_);
+    fd_ = -1;
     auto it = segments_.find(current_);
-    if (it != segments_.end() && it->second.live == 0 && !held_) {
+    if (it != segments_.end() && it->second.live == 0) {
       ::unlink(path_of(current_).c_str());
       segments_.erase(it);
     }
@@ -178,17 +192,24 @@ bool spool::start_segment() {
   fd_ = ::open(path_of(current_).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd_ < 0) return false;
   segments_[current_] = segment{};
+  if (opts_.fsync) {
+    // The new file's name must reach the disk too, or its records would vanish with it.
+    int dir = ::open(opts_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      ::fsync(dir);
+      ::close(dir);
+    }
+  }
   return true;
 }
 
 std::shared_ptr<spool_record> spool::append(const std::string& payload, std::uint32_t items) {
   std::unique_lock lock(mutex_);
-  auto& seg = segments_[current_];
-  if (seg.bytes > 0 && seg.bytes + kHeader + payload.size() > opts_.segment_bytes) {
-    if (!start_segment()) {
-      ++append_errors_;
-      return nullptr;
-    }
+  bool full = fd_ >= 0 && segments_[current_].bytes > 0 &&
+              segments_[current_].bytes + kHeader + payload.size() > opts_.segment_bytes;
+  if ((fd_ < 0 || full) && !start_segment()) {
+    ++append_errors_;
+    return nullptr;
   }
   std::uint32_t header[4] = {kMagic, static_cast<std::uint32_t>(payload.size()), items,
                              crc_of(payload.data(), payload.size())};
@@ -198,13 +219,17 @@ std::shared_ptr<spool_record> spool::append(const std::string& payload, std::uin
             (!opts_.fsync || ::fdatasync(fd_) == 0);
   if (!ok) {
     ++append_errors_;
-    auto err = std::strerror(errno);
-    // A partial record would stop the next start's reading: begin a new segment.
-    segments_[current_].bytes = offset;
-    start_segment();
-    lock.unlock();
-    spdlog::warn("spool {}: cannot write ({}); this request is held in memory only", opts_.dir,
-                 err);
+    // What was written of this record (all of it, when only the flush failed) is not counted: a
+    // partial record ends the next start's reading of this segment, so the next record goes to
+    // a new one.
+    if (segments_[current_].live == 0) {
+      ::close(fd_);
+      fd_ = -1;
+      ::unlink(path_of(current_).c_str());
+      segments_.erase(current_);
+    } else {
+      start_segment();
+    }
     return nullptr;
   }
   auto& cur = segments_[current_];
@@ -221,11 +246,6 @@ std::uint64_t spool::append_errors() const {
   return append_errors_;
 }
 
-void spool::hold() {
-  std::lock_guard lock(mutex_);
-  held_ = true;
-}
-
 std::uint64_t spool::disk_bytes() const {
   std::lock_guard lock(mutex_);
   std::uint64_t n = 0;
@@ -236,13 +256,17 @@ std::uint64_t spool::disk_bytes() const {
 
 void spool::release(std::uint64_t segment_id) {
   std::lock_guard lock(mutex_);
-  if (held_) return;
   auto it = segments_.find(segment_id);
   if (it == segments_.end() || it->second.live == 0) return;
-  if (--it->second.live == 0 && segment_id != current_) {
-    ::unlink(path_of(segment_id).c_str());
-    segments_.erase(it);
+  if (--it->second.live > 0) return;
+  // Nothing in it is wanted: delivered data must not come back at the next start. The segment
+  // being written goes too; the next append starts a new one.
+  if (segment_id == current_ && fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
   }
+  ::unlink(path_of(segment_id).c_str());
+  segments_.erase(it);
 }
 
 std::string spool::read(std::uint64_t segment_id, std::uint64_t offset,

@@ -27,7 +27,7 @@ namespace sidelight::pipeline {
 class spool;
 
 // One record in the spool. When the last reference goes, the record is released (no longer
-// wanted), unless the spool is holding everything for the next start.
+// wanted), unless it was kept for the next start (keep()).
 class spool_record {
  public:
   spool_record(std::shared_ptr<spool> owner, std::uint64_t segment, std::uint64_t offset,
@@ -36,6 +36,8 @@ class spool_record {
   spool_record(const spool_record&) = delete;
   spool_record& operator=(const spool_record&) = delete;
 
+  // What is left at shutdown (or when a lane is replaced) stays on disk for the next start.
+  void keep() { kept_ = true; }
   std::uint32_t length() const { return length_; }
   std::uint32_t items() const { return items_; }
   // The payload, read back from its segment; empty when it cannot be read.
@@ -48,6 +50,7 @@ class spool_record {
   std::uint64_t offset_;
   std::uint32_t length_;
   std::uint32_t items_;
+  bool kept_ = false;
 };
 
 class spool : public std::enable_shared_from_this<spool> {
@@ -59,8 +62,9 @@ class spool : public std::enable_shared_from_this<spool> {
   };
 
   // Opens (creating) the directory and reads back what an earlier run left, in order. Returns
-  // null with `error` set when the directory cannot be used. While a spool for the directory is
-  // open in this process, open() returns that one (with nothing more to recover).
+  // null with `error` set when the directory cannot be used or another process has it open.
+  // While a spool for the directory is open in this process, open() returns that one (with
+  // nothing more to recover).
   static std::shared_ptr<spool> open(const options& o, std::string& error);
   ~spool();
 
@@ -71,10 +75,6 @@ class spool : public std::enable_shared_from_this<spool> {
   // Appends a payload; null (and a logged, counted error) when it cannot be written.
   std::shared_ptr<spool_record> append(const std::string& payload, std::uint32_t items);
   std::uint64_t append_errors() const;
-
-  // From now on nothing is released: what is left stays for the next start (shutdown, or a lane
-  // being replaced).
-  void hold();
 
   std::uint64_t disk_bytes() const;  // in segment files now
   const std::string& dir() const { return opts_.dir; }
@@ -99,7 +99,7 @@ class spool : public std::enable_shared_from_this<spool> {
   std::map<std::uint64_t, segment> segments_;
   std::uint64_t current_ = 0;  // the segment appended to
   int fd_ = -1;                // its descriptor
-  bool held_ = false;
+  int lock_fd_ = -1;           // flock()ed: one process per directory
   std::uint64_t torn_ = 0;
   std::uint64_t append_errors_ = 0;
   std::vector<std::shared_ptr<spool_record>> recovered_;

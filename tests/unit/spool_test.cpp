@@ -3,6 +3,8 @@
 // once nothing in them is wanted.
 #include "pipeline/spool.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -50,10 +52,11 @@ TEST_CASE("spool: what a run left comes back in order at the next open", "[spool
     std::vector<std::shared_ptr<spool_record>> held;
     for (int i = 0; i < 5; ++i)
       held.push_back(s->append("payload-" + std::to_string(i), static_cast<std::uint32_t>(i + 1)));
-    for (auto& r : held)
+    for (auto& r : held) {
       REQUIRE(r);
+      r->keep();  // as at shutdown; a killed process releases nothing either
+    }
     CHECK(held[3]->read() == "payload-3");
-    s->hold();  // as at shutdown (or as if killed): nothing is released
   }
   auto s = open_spool(t.dir, 1 << 20);
   auto back = s->take_recovered();
@@ -75,35 +78,84 @@ TEST_CASE("spool: released records are gone, and so are segments with nothing le
     CHECK(t.segments() == 3);
     first.reset();  // delivered
     CHECK(t.segments() == 2);
-    s->hold();
+    second->keep();
+    third->keep();
   }
   auto s = open_spool(t.dir, 64);
   auto back = s->take_recovered();
   REQUIRE(back.size() == 2);
   CHECK(back[0]->read() == std::string(100, 'b'));
   CHECK(back[1]->read() == std::string(100, 'c'));
-  back.clear();              // delivered after the restart
-  CHECK(t.segments() == 1);  // only the one being written
+  back.clear();  // delivered after the restart
+  CHECK(t.segments() == 0);
+}
+
+TEST_CASE("spool: delivered data never comes back, the segment being written included", "[spool]") {
+  scratch t;
+  {
+    auto s = open_spool(t.dir, 1 << 20);
+    for (int i = 0; i < 3; ++i)
+      CHECK(s->append("delivered", 1));  // released at once, as when exported
+    CHECK(t.segments() == 0);
+    auto later = s->append("next", 1);  // a new segment, started when needed
+    CHECK(t.segments() == 1);
+  }
+  auto s = open_spool(t.dir, 1 << 20);
+  CHECK(s->take_recovered().empty());
+  CHECK(t.segments() == 0);
 }
 
 TEST_CASE("spool: a record torn by a crash mid-write is counted and reading stops there",
           "[spool]") {
   scratch t;
-  std::string last;
-  {
+  for (std::string torn : {std::string("SLR1\x10\x00", 6),                           // header cut
+                           std::string("SLR1\x10\x00\x00\x00\x01\x00\x00\x00", 12),  // header cut
+                           std::string("SLR1\x04\x00\x00\x00\x01\x00\x00\x00"
+                                       "\x00\x00\x00\x00"
+                                       "abcd",
+                                       20)}) {  // whole, but its CRC-32 is wrong
+    std::filesystem::remove_all(t.dir);
+    {
+      auto s = open_spool(t.dir, 1 << 20);
+      s->append("whole", 1)->keep();
+      s->append("also whole", 1)->keep();
+    }
+    std::string last;
+    for (const auto& e : std::filesystem::directory_iterator(t.dir))
+      if (e.path().extension() == ".seg") last = e.path().string();
+    {
+      std::ofstream out(last, std::ios::app | std::ios::binary);
+      out.write(torn.data(), static_cast<std::streamsize>(torn.size()));
+    }
     auto s = open_spool(t.dir, 1 << 20);
-    auto a = s->append("whole", 1);
-    auto b = s->append("also whole", 1);
-    s->hold();
+    auto back = s->take_recovered();
+    REQUIRE(back.size() == 2);
+    CHECK(back[1]->read() == "also whole");
+    CHECK(s->torn_records() == 1);
+    for (auto& r : back)
+      r->keep();
   }
-  for (const auto& e : std::filesystem::directory_iterator(t.dir))
-    last = e.path().string();
-  { std::ofstream(last, std::ios::app | std::ios::binary) << "SLR1\x10\x00\x00\x00garbage"; }
-  auto s = open_spool(t.dir, 1 << 20);
-  auto back = s->take_recovered();
-  REQUIRE(back.size() == 2);
-  CHECK(back[1]->read() == "also whole");
-  CHECK(s->torn_records() == 1);
+}
+
+TEST_CASE("spool: one spool per directory, however it is spelled, and one process", "[spool]") {
+  scratch t;
+  auto a = open_spool(t.dir, 1 << 20);
+  auto b = open_spool(t.dir.string() + "/", 1 << 20);
+  CHECK(a == b);
+  a.reset();
+  b.reset();
+  // Another process holding the directory: flock() locks belong to an open file, so a second
+  // open of the lock file here plays that process.
+  int fd = ::open((t.dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+  spool::options o;
+  o.dir = t.dir.string();
+  std::string error;
+  CHECK_FALSE(spool::open(o, error));
+  CHECK_THAT(error, Catch::Contains("is in use by another sidelight process"));
+  ::close(fd);
+  CHECK(spool::open(o, error));
 }
 
 TEST_CASE("spool: a directory that cannot be made is a clear error", "[spool]") {
