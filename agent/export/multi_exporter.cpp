@@ -39,6 +39,8 @@ std::vector<std::size_t> multi_exporter::plan() {
 }
 
 void multi_exporter::mark(std::size_t i, const export_outcome& outcome) {
+  // A permanent refusal says nothing about whether the endpoint is up.
+  if (outcome.result == export_outcome::kind::permanent) return;
   std::lock_guard lock(mutex_);
   auto& st = states_[i];
   bool failed = outcome.result == export_outcome::kind::retryable;
