@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""Soak: sidelight under a steady load for a long time while its upstream comes and goes.
+
+    bench/soak.py [--minutes 30] [--rate 100000] [--flap 60] [--binary build/bin/sidelight]
+
+Starts the real Collector (the interop build, cached under ~/.cache/sidelight) with an OTLP/gRPC
+receiver and the `debug` exporter, and sidelight with OTLP/HTTP intake on a Unix socket exporting
+to it over OTLP/gRPC. A client here sends pre-serialized 512-span trace requests at --rate spans
+per second over one kept-alive connection. For the second half of every --flap seconds the
+Collector is stopped. Every 10 s the script samples sidelight's RSS and its /api/v1/status and
+checks every lane's books (received = exported + dropped + queued + in flight).
+
+At the end it stops sending, lets the queues drain with the Collector up, and reports what was
+sent, accepted, exported, dropped (by reason) and what the Collector counted, and RSS over time.
+Exit status 1 when the books ever failed to balance, when intake accepted a span that the books
+do not hold, or when the peak RSS of the last fifth of the run is more than 10 % above that of the
+second fifth (the first is warm-up; RSS swings with the upstream, so peaks are compared).
+
+Outside CI: it runs as long as it is told. Figures go to docs/PERFORMANCE.md.
+"""
+import argparse
+import os
+import re
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "interop"))
+from interop import admin_status, collector_binary, free_port, wait_port  # noqa: E402
+
+
+def varint(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def field(number, payload):  # length-delimited
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def request(spans, seed):
+    """An ExportTraceServiceRequest of `spans` spans with six attributes each, encoded by hand."""
+    now = time.time_ns()
+    attrs = b"".join(field(9, field(1, k.encode()) + field(2, field(1, v.encode())))
+                     for k, v in (("http.method", "GET"), ("http.route", "/api/orders/{id}"),
+                                  ("http.status_code", "200"), ("net.peer.name", "db.internal"),
+                                  ("user_agent.original", "soak/1.0"), ("thread.name", "worker-7")))
+    body = b""
+    for i in range(spans):
+        trace_id = struct.pack(">QQ", seed, i)
+        span = (field(1, trace_id) + field(2, struct.pack(">Q", i + 1)) +
+                field(5, f"GET /api/orders/{i}".encode()) + varint(6 << 3) + varint(2) +
+                varint(7 << 3 | 1) + struct.pack("<Q", now) + varint(8 << 3 | 1) +
+                struct.pack("<Q", now + 1_000_000) + attrs)
+        body += field(2, span)
+    resource = field(1, field(1, b"service.name") + field(2, field(1, b"soak-client")))
+    scope = field(1, field(1, b"soak"))
+    return field(1, field(1, resource) + field(2, scope + body))
+
+
+class Client:
+    """OTLP/HTTP over a Unix socket, one kept-alive connection."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = None
+
+    def post(self, body):
+        if self.sock is None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(self.path)
+            self.buf = b""
+        head = (f"POST /v1/traces HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                f"application/x-protobuf\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        self.sock.sendall(head + body)
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("sidelight closed the connection")
+            self.buf += chunk
+        header, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        status = int(header.split(b" ", 2)[1])
+        length = int(re.search(rb"(?i)content-length:\s*(\d+)", header).group(1))
+        while len(self.buf) < length:
+            self.buf += self.sock.recv(65536)
+        self.buf = self.buf[length:]
+        return status
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def balanced(lane):
+    return lane["received"] == (lane["exported"] + sum(lane["dropped"].values()) +
+                                lane["queued_items"] + lane["in_flight"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=30)
+    ap.add_argument("--rate", type=int, default=100_000, help="spans per second")
+    ap.add_argument("--flap", type=float, default=60, help="seconds per upstream up/down cycle")
+    ap.add_argument("--binary", default=os.path.join(os.path.dirname(__file__), "..", "build",
+                                                     "bin", "sidelight"))
+    a = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="sidelight-soak.")
+    port = free_port()
+    col_cfg = os.path.join(work, "collector.yaml")
+    col_log = os.path.join(work, "collector.log")
+    with open(col_cfg, "w") as f:
+        f.write(f"""receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: 127.0.0.1:{port} }} }} }}
+exporters:
+  debug: {{ verbosity: basic, sampling_initial: 1000000, sampling_thereafter: 1 }}
+service:
+  telemetry:
+    metrics: {{ level: none }}
+    logs: {{ sampling: {{ enabled: false }} }}
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [debug] }}
+    metrics: {{ receivers: [otlp], exporters: [debug] }}
+""")
+    otelcol = collector_binary()
+
+    def start_collector():
+        p = subprocess.Popen([otelcol, "--config", col_cfg], stdout=open(col_log, "a"),
+                             stderr=subprocess.STDOUT)
+        wait_port(port, p, "the Collector")
+        return p
+
+    sl_cfg = os.path.join(work, "sidelight.yaml")
+    with open(sl_cfg, "w") as f:
+        f.write(f"""heartbeat: {{ interval: 15s }}
+log: {{ level: warn }}
+admin: {{ listen: 'unix:{work}/admin.sock' }}
+intake:
+  otlp_http: {{ unix: {work}/otlp-http.sock }}
+queue: {{ max_bytes: 64MiB }}
+exporters:
+  otlp:
+    endpoint: http://127.0.0.1:{port}
+    compression: none
+    retry: {{ initial_interval: 500ms, max_interval: 5s, max_elapsed_time: 0s }}
+""")
+    collector = start_collector()
+    agent = subprocess.Popen([a.binary, "run", "--config", sl_cfg],
+                             stdout=open(os.path.join(work, "sidelight.log"), "w"),
+                             stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(f"{work}/otlp-http.sock"):
+        if time.monotonic() > deadline or agent.poll() is not None:
+            sys.exit(f"sidelight did not start; see {work}/sidelight.log")
+        time.sleep(0.05)
+
+    bodies = [request(512, seed) for seed in range(8)]
+    client = Client(f"{work}/otlp-http.sock")
+    sent = accepted = refused = 0
+    samples, unbalanced = [], []
+    t0 = time.monotonic()
+    end = t0 + a.minutes * 60
+    next_sample = t0 + 10
+    up = True
+    print(f"soak: {a.minutes} min at {a.rate} spans/s, upstream down half of every {a.flap} s; "
+          f"work dir {work}", flush=True)
+    while True:
+        now = time.monotonic()
+        if now >= end:
+            break
+        want_up = ((now - t0) % a.flap) < a.flap / 2
+        if want_up and not up:
+            collector = start_collector()
+            up = True
+        elif not want_up and up:
+            collector.terminate()
+            collector.wait(20)
+            up = False
+        if now >= next_sample:
+            next_sample += 10
+            st = admin_status(a.binary, f"{work}/admin.sock")
+            lanes = st.get("pipelines", [])
+            for lane in lanes:
+                if not balanced(lane):
+                    unbalanced.append((now - t0, lane))
+            traces = next(l for l in lanes if l["signal"] == "traces")
+            samples.append((now - t0, rss_kib(agent.pid), traces))
+            print(f"{now - t0:7.0f} s  rss {samples[-1][1] / 1024:6.1f} MiB  upstream "
+                  f"{'up  ' if up else 'down'}  sent {sent}  received {traces['received']}  "
+                  f"exported {traces['exported']}  dropped {sum(traces['dropped'].values())}  "
+                  f"queued {traces['queued_items']}", flush=True)
+        # Pace: the spans sent so far never run ahead of the rate.
+        ahead = t0 + sent / a.rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(min(ahead, 0.05))
+            continue
+        status = client.post(bodies[(sent // 512) % len(bodies)])
+        sent += 512
+        if status == 200:
+            accepted += 512
+        else:
+            refused += 512
+
+    if not up:
+        collector = start_collector()
+    drain_deadline = time.monotonic() + 120
+    while True:
+        st = admin_status(a.binary, f"{work}/admin.sock")
+        traces = next(l for l in st["pipelines"] if l["signal"] == "traces")
+        if traces["queued_items"] == 0 and traces["in_flight"] == 0:
+            break
+        if time.monotonic() > drain_deadline:
+            print("the queues did not drain within 120 s", flush=True)
+            break
+        time.sleep(0.5)
+    final_rss = rss_kib(agent.pid)
+    agent.terminate()
+    agent.wait(30)
+    collector.terminate()
+    collector.wait(20)
+    counted = sum(int(n) for n in re.findall(r'"spans": (\d+)', open(col_log).read()))
+
+    # RSS swings with the upstream (a full queue while it is down): compare the peaks.
+    fifth = max(1, len(samples) // 5)
+    second = max(s[1] for s in samples[fifth:2 * fifth]) if len(samples) >= 5 else 0
+    last = max(s[1] for s in samples[-fifth:])
+    dropped = traces["dropped"]
+    print(f"\nsoak: {a.minutes} min, {sent} spans sent ({sent / (a.minutes * 60):.0f}/s), "
+          f"{accepted} accepted, {refused} refused by intake")
+    print(f"traces lane: received {traces['received']}, exported {traces['exported']}, dropped "
+          f"{dropped}, queued {traces['queued_items']}, in flight {traces['in_flight']}")
+    print(f"the Collector counted {counted} spans (at least once: retried requests it had taken "
+          f"count twice)")
+    print(f"RSS: peak {second / 1024:.1f} MiB in the second fifth, {last / 1024:.1f} MiB in the "
+          f"last; {final_rss / 1024:.1f} MiB after draining; max "
+          f"{max(s[1] for s in samples) / 1024:.1f} MiB")
+    print(f"books balanced at all {len(samples)} samples: {not unbalanced}")
+    ok = True
+    if unbalanced:
+        print(f"FAIL: books did not balance: {unbalanced[:3]}")
+        ok = False
+    if traces["received"] != accepted:
+        print(f"FAIL: intake accepted {accepted} spans, the lane received {traces['received']}")
+        ok = False
+    if second and last > second * 1.10:
+        print("FAIL: peak RSS grew by more than 10 % between the second and the last fifth")
+        ok = False
+    print("ok" if ok else f"see {work}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
