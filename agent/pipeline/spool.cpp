@@ -271,12 +271,18 @@ void spool::release(std::uint64_t segment_id) {
 
 std::string spool::read(std::uint64_t segment_id, std::uint64_t offset,
                         std::uint32_t length) const {
+  // The header too: a payload the disk changed since it was written is not sent.
+  std::uint32_t header[4];
   std::string out(length, '\0');
   int fd = ::open(path_of(segment_id).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return {};
-  bool ok = read_at(fd, out.data(), out.size(), offset);
+  bool ok = read_at(fd, reinterpret_cast<char*>(header), kHeader, offset - kHeader) &&
+            read_at(fd, out.data(), out.size(), offset);
   ::close(fd);
-  if (!ok) return {};
+  if (!ok || header[0] != kMagic || header[1] != length ||
+      crc_of(out.data(), out.size()) != header[3]) {
+    return {};
+  }
   return out;
 }
 

@@ -165,3 +165,19 @@ TEST_CASE("spool: a directory that cannot be made is a clear error", "[spool]") 
   CHECK_FALSE(spool::open(o, error));
   CHECK_THAT(error, Catch::Contains("cannot create /proc/sidelight-cannot-be-here"));
 }
+
+TEST_CASE("spool: a payload changed on disk after it was written is not read back", "[spool]") {
+  scratch t;
+  auto s = open_spool(t.dir, 1 << 20);
+  auto r = s->append("original payload", 1);
+  REQUIRE(r);
+  std::string seg;
+  for (const auto& e : std::filesystem::directory_iterator(t.dir))
+    if (e.path().extension() == ".seg") seg = e.path().string();
+  {
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(16 + 3);
+    f.put('X');
+  }
+  CHECK(r->read().empty());
+}
