@@ -3,7 +3,7 @@
 //
 //   sidelight_intake_bench [--requests N] [--spans 512] [--in-flight 8] [--gzip]
 //                          [--collector PATH] [--latency-requests N] [--ndjson-lines N]
-//                          [--upstream-down] [--spool] [--spool-fsync]
+//                          [--upstream-down] [--spool] [--spool-fsync] [--http]
 //
 // A client in this program sends N pre-serialized ExportTraceServiceRequests of 512 spans
 // (about 374 bytes a span, as in ../shared/DESIGN.md) over OTLP/gRPC on a Unix socket, several in
@@ -23,6 +23,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -64,13 +68,29 @@ class sink {
       while (cq_->Next(&tag, &ok))
         static_cast<call*>(tag)->proceed(ok);
     });
+    // OTLP/HTTP on another port: a thread per connection, answering 200 with an empty body.
+    acceptor_.open(boost::asio::ip::tcp::v4());
+    acceptor_.bind({boost::asio::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    http_thread_ = std::thread([this] {
+      for (;;) {
+        boost::asio::ip::tcp::socket socket(io_);
+        boost::system::error_code ec;
+        acceptor_.accept(socket, ec);
+        if (ec) return;
+        std::thread([this, s = std::move(socket)]() mutable { serve_http(s); }).detach();
+      }
+    });
   }
   ~sink() {
     server_->Shutdown(std::chrono::system_clock::now() + 1s);
     cq_->Shutdown();
     thread_.join();
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
+    http_thread_.join();
   }
   int port() const { return port_; }
+  int http_port() const { return acceptor_.local_endpoint().port(); }
   std::uint64_t items() const { return items_.load(); }
   bool wait_items(std::uint64_t n, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
@@ -98,16 +118,7 @@ class sink {
       std::string bytes;
       for (auto& s : slices)
         bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-      auto sig = ctx.method().find("logs") != std::string::npos
-                     ? sidelight::exporting::signal::logs
-                     : sidelight::exporting::signal::traces;
-      std::uint64_t n = 0;
-      (void)sidelight::intake::validate_request(sig, bytes, n);
-      {
-        std::lock_guard lock(owner.mutex_);
-        owner.items_ += n;
-      }
-      owner.changed_.notify_all();
+      owner.count(ctx.method(), bytes);
       grpc::Slice empty;
       grpc::ByteBuffer response(&empty, 1);
       step = 2;
@@ -120,7 +131,42 @@ class sink {
     int step = 0;
   };
 
+  void count(const std::string& path, const std::string& bytes) {
+    auto sig = path.find("logs") != std::string::npos ? sidelight::exporting::signal::logs
+                                                      : sidelight::exporting::signal::traces;
+    std::uint64_t n = 0;
+    (void)sidelight::intake::validate_request(sig, bytes, n);
+    {
+      std::lock_guard lock(mutex_);
+      items_ += n;
+    }
+    changed_.notify_all();
+  }
+
+  void serve_http(boost::asio::ip::tcp::socket& socket) {
+    namespace http = boost::beast::http;
+    boost::beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(256 << 20);
+      boost::system::error_code ec;
+      http::read(socket, buffer, parser, ec);
+      if (ec) return;
+      auto req = parser.release();
+      count(std::string(req.target()), req.body());
+      http::response<http::string_body> res{http::status::ok, 11};
+      res.set(http::field::content_type, "application/x-protobuf");
+      res.keep_alive(req.keep_alive());
+      res.prepare_payload();
+      http::write(socket, res, ec);
+      if (ec || !req.keep_alive()) return;
+    }
+  }
+
   int port_ = 0;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_{io_};
+  std::thread http_thread_;
   grpc::AsyncGenericService service_;
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   std::unique_ptr<grpc::Server> server_;
@@ -259,6 +305,7 @@ struct options {
   int latency_requests = 200;
   long ndjson_lines = 2000000;
   bool upstream_down = false;
+  bool http = false;   // export over OTLP/HTTP instead of OTLP/gRPC (sidelight and the Collector)
   bool spool = false;  // the exporter with an on-disk spool (in the temp directory)
   bool spool_fsync = false;
 };
@@ -298,16 +345,20 @@ result throughput(const std::string& who, pid_t pid, const std::string& socket, 
   return r;
 }
 
+// What the run does beyond the plain case, for its line: " gzip, OTLP/HTTP out, spool".
+std::string how(const std::string& who, const options& o) {
+  std::string out = o.gzip ? " gzip" : "";
+  if (o.http) out += ", OTLP/HTTP out";
+  if (who == "sidelight" && o.spool) out += o.spool_fsync ? ", spool+fsync" : ", spool";
+  return out;
+}
+
 void print(const std::string& who, const result& r, const options& o) {
   std::printf(
       "%-10s %7d requests x %d spans%s: %8.0f spans/CPU-s  (%6.2f CPU-s, %8.0f spans/s wall, peak "
       "RSS %.1f MiB)\n",
-      who.c_str(), o.requests, o.spans,
-      who != "sidelight" ? (o.gzip ? " gzip" : "")
-      : o.spool_fsync    ? (o.gzip ? " gzip, spool+fsync" : ", spool+fsync")
-      : o.spool          ? (o.gzip ? " gzip, spool" : ", spool")
-                         : (o.gzip ? " gzip" : ""),
-      r.spans_per_cpu_s, r.cpu_s, r.spans_per_s, double(r.hwm_kib) / 1024);
+      who.c_str(), o.requests, o.spans, how(who, o).c_str(), r.spans_per_cpu_s, r.cpu_s,
+      r.spans_per_s, double(r.hwm_kib) / 1024);
 }
 
 }  // namespace
@@ -336,14 +387,20 @@ int main(int argc, char** argv) {
       o.upstream_down = true;
     else if (a == "--spool")
       o.spool = true;
+    else if (a == "--http")
+      o.http = true;
     else if (a == "--spool-fsync")
       o.spool = o.spool_fsync = true;
     else {
       std::cerr << "usage: sidelight_intake_bench [--requests N] [--spans N] [--in-flight N] "
                    "[--gzip] [--collector PATH] [--latency-requests N] [--ndjson-lines N] "
-                   "[--upstream-down] [--spool] [--spool-fsync]\n";
+                   "[--upstream-down] [--spool] [--spool-fsync] [--http]\n";
       return 2;
     }
+  }
+  if (o.http && o.gzip) {
+    std::cerr << "--http with --gzip: the bench's HTTP sink does not inflate\n";
+    return 2;
   }
   std::vector<std::string> requests;
   for (int i = 0; i < 16; ++i)
@@ -364,8 +421,9 @@ int main(int argc, char** argv) {
         << "intake:\n  otlp_grpc: { unix: " << sock << ", max_message_size: 64MiB }\n"
         << "  ndjson: { unix: " << (dir / "ndjson.sock").string() << " }\n"
         << "batch: { max_items: 8192, timeout: 200ms }\n"
-        << "exporters:\n  otlp: { endpoint: 'http://127.0.0.1:" << up.port()
-        << "', compression: " << codec
+        << "exporters:\n  otlp: { endpoint: 'http://127.0.0.1:"
+        << (o.http ? up.http_port() : up.port()) << "', compression: " << codec
+        << (o.http ? ", protocol: http/protobuf" : "")
         << (o.spool ? ", spool: { dir: " + (dir / "spool").string() +
                           (o.spool_fsync ? ", fsync: true" : "") + " }"
                     : std::string())
@@ -472,11 +530,14 @@ int main(int argc, char** argv) {
         << "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: " << sock
         << "\n        transport: unix\n        max_recv_msg_size_mib: 64\n"
         << "processors:\n  batch: { send_batch_size: 8192, timeout: 200ms }\n"
-        << "exporters:\n  otlp:\n    endpoint: 127.0.0.1:" << up.port()
-        << "\n    tls: { insecure: true }\n    compression: " << codec << "\n"
+        << (o.http ? "exporters:\n  otlphttp:\n    endpoint: http://127.0.0.1:" +
+                         std::to_string(up.http_port())
+                   : "exporters:\n  otlp:\n    endpoint: 127.0.0.1:" + std::to_string(up.port()) +
+                         "\n    tls: { insecure: true }")
+        << "\n    compression: " << codec << "\n"
         << "service:\n  telemetry: { metrics: { level: none } }\n"
-        << "  pipelines:\n    traces: { receivers: [otlp], processors: [batch], exporters: [otlp] "
-           "}\n";
+        << "  pipelines:\n    traces: { receivers: [otlp], processors: [batch], exporters: ["
+        << (o.http ? "otlphttp" : "otlp") << "] }\n";
     pid_t pid = spawn({o.collector, "--config", (dir / "otelcol.yaml").string()},
                       (dir / "otelcol.log").string());
     if (!wait_socket(sock, pid)) {

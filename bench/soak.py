@@ -21,6 +21,7 @@ Outside CI: it runs as long as it is told. Figures go to docs/PERFORMANCE.md.
 import argparse
 import os
 import re
+import shutil
 import socket
 import struct
 import subprocess
@@ -114,6 +115,9 @@ def main():
     a = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="sidelight-soak.")
+    # A copy: a rebuild during a long soak must not pull the binary from under it.
+    shutil.copy2(a.binary, os.path.join(work, "sidelight"))
+    a.binary = os.path.join(work, "sidelight")
     port = free_port()
     col_cfg = os.path.join(work, "collector.yaml")
     col_log = os.path.join(work, "collector.log")
