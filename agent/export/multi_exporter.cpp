@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace sidelight::exporting {
 
@@ -27,22 +28,42 @@ std::vector<std::size_t> multi_exporter::plan() {
   if (balance_ == config::otlp_exporter::balancing::round_robin) start = turn_++ % n;
   std::vector<std::size_t> ready;
   std::vector<std::size_t> cooling;
+  std::optional<std::size_t> probe;
+  bool round_robin = balance_ == config::otlp_exporter::balancing::round_robin;
   for (std::size_t k = 0; k < n; ++k) {
     auto i = (start + k) % n;
-    (states_[i].failing && states_[i].retry_at > now ? cooling : ready).push_back(i);
+    const auto& st = states_[i];
+    if (!st.failing) {
+      ready.push_back(i);
+    } else if (st.retry_at <= now && !st.probing && !probe && (round_robin || ready.empty())) {
+      // Its time aside is over: this one request finds out whether it is back, while the
+      // others go on to the endpoints that work (an endpoint that swallows requests would
+      // otherwise cost every request in flight its timeout). Failover probes only an endpoint
+      // it would rather use than the ones working.
+      probe = i;
+    } else {
+      cooling.push_back(i);
+    }
   }
   std::stable_sort(cooling.begin(), cooling.end(), [&](std::size_t a, std::size_t b) {
     return states_[a].retry_at < states_[b].retry_at;
   });
-  ready.insert(ready.end(), cooling.begin(), cooling.end());
-  return ready;
+  std::vector<std::size_t> order;
+  if (probe) {
+    states_[*probe].probing = true;
+    order.push_back(*probe);
+  }
+  order.insert(order.end(), ready.begin(), ready.end());
+  order.insert(order.end(), cooling.begin(), cooling.end());
+  return order;
 }
 
 void multi_exporter::mark(std::size_t i, const export_outcome& outcome) {
-  // A permanent refusal says nothing about whether the endpoint is up.
-  if (outcome.result == export_outcome::kind::permanent) return;
   std::lock_guard lock(mutex_);
   auto& st = states_[i];
+  st.probing = false;
+  // A permanent refusal says nothing about whether the endpoint is up.
+  if (outcome.result == export_outcome::kind::permanent) return;
   bool failed = outcome.result == export_outcome::kind::retryable;
   if (failed) {
     auto wait = std::max<std::chrono::milliseconds>(

@@ -38,6 +38,7 @@ class multi_exporter final : public exporter {
   using clock = std::chrono::steady_clock;
   struct state {
     bool failing = false;
+    bool probing = false;  // a request is finding out whether it is back
     clock::time_point retry_at{};
   };
   // The endpoints to try for the next request, in order: the ones not cooling down first (by

@@ -19,6 +19,10 @@ class scripted : public exporter {
   const std::string& name() const override { return name_; }
   void send(signal, std::shared_ptr<const std::string>, done_fn done) override {
     ++seen;
+    if (defer) {
+      deferred.push_back(std::move(done));
+      return;
+    }
     export_outcome out;
     if (!script.empty()) {
       out = script.front();
@@ -29,6 +33,8 @@ class scripted : public exporter {
   void shutdown() override { stopped = true; }
 
   std::deque<export_outcome> script;
+  bool defer = false;  // keep the answers in `deferred`, as requests in flight
+  std::vector<done_fn> deferred;
   int seen = 0;
   bool stopped = false;
 
@@ -159,4 +165,30 @@ TEST_CASE("shutdown reaches every endpoint", "[multi]") {
   CHECK(f.a->stopped);
   CHECK(f.b->stopped);
   CHECK(f.c->stopped);
+}
+
+TEST_CASE("after its time aside, one request probes an endpoint while the others go on",
+          "[multi]") {
+  fixture f;
+  auto m = f.make(balancing::failover, 0ms);
+  f.a->script.push_back(failure(export_outcome::kind::retryable));
+  CHECK(send(m).result == export_outcome::kind::ok);  // a failed, b took it
+  // a's time aside (0 ms) is over: the next request probes it, and stays in flight there.
+  f.a->defer = true;
+  int answered = 0;
+  m.send(signal::traces, std::make_shared<const std::string>("x"),
+         [&](export_outcome) { ++answered; });
+  CHECK(f.a->seen == 2);
+  // Meanwhile, requests go to b, not to a swallowing them.
+  CHECK(send(m).result == export_outcome::kind::ok);
+  CHECK(send(m).result == export_outcome::kind::ok);
+  CHECK(f.a->seen == 2);
+  CHECK(f.b->seen == 3);
+  // The probe succeeds: a is first again.
+  REQUIRE(f.a->deferred.size() == 1);
+  f.a->deferred[0](export_outcome{});
+  CHECK(answered == 1);
+  f.a->defer = false;
+  CHECK(send(m).result == export_outcome::kind::ok);
+  CHECK(f.a->seen == 3);
 }
