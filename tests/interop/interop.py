@@ -58,14 +58,20 @@ def wait_port(port, proc, what, timeout=20):
     fail(f"{what} did not listen on 127.0.0.1:{port} within {timeout * TIME_SCALE}s")
 
 
+def _listening(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 class Collector:
     """otelcol with an OTLP receiver (gRPC and HTTP) and a file exporter writing OTLP JSON lines."""
 
     def __init__(self, workdir, tls=None, http_base=""):
         """tls: (cert_file, key_file) to serve OTLP over TLS, both protocols.
         http_base: a path before /v1/traces, /v1/metrics and /v1/logs on the HTTP receiver."""
-        self.port = free_port()
-        self.http_port = free_port()
         self.out = os.path.join(workdir, "collector-out.jsonl")
         self.log = os.path.join(workdir, "collector.log")
         self.config = os.path.join(workdir, "collector.yaml")
@@ -74,6 +80,17 @@ class Collector:
             tls_block = f"        tls:\n          cert_file: {tls[0]}\n          key_file: {tls[1]}\n"
         paths = "".join(f"        {signal}_url_path: {http_base}/v1/{signal}\n"
                         for signal in ("traces", "metrics", "logs")) if http_base else ""
+        self.tls_block, self.paths = tls_block, paths
+        # A port free a moment ago can be taken before the Collector binds it (an outgoing
+        # connection's ephemeral port): then it starts again on new ports.
+        for attempt in range(5):
+            self.port, self.http_port = free_port(), free_port()
+            self.write_config()
+            if self.start(retry_on_bind_error=attempt < 4):
+                break
+
+    def write_config(self):
+        tls_block, paths = self.tls_block, self.paths
         with open(self.config, "w") as f:
             f.write(f"""
 receivers:
@@ -104,13 +121,27 @@ service:
       receivers: [otlp]
       exporters: [file]
 """)
-        self.start()
 
-    def start(self):
+    def start(self, retry_on_bind_error=False):
+        """Starts the Collector on its ports; False when a port was taken and retrying is allowed."""
+        log_start = os.path.getsize(self.log) if os.path.exists(self.log) else 0
         self.proc = subprocess.Popen([collector_binary(), "--config", self.config],
                                      stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
+        if retry_on_bind_error:
+            deadline = time.monotonic() + 20 * TIME_SCALE
+            while not _listening(self.port) or not _listening(self.http_port):
+                if self.proc.poll() is not None:
+                    with open(self.log) as f:
+                        f.seek(log_start)
+                        if "address already in use" in f.read():
+                            return False
+                    break  # another failure: wait_port below says so
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)  # nothing to await but the ports opening
         wait_port(self.port, self.proc, "the Collector")
         wait_port(self.http_port, self.proc, "the Collector's HTTP receiver")
+        return True
 
     @property
     def endpoint(self):
