@@ -49,7 +49,7 @@ TEST_CASE(
         grpc_export(dir / "otlp.sock", traces_request("before-" + std::to_string(i), 100)).ok());
   REQUIRE(up.wait_spans(1000, bound(5s)));
 
-  // Upstream gone: 200 requests of 100 spans, about 2.4 MiB against a 256 KiB queue. Intake
+  // Upstream gone: 200 requests of 100 spans, about 0.8 MB against a 256 KiB queue. Intake
   // still answers every client at once.
   up.stop();
   for (int i = 0; i < 200; ++i)
