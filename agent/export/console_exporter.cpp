@@ -83,9 +83,10 @@ console_exporter::~console_exporter() {
   if (owns_) std::fclose(out_);
 }
 
-std::string console_exporter::format_metrics_text(const std::string& request) {
+std::string console_exporter::format_metrics_text(std::string_view request) {
   otlp::collector::metrics::v1::ExportMetricsServiceRequest req;
-  if (!req.ParseFromString(request)) return "(unreadable metrics request)\n";
+  if (!req.ParseFromArray(request.data(), static_cast<int>(request.size())))
+    return "(unreadable metrics request)\n";
   std::string out;
   for (const auto& rm : req.resource_metrics()) {
     std::map<std::string, std::string> attrs;
@@ -172,9 +173,10 @@ std::string attributes_text(
 
 }  // namespace
 
-std::string console_exporter::format_logs_text(const std::string& request) {
+std::string console_exporter::format_logs_text(std::string_view request) {
   otlp::collector::logs::v1::ExportLogsServiceRequest req;
-  if (!req.ParseFromString(request)) return "(a logs request that does not parse)\n";
+  if (!req.ParseFromArray(request.data(), static_cast<int>(request.size())))
+    return "(a logs request that does not parse)\n";
   std::string out;
   for (const auto& rl : req.resource_logs()) {
     auto service = resource_name(rl.resource());
@@ -191,9 +193,10 @@ std::string console_exporter::format_logs_text(const std::string& request) {
   return out;
 }
 
-std::string console_exporter::format_spans_text(const std::string& request) {
+std::string console_exporter::format_spans_text(std::string_view request) {
   otlp::collector::trace::v1::ExportTraceServiceRequest req;
-  if (!req.ParseFromString(request)) return "(a traces request that does not parse)\n";
+  if (!req.ParseFromArray(request.data(), static_cast<int>(request.size())))
+    return "(a traces request that does not parse)\n";
   std::string out;
   for (const auto& rs : req.resource_spans()) {
     auto service = resource_name(rs.resource());
@@ -213,11 +216,12 @@ std::string console_exporter::format_spans_text(const std::string& request) {
   return out;
 }
 
-void console_exporter::send(signal s, std::shared_ptr<const std::string> request, done_fn done) {
+void console_exporter::send(signal s, exporting::payload_ptr request, done_fn done) {
   std::string text;
   if (style_ == config::console_exporter::format::json) {
     auto msg = new_request(s);
-    if (msg->ParseFromString(*request)) text = to_otlp_json(*msg);
+    if (msg->ParseFromArray(request->data(), static_cast<int>(request->size())))
+      text = to_otlp_json(*msg);
     text += "\n";
   } else if (s == signal::metrics) {
     text = format_metrics_text(*request);

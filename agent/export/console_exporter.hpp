@@ -22,14 +22,14 @@ class console_exporter final : public exporter {
   ~console_exporter() override;
 
   const std::string& name() const override { return name_; }
-  void send(signal s, std::shared_ptr<const std::string> request, done_fn done) override;
+  void send(signal s, exporting::payload_ptr request, done_fn done) override;
   void shutdown() override {}
 
   // The readable form of an ExportMetricsServiceRequest, one line per resource.
-  static std::string format_metrics_text(const std::string& request);
+  static std::string format_metrics_text(std::string_view request);
   // One line per log record, or per span.
-  static std::string format_logs_text(const std::string& request);
-  static std::string format_spans_text(const std::string& request);
+  static std::string format_logs_text(std::string_view request);
+  static std::string format_spans_text(std::string_view request);
 
  private:
   std::string name_;

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "export/payload.hpp"
+
 namespace sidelight::exporting {
 
 enum class signal { traces, metrics, logs };
@@ -39,7 +41,7 @@ class exporter {
 
   // Sends one serialized Export{Traces,Metrics,Logs}ServiceRequest. `done` is called exactly once,
   // from any thread; after shutdown() with a retryable "exporter stopped" outcome.
-  virtual void send(signal s, std::shared_ptr<const std::string> request, done_fn done) = 0;
+  virtual void send(signal s, exporting::payload_ptr request, done_fn done) = 0;
 
   // Cancels whatever is in flight and refuses new sends; idempotent, safe without any send.
   virtual void shutdown() = 0;

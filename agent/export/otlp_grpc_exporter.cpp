@@ -98,7 +98,7 @@ struct otlp_grpc_exporter::call {
   grpc::ByteBuffer response;
   grpc::Status status;
   std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
-  std::shared_ptr<const std::string> request;  // kept alive while gRPC reads it
+  exporting::payload_ptr request;  // kept alive while gRPC reads it
   done_fn done;
   std::chrono::steady_clock::time_point started;
 };
@@ -151,7 +151,7 @@ otlp_grpc_exporter::~otlp_grpc_exporter() {
   shutdown();
 }
 
-void otlp_grpc_exporter::send(signal s, std::shared_ptr<const std::string> request, done_fn done) {
+void otlp_grpc_exporter::send(signal s, exporting::payload_ptr request, done_fn done) {
   auto* c = new call;
   c->what = s;
   c->done = std::move(done);

@@ -158,18 +158,19 @@ export_outcome classify_http_answer(signal s, const http_answer& answer,
   return out;
 }
 
-std::string gzip_compress(std::string_view in) {
+payload gzip_compress(std::string_view in) {
   z_stream z{};
   if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
     throw std::bad_alloc();
   }
-  std::string out(deflateBound(&z, static_cast<uLong>(in.size())), '\0');
+  payload out(deflateBound(&z, static_cast<uLong>(in.size())), '\0');
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   z.avail_in = static_cast<uInt>(in.size());
   z.next_out = reinterpret_cast<Bytef*>(out.data());
   z.avail_out = static_cast<uInt>(out.size());
   int rc = deflate(&z, Z_FINISH);  // the output is deflateBound(): one call finishes
   out.resize(z.total_out);
+  out.shrink_to_fit();  // the bound is about the input's size; the output is often a tenth
   deflateEnd(&z);
   if (rc != Z_STREAM_END) throw std::bad_alloc();
   return out;
@@ -230,7 +231,7 @@ struct exchange {
   explicit exchange(net::io_context& io) : deadline(io), wake(io) {}
 
   signal what{};
-  std::shared_ptr<const std::string> body;  // as sent: gzipped when configured
+  exporting::payload_ptr body;  // as sent: gzipped when configured
   exporter::done_fn done;
   std::chrono::steady_clock::time_point started;
   net::steady_timer deadline;
@@ -332,7 +333,7 @@ struct otlp_http_exporter::impl {
   std::vector<std::unique_ptr<connection>> idle;
   std::set<exchange*> active;
 
-  void start(signal s, std::shared_ptr<const std::string> request, done_fn done) {
+  void start(signal s, exporting::payload_ptr request, done_fn done) {
     if (stopped) {
       done(stopped_outcome());
       return;
@@ -617,11 +618,11 @@ const std::string& otlp_http_exporter::name() const {
   return impl_->cfg.name;
 }
 
-void otlp_http_exporter::send(signal s, std::shared_ptr<const std::string> request, done_fn done) {
+void otlp_http_exporter::send(signal s, exporting::payload_ptr request, done_fn done) {
   // On the caller's thread, before the request's deadline starts: a 4 MiB batch takes a few tens
   // of milliseconds that the I/O thread's other exchanges should not wait for.
   if (impl_->cfg.codec == config::otlp_exporter::compression::gzip) {
-    request = std::make_shared<const std::string>(gzip_compress(*request));
+    request = std::make_shared<const payload>(gzip_compress(*request));
   }
   std::unique_lock lock(impl_->mutex);
   if (impl_->stopping) {

@@ -36,7 +36,7 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
     std::string_view value, std::chrono::system_clock::time_point now);
 
 // The gzip member of `in` (RFC 1952), compressed at zlib's fastest level.
-std::string gzip_compress(std::string_view in);
+payload gzip_compress(std::string_view in);
 
 class otlp_http_exporter final : public exporter {
  public:
@@ -47,7 +47,7 @@ class otlp_http_exporter final : public exporter {
   ~otlp_http_exporter() override;
 
   const std::string& name() const override;
-  void send(signal s, std::shared_ptr<const std::string> request, done_fn done) override;
+  void send(signal s, exporting::payload_ptr request, done_fn done) override;
   void shutdown() override;
 
   struct impl;

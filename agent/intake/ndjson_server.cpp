@@ -142,7 +142,7 @@ void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver) {
     scope.mutable_scope()->set_name("sidelight.ndjson");
     auto items = static_cast<std::uint32_t>(scope.log_records_size());
     rl.mutable_scope_logs()->Add(std::move(scope));
-    auto bytes = std::make_shared<std::string>();
+    auto bytes = std::make_shared<exporting::payload>();
     append_field1(*bytes, rl.SerializeAsString());
     deliver(exporting::signal::logs, pipeline::chunk{std::move(bytes), items, {}, {}});
   }
@@ -152,7 +152,7 @@ void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver) {
     scope.mutable_scope()->set_name("sidelight.ndjson");
     auto items = static_cast<std::uint32_t>(scope.spans_size());
     rs.mutable_scope_spans()->Add(std::move(scope));
-    auto bytes = std::make_shared<std::string>();
+    auto bytes = std::make_shared<exporting::payload>();
     append_field1(*bytes, rs.SerializeAsString());
     deliver(exporting::signal::traces, pipeline::chunk{std::move(bytes), items, {}, {}});
   }

@@ -268,7 +268,10 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
   beast::basic_stream<stream_protocol> stream_;
   pid_t pid_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  // A large body is a mapping of its own (export/payload.hpp), not a gap left in the heap.
+  using body_t =
+      http::basic_string_body<char, std::char_traits<char>, exporting::payload_allocator<char>>;
+  std::optional<http::request_parser<body_t>> parser_;
   http::response<http::string_body> response_;
   std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
 };

@@ -282,7 +282,8 @@ class walker {
   }
 };
 
-void append_varint(std::string& out, std::uint64_t v) {
+template <class String>
+void append_varint(String& out, std::uint64_t v) {
   while (v >= 0x80) {
     out.push_back(static_cast<char>((v & 0x7f) | 0x80));
     v >>= 7;
@@ -296,10 +297,18 @@ const std::uint8_t* bytes_of(std::string_view s) {
 
 }  // namespace
 
-void append_field1(std::string& out, std::string_view message) {
+template <class String>
+void append_field1_to(String& out, std::string_view message) {
   out.push_back(0x0a);
   append_varint(out, message.size());
   out.append(message);
+}
+
+void append_field1(std::string& out, std::string_view message) {
+  append_field1_to(out, message);
+}
+void append_field1(exporting::payload& out, std::string_view message) {
+  append_field1_to(out, message);
 }
 
 void fill_missing(otlp::resource::v1::Resource& resource,
@@ -445,7 +454,7 @@ std::uint64_t filter_items(std::string_view resource, std::string& out, const Ke
 
 // Frames a Resource* message as a chunk: field 1 of the request.
 pipeline::chunk make_chunk(std::string_view message, std::uint64_t items) {
-  auto framed = std::make_shared<std::string>();
+  auto framed = std::make_shared<exporting::payload>();
   framed->reserve(message.size() + 12);
   append_field1(*framed, message);
   pipeline::chunk c;
@@ -613,7 +622,7 @@ split_request_result split_request(exporting::signal s, std::string_view request
       continue;
     }
     // The re-framed Resource*: its new resource field, then everything else, copied once.
-    auto framed = std::make_shared<std::string>();
+    auto framed = std::make_shared<exporting::payload>();
     framed->reserve(resource_field.size() + rest_size + 12);
     framed->push_back(0x0a);
     append_varint(*framed, resource_field.size() + rest_size);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "export/payload.hpp"
 #include "pipeline/spool.hpp"
 
 namespace sidelight::pipeline {
@@ -17,7 +18,7 @@ namespace sidelight::pipeline {
 // One or more length-delimited `resource_spans` / `resource_logs` / `resource_metrics` fields
 // (field 1 of the Export*ServiceRequest), so that chunks joined end to end are a request.
 struct chunk {
-  std::shared_ptr<const std::string> bytes;  // null once the chunk lives in a spool only
+  exporting::payload_ptr bytes;  // null once the chunk lives in a spool only
   std::uint32_t items = 0;                   // spans, log records or metric data points
   std::chrono::steady_clock::time_point enqueued{};
   std::shared_ptr<spool_record> spooled;  // its record, when the lane has a spool

@@ -75,6 +75,7 @@ void liveness_lane::schedule_send() {
 
 void liveness_lane::send_now() {
   if (stopped_ || in_flight_ || waiting_retry_ || pending_.empty()) return;
+  exporting::release_unused_payloads();  // after a burst, an idle agent gives the memory back
   otlp::collector::metrics::v1::ExportMetricsServiceRequest request;
   std::map<std::string, std::uint64_t> sent;
   std::size_t points = 0;
@@ -83,8 +84,8 @@ void liveness_lane::send_now() {
     sent[key] = e.generation;
     points += e.points;
   }
-  auto bytes = std::make_shared<std::string>();
-  request.SerializeToString(bytes.get());
+  auto bytes = std::make_shared<exporting::payload>(request.ByteSizeLong(), '\0');
+  request.SerializeToArray(bytes->data(), static_cast<int>(bytes->size()));
   in_flight_ = true;
   exporter_->send(exporting::signal::metrics, std::move(bytes),
                   [weak = weak_from_this(), io = &io_, sent = std::move(sent),

@@ -181,12 +181,13 @@ void signal_lane::pump() {
     std::size_t size = 0;
     for (const auto& c : taken)
       size += c.size();
-    std::string request;
+    exporting::payload request;
     request.reserve(size);
     for (auto& c : taken) {
       b->items += c.items;
       if (c.bytes) {
         request.append(*c.bytes);
+        c.bytes.reset();  // freed now, not after the whole batch is joined
       } else if (auto payload = c.spooled->read(); payload.size() == c.spooled->length()) {
         request.append(payload);
       } else {
@@ -196,7 +197,7 @@ void signal_lane::pump() {
       if (c.spooled) b->records.push_back(std::move(c.spooled));
     }
     b->bytes = size;  // as counted in flight, read back or not
-    b->request = std::make_shared<const std::string>(std::move(request));
+    b->request = std::make_shared<const exporting::payload>(std::move(request));
     b->first_attempt = clock::now();
     send(std::move(b));
   }

@@ -108,7 +108,7 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
 
  private:
   struct batch {
-    std::shared_ptr<const std::string> request;
+    exporting::payload_ptr request;
     std::uint64_t items = 0;
     std::uint64_t bytes = 0;
     std::chrono::steady_clock::time_point first_attempt{};

@@ -203,7 +203,7 @@ bool spool::start_segment() {
   return true;
 }
 
-std::shared_ptr<spool_record> spool::append(const std::string& payload, std::uint32_t items) {
+std::shared_ptr<spool_record> spool::append(std::string_view payload, std::uint32_t items) {
   std::unique_lock lock(mutex_);
   bool full = fd_ >= 0 && segments_[current_].bytes > 0 &&
               segments_[current_].bytes + kHeader + payload.size() > opts_.segment_bytes;

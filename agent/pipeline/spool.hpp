@@ -73,7 +73,7 @@ class spool : public std::enable_shared_from_this<spool> {
   std::uint64_t torn_records() const { return torn_; }
 
   // Appends a payload; null (and a logged, counted error) when it cannot be written.
-  std::shared_ptr<spool_record> append(const std::string& payload, std::uint32_t items);
+  std::shared_ptr<spool_record> append(std::string_view payload, std::uint32_t items);
   std::uint64_t append_errors() const;
 
   std::uint64_t disk_bytes() const;  // in segment files now

@@ -27,7 +27,7 @@ export_outcome answer(unsigned status, std::string_view body = "",
   return classify_http_answer(signal::traces, a, kNow);
 }
 
-std::string gunzip(const std::string& in) {
+std::string gunzip(std::string_view in) {
   z_stream z{};
   REQUIRE(inflateInit2(&z, 16 + MAX_WBITS) == Z_OK);
   std::string out(in.size() * 20 + 64, '\0');

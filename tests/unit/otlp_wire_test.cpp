@@ -90,7 +90,7 @@ TEST_CASE("split_request adds a resource to a Resource* that has none", "[wire]"
   CHECK(r.items == 1);
   REQUIRE(r.chunks.size() == 1);
   otlp::collector::logs::v1::ExportLogsServiceRequest back;
-  REQUIRE(back.ParseFromString(*r.chunks[0].bytes));
+  REQUIRE(back.ParseFromString(std::string(*r.chunks[0].bytes)));
   CHECK(attribute(back.resource_logs(0).resource(), "service.name") == "from-target");
   CHECK(back.resource_logs(0).scope_logs(0).log_records(0).body().string_value() == "hello");
 }
@@ -219,7 +219,7 @@ TEST_CASE("split_request samples spans by trace id and keeps every ERROR span",
   REQUIRE(r.chunks.size() == 1);
   CHECK(r.chunks[0].items == 2);
   otlp::collector::trace::v1::ExportTraceServiceRequest back;
-  REQUIRE(back.ParseFromString(*r.chunks[0].bytes));
+  REQUIRE(back.ParseFromString(std::string(*r.chunks[0].bytes)));
   const auto& spans = back.resource_spans(0).scope_spans(0).spans();
   REQUIRE(spans.size() == 2);
   CHECK(spans[0].name() == "low");
@@ -289,7 +289,7 @@ TEST_CASE(
     CHECK(c.size() <= kLimit);
     items += c.items;
     otlp::collector::trace::v1::ExportTraceServiceRequest back;
-    REQUIRE(back.ParseFromString(*c.bytes));
+    REQUIRE(back.ParseFromString(std::string(*c.bytes)));
     REQUIRE(back.resource_spans_size() == 1);
     const auto& piece = back.resource_spans(0);
     CHECK(attribute(piece.resource(), "service.name") == "client-0");

@@ -14,11 +14,11 @@ namespace {
 class held_exporter final : public exporting::exporter {
  public:
   struct held {
-    std::shared_ptr<const std::string> request;
+    exporting::payload_ptr request;
     done_fn done;
   };
   const std::string& name() const override { return name_; }
-  void send(exporting::signal, std::shared_ptr<const std::string> request, done_fn done) override {
+  void send(exporting::signal, exporting::payload_ptr request, done_fn done) override {
     calls.push_back({std::move(request), std::move(done)});
   }
   void shutdown() override {}
@@ -39,7 +39,7 @@ class held_exporter final : public exporting::exporter {
 };
 
 pipeline::chunk make(char tag, std::size_t bytes, std::uint32_t items) {
-  return pipeline::chunk{std::make_shared<const std::string>(bytes, tag), items, {}, {}};
+  return pipeline::chunk{std::make_shared<const exporting::payload>(bytes, tag), items, {}, {}};
 }
 
 void run_until(boost::asio::io_context& io, const std::function<bool()>& done,

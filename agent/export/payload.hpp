@@ -1,0 +1,53 @@
+// The bytes of encoded telemetry that wait in queues and go upstream: a std::basic_string whose
+// large buffers are page mappings of their own instead of heap memory.
+//
+// Under overload every queue turns over constantly: each new request's bytes arrive while the
+// oldest are dropped. In the heap that churn of large, unequal blocks leaves free gaps the
+// allocator keeps resident (about 8 MiB over a 64 MiB queue, measured). A buffer that is its own
+// mapping goes back to the kernel whole when it is freed, so resident memory follows what the
+// queues hold. A few freed mappings are kept for reuse, resized in place by mremap(), because
+// mapping fresh pages costs a page fault and a zeroed page each time; one unused for a second is
+// unmapped.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace sidelight::exporting {
+
+void* allocate_payload(std::size_t n);
+void deallocate_payload(void* p, std::size_t n) noexcept;
+
+template <class T>
+struct payload_allocator {
+  using value_type = T;
+  payload_allocator() = default;
+  template <class U>
+  payload_allocator(const payload_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(allocate_payload(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { deallocate_payload(p, n * sizeof(T)); }
+  friend bool operator==(const payload_allocator&, const payload_allocator&) { return true; }
+};
+
+using payload = std::basic_string<char, std::char_traits<char>, payload_allocator<char>>;
+using payload_ptr = std::shared_ptr<const payload>;
+
+// False in sanitizer builds, where every buffer is a heap block so that ASan checks it.
+bool payloads_are_mapped();
+
+// What the mapping pool holds now, for tests and the bench.
+struct payload_pool_stats {
+  std::size_t mapped_bytes = 0;  // in buffers that are their own mapping, in use
+  std::size_t cached_bytes = 0;  // freed mappings kept for reuse
+  std::size_t cached = 0;
+};
+payload_pool_stats payload_pool();
+
+// Unmaps the freed mappings kept for reuse that went unused for a second. The pool does this
+// whenever it is used; an agent with no traffic calls it on its heartbeat.
+void release_unused_payloads(
+    std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+
+}  // namespace sidelight::exporting

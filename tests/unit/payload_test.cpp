@@ -1,0 +1,102 @@
+#include "export/payload.hpp"
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "pipeline/drop_oldest_queue.hpp"
+
+using sidelight::exporting::payload;
+using sidelight::exporting::payload_pool;
+using sidelight::exporting::payloads_are_mapped;
+using sidelight::exporting::release_unused_payloads;
+
+namespace {
+
+constexpr std::size_t kPage = 4096;
+
+std::size_t pages(std::size_t n) {
+  return (n + 1 + kPage - 1) / kPage * kPage;
+}  // + the NUL
+
+// Empties the pool's reuse list, so each test starts from nothing cached.
+void drain() {
+  release_unused_payloads(std::chrono::steady_clock::now() + std::chrono::hours(1));
+}
+
+}  // namespace
+
+TEST_CASE("A small payload is heap memory, a large one a mapping of its own", "[payload]") {
+  drain();
+  auto before = payload_pool();
+  {
+    payload small(1000, 'a');
+    CHECK(payload_pool().mapped_bytes == before.mapped_bytes);
+    payload large(200 * 1024, 'b');
+    if (payloads_are_mapped()) {
+      CHECK(payload_pool().mapped_bytes == before.mapped_bytes + pages(200 * 1024));
+    }
+    CHECK(large[0] == 'b');
+    CHECK(large[large.size() - 1] == 'b');
+  }
+  auto after = payload_pool();
+  CHECK(after.mapped_bytes == before.mapped_bytes);
+  if (payloads_are_mapped()) {
+    CHECK(after.cached == 1);  // kept for the next one
+    CHECK(after.cached_bytes == pages(200 * 1024));
+  }
+  drain();
+  CHECK(payload_pool().cached == 0);
+}
+
+TEST_CASE("A kept mapping is reused for a payload of another size, contents intact", "[payload]") {
+  drain();
+  { payload first(300 * 1024, 'x'); }
+  for (std::size_t size : {100u * 1024, 700u * 1024, 64u * 1024}) {
+    payload p;
+    p.reserve(size);
+    for (std::size_t i = 0; i < size; ++i)
+      p.push_back(static_cast<char>('a' + i % 26));
+    bool intact = true;
+    for (std::size_t i = 0; i < size; ++i)
+      intact = intact && p[i] == static_cast<char>('a' + i % 26);
+    CHECK(intact);
+    if (payloads_are_mapped()) {
+      CHECK(payload_pool().cached == 0);  // the one kept mapping was taken and resized
+    }
+  }
+  drain();
+}
+
+TEST_CASE("Mappings unused for a second are unmapped, newer ones stay", "[payload]") {
+  drain();
+  auto now = std::chrono::steady_clock::now();
+  { payload p(128 * 1024, 'o'); }
+  release_unused_payloads(now);  // not a second old yet
+  if (payloads_are_mapped()) CHECK(payload_pool().cached == 1);
+  release_unused_payloads(now + std::chrono::seconds(2));
+  CHECK(payload_pool().cached == 0);
+  CHECK(payload_pool().cached_bytes == 0);
+}
+
+TEST_CASE("A queue turned over many times holds mappings for what it holds, no more", "[payload]") {
+  drain();
+  auto before = payload_pool().mapped_bytes;
+  constexpr std::uint64_t kBound = 4u << 20;
+  constexpr std::size_t kChunk = 171 * 1024;
+  {
+    sidelight::pipeline::drop_oldest_queue q(kBound, 0);
+    for (int i = 0; i < 500; ++i) {
+      auto bytes = std::make_shared<payload>(kChunk, static_cast<char>('a' + i % 26));
+      q.push(sidelight::pipeline::chunk{std::move(bytes), 1, {}, {}});
+      auto mapped = payload_pool().mapped_bytes - before;
+      REQUIRE(mapped <= q.bytes() / kChunk * pages(kChunk));
+    }
+    CHECK(q.bytes() == kBound / kChunk * kChunk);
+  }
+  CHECK(payload_pool().mapped_bytes == before);
+  auto cached = payload_pool();
+  CHECK(cached.cached_bytes <= 16u << 20);
+  drain();
+}
