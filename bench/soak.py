@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Soak: sidelight under a steady load for a long time while its upstream comes and goes.
 
-    bench/soak.py [--minutes 30] [--rate 100000] [--flap 60] [--binary build/bin/sidelight]
+    bench/soak.py [--minutes 30] [--rate 100000] [--flap 60] [--clients 2]
+                  [--binary build/bin/sidelight]
 
 Starts the real Collector (the interop build, cached under ~/.cache/sidelight) with an OTLP/gRPC
 receiver and the `debug` exporter, and sidelight with OTLP/HTTP intake on a Unix socket exporting
-to it over OTLP/gRPC. A client here sends pre-serialized 512-span trace requests at --rate spans
-per second over one kept-alive connection. For the second half of every --flap seconds the
+to it over OTLP/gRPC. --clients processes here send pre-serialized 512-span trace requests, each
+over one kept-alive connection, at --rate spans per second between them. For the second half of every --flap seconds the
 Collector is stopped. Every 10 s the script samples sidelight's RSS and its /api/v1/status and
 checks every lane's books (received = exported + dropped + queued + in flight).
 
@@ -19,6 +20,7 @@ second fifth (the first is warm-up; RSS swings with the upstream, so peaks are c
 Outside CI: it runs as long as it is told. Figures go to docs/PERFORMANCE.md.
 """
 import argparse
+import multiprocessing
 import os
 import re
 import shutil
@@ -95,6 +97,25 @@ class Client:
         return status
 
 
+def send_paced(path, rate, t0, stop, sent, accepted, refused):
+    """One client process: sends 512-span requests so that its count never runs ahead of `rate`."""
+    bodies = [request(512, seed) for seed in range(8)]
+    client = Client(path)
+    n = 0
+    while not stop.is_set():
+        ahead = t0 + n / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(min(ahead, 0.05))
+            continue
+        status = client.post(bodies[(n // 512) % len(bodies)])
+        n += 512
+        with sent.get_lock():
+            sent.value += 512
+        counter = accepted if status == 200 else refused
+        with counter.get_lock():
+            counter.value += 512
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
@@ -110,6 +131,7 @@ def main():
     ap.add_argument("--minutes", type=float, default=30)
     ap.add_argument("--rate", type=int, default=100_000, help="spans per second")
     ap.add_argument("--flap", type=float, default=60, help="seconds per upstream up/down cycle")
+    ap.add_argument("--clients", type=int, default=2, help="sending processes")
     ap.add_argument("--binary", default=os.path.join(os.path.dirname(__file__), "..", "build",
                                                      "bin", "sidelight"))
     a = ap.parse_args()
@@ -166,11 +188,16 @@ exporters:
             sys.exit(f"sidelight did not start; see {work}/sidelight.log")
         time.sleep(0.05)
 
-    bodies = [request(512, seed) for seed in range(8)]
-    client = Client(f"{work}/otlp-http.sock")
-    sent = accepted = refused = 0
+    sent_v, accepted_v, refused_v = (multiprocessing.Value("q", 0) for _ in range(3))
+    stop = multiprocessing.Event()
     samples, unbalanced = [], []
     t0 = time.monotonic()
+    clients = [multiprocessing.Process(target=send_paced,
+                                       args=(f"{work}/otlp-http.sock", a.rate / a.clients, t0, stop,
+                                             sent_v, accepted_v, refused_v))
+               for _ in range(a.clients)]
+    for c in clients:
+        c.start()
     end = t0 + a.minutes * 60
     next_sample = t0 + 10
     up = True
@@ -180,6 +207,8 @@ exporters:
         now = time.monotonic()
         if now >= end:
             break
+        if any(c.exitcode not in (None, 0) for c in clients):
+            sys.exit("a client process failed")
         want_up = ((now - t0) % a.flap) < a.flap / 2
         if want_up and not up:
             collector = start_collector()
@@ -190,6 +219,7 @@ exporters:
             up = False
         if now >= next_sample:
             next_sample += 10
+            sent = sent_v.value
             st = admin_status(a.binary, f"{work}/admin.sock")
             lanes = st.get("pipelines", [])
             for lane in lanes:
@@ -201,18 +231,12 @@ exporters:
                   f"{'up  ' if up else 'down'}  sent {sent}  received {traces['received']}  "
                   f"exported {traces['exported']}  dropped {sum(traces['dropped'].values())}  "
                   f"queued {traces['queued_items']}", flush=True)
-        # Pace: the spans sent so far never run ahead of the rate.
-        ahead = t0 + sent / a.rate - time.monotonic()
-        if ahead > 0:
-            time.sleep(min(ahead, 0.05))
-            continue
-        status = client.post(bodies[(sent // 512) % len(bodies)])
-        sent += 512
-        if status == 200:
-            accepted += 512
-        else:
-            refused += 512
+        time.sleep(min(0.05, max(0.0, next_sample - time.monotonic())))
 
+    stop.set()
+    for c in clients:
+        c.join(30)
+    sent, accepted, refused = sent_v.value, accepted_v.value, refused_v.value
     if not up:
         collector = start_collector()
     drain_deadline = time.monotonic() + 120
