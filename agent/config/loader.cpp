@@ -584,11 +584,12 @@ void read_listener(parse_context& ctx, const map_view& parent, std::string_view 
   m.read("group", out.group);
 }
 
-void read_retry(parse_context& ctx, const map_view& parent, retry_settings& out) {
-  if (!parent.has("retry")) return;
+// True when `max_elapsed_time` was given.
+bool read_retry(parse_context& ctx, const map_view& parent, retry_settings& out) {
+  if (!parent.has("retry")) return false;
   map_view m(ctx, parent.get("retry"), parent.join("retry"),
              {"enabled", "initial_interval", "max_interval", "multiplier", "max_elapsed_time"});
-  if (!m.valid()) return;
+  if (!m.valid()) return false;
   m.read("enabled", out.enabled);
   m.read("initial_interval", out.initial_interval);
   m.read("max_interval", out.max_interval);
@@ -612,6 +613,7 @@ void read_retry(parse_context& ctx, const map_view& parent, retry_settings& out)
     ctx.error(m.key_node("max_interval"), m.join("max_interval"),
               "must not be below initial_interval");
   }
+  return m.has("max_elapsed_time");
 }
 
 // Overlays the OTEL_EXPORTER_OTLP_* variables an SDK would honour; the file wins where both speak.
@@ -797,7 +799,7 @@ void read_otlp_exporter(parse_context& ctx, const map_view& parent, const std::s
                               : "a value may not hold control characters such as CR or LF"));
     }
   }
-  read_retry(ctx, m, out.retry);
+  bool elapsed_given = read_retry(ctx, m, out.retry);
   if (m.has("spool")) {
     map_view sp(ctx, m.get("spool"), m.join("spool"), {"dir", "max_bytes", "fsync"});
     if (sp.valid()) {
@@ -811,6 +813,9 @@ void read_otlp_exporter(parse_context& ctx, const map_view& parent, const std::s
       if (out.spool.max_bytes < (1u << 20)) {
         ctx.error(sp.key_node("max_bytes"), sp.join("max_bytes"), "must be at least 1MiB");
       }
+      // With a spool its byte budget decides what is given up, not time: an outage of any length
+      // loses nothing the spool can hold, unless max_elapsed_time is set explicitly.
+      if (!elapsed_given) out.retry.max_elapsed_time = {};
     }
   }
   if (m.has("keepalive")) {

@@ -25,10 +25,12 @@ constexpr std::size_t kCacheCount = 128;
 constexpr auto kKeepUnused = std::chrono::seconds(1);
 using clock = std::chrono::steady_clock;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kUseHeap = true;  // ASan checks heap blocks, not mappings
+// ASan checks heap blocks, not mappings; TSan does not follow mremap(), and a mapping moved onto
+// addresses used before would inherit stale race records.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kUseHeap = true;
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 constexpr bool kUseHeap = true;
 #else
 constexpr bool kUseHeap = false;

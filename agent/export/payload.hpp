@@ -28,13 +28,16 @@ struct payload_allocator {
   payload_allocator(const payload_allocator<U>&) noexcept {}
   T* allocate(std::size_t n) { return static_cast<T*>(allocate_payload(n * sizeof(T))); }
   void deallocate(T* p, std::size_t n) noexcept { deallocate_payload(p, n * sizeof(T)); }
-  friend bool operator==(const payload_allocator&, const payload_allocator&) { return true; }
+  template <class U>
+  friend bool operator==(const payload_allocator&, const payload_allocator<U>&) noexcept {
+    return true;
+  }
 };
 
 using payload = std::basic_string<char, std::char_traits<char>, payload_allocator<char>>;
 using payload_ptr = std::shared_ptr<const payload>;
 
-// False in sanitizer builds, where every buffer is a heap block so that ASan checks it.
+// False in ASan and TSan builds, where every buffer is a heap block the sanitizer follows.
 bool payloads_are_mapped();
 
 // What the mapping pool holds now, for tests and the bench.

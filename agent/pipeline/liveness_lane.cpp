@@ -74,8 +74,8 @@ void liveness_lane::schedule_send() {
 }
 
 void liveness_lane::send_now() {
-  if (stopped_ || in_flight_ || waiting_retry_ || pending_.empty()) return;
   exporting::release_unused_payloads();  // after a burst, an idle agent gives the memory back
+  if (stopped_ || in_flight_ || waiting_retry_ || pending_.empty()) return;
   otlp::collector::metrics::v1::ExportMetricsServiceRequest request;
   std::map<std::string, std::uint64_t> sent;
   std::size_t points = 0;

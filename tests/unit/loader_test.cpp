@@ -369,3 +369,19 @@ TEST_CASE("exporter headers must be valid HTTP: a token name, a value on one lin
             .exporters.otlp.at(0)
             .headers.size() == 1);
 }
+
+TEST_CASE("with a spool, batches are retried for as long as it holds them unless told otherwise",
+          "[config]") {
+  auto with = [](const std::string& extra) {
+    return load_ok("exporters:\n  otlp:\n    endpoint: http://127.0.0.1:4317\n" + extra)
+        .exporters.otlp.at(0)
+        .retry.max_elapsed_time;
+  };
+  CHECK(with("") == std::chrono::minutes(5));
+  CHECK(with("    spool: { dir: /var/lib/sidelight/spool }\n") == duration{});
+  CHECK(with("    spool: { dir: /var/lib/sidelight/spool }\n    retry: { max_interval: 10s }\n") ==
+        duration{});
+  CHECK(
+      with("    spool: { dir: /var/lib/sidelight/spool }\n    retry: { max_elapsed_time: 1h }\n") ==
+      std::chrono::hours(1));
+}

@@ -1,5 +1,7 @@
 #include "export/payload.hpp"
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <memory>
@@ -14,11 +16,10 @@ using sidelight::exporting::release_unused_payloads;
 
 namespace {
 
-constexpr std::size_t kPage = 4096;
-
-std::size_t pages(std::size_t n) {
-  return (n + 1 + kPage - 1) / kPage * kPage;
-}  // + the NUL
+std::size_t pages(std::size_t n) {  // the mapping for n bytes and the NUL
+  static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return (n + 1 + page - 1) / page * page;
+}
 
 // Empties the pool's reuse list, so each test starts from nothing cached.
 void drain() {
