@@ -4,8 +4,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <zlib.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "agent_version.hpp"
+#include "export/gzip.hpp"
 #include "google/rpc/status.pb.h"
 
 namespace sidelight::exporting {
@@ -158,24 +159,6 @@ export_outcome classify_http_answer(signal s, const http_answer& answer,
   return out;
 }
 
-payload gzip_compress(std::string_view in) {
-  z_stream z{};
-  if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    throw std::bad_alloc();
-  }
-  payload out(deflateBound(&z, static_cast<uLong>(in.size())), '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  int rc = deflate(&z, Z_FINISH);  // the output is deflateBound(): one call finishes
-  out.resize(z.total_out);
-  out.shrink_to_fit();  // the bound is about the input's size; the output is often a tenth
-  deflateEnd(&z);
-  if (rc != Z_STREAM_END) throw std::bad_alloc();
-  return out;
-}
-
 namespace {
 
 // One connection to the upstream, kept alive between requests.
@@ -187,17 +170,34 @@ struct connection {
   explicit connection(std::in_place_type_t<Stream> type, Args&&... args)
       : stream(type, std::forward<Args>(args)...) {}
 
+  std::uint64_t idle_id = 0;  // set each time it goes idle
+
+  // `f(socket)` on the TCP or Unix socket under any TLS.
+  template <class F>
+  decltype(auto) on_socket(F&& f) {
+    return std::visit(
+        [&](auto& s) -> decltype(auto) { return f(beast::get_lowest_layer(s).socket()); }, stream);
+  }
   int fd() {
-    return std::visit([](auto& s) { return beast::get_lowest_layer(s).socket().native_handle(); },
-                      stream);
+    return on_socket([](auto& socket) { return socket.native_handle(); });
   }
   void close() {
-    std::visit(
-        [](auto& s) {
-          beast::error_code ignored;
-          beast::get_lowest_layer(s).socket().close(ignored);
-        },
-        stream);
+    on_socket([](auto& socket) {
+      beast::error_code ignored;
+      socket.close(ignored);
+    });
+  }
+  // Calls `f(error_code)` once the socket has something to read (or is closed, or the wait is
+  // cancelled with operation_aborted).
+  template <class F>
+  void when_readable(F f) {
+    on_socket([&](auto& socket) { socket.async_wait(net::socket_base::wait_read, std::move(f)); });
+  }
+  void stop_waiting() {
+    on_socket([](auto& socket) {
+      beast::error_code ignored;
+      socket.cancel(ignored);
+    });
   }
   // An idle connection can carry the next request while the upstream has neither closed it nor
   // sent anything unasked (a TLS close_notify, for one).
@@ -331,6 +331,7 @@ struct otlp_http_exporter::impl {
   // The I/O thread's own.
   bool stopped = false;
   std::vector<std::unique_ptr<connection>> idle;
+  std::uint64_t last_idle_id = 0;
   std::set<exchange*> active;
 
   void start(signal s, exporting::payload_ptr request, done_fn done) {
@@ -401,10 +402,26 @@ struct otlp_http_exporter::impl {
     while (!idle.empty()) {
       auto c = std::move(idle.back());
       idle.pop_back();
+      c->stop_waiting();
       if (c->usable()) return c;
       c->close();
     }
     return nullptr;
+  }
+
+  // An idle connection becomes readable when the upstream closes it (or sends anything unasked):
+  // it is closed then, not left half-closed until the next request looks at it.
+  void keep_idle(std::unique_ptr<connection> c) {
+    auto id = c->idle_id = ++last_idle_id;
+    c->when_readable([this, id](beast::error_code ec) {
+      if (ec == net::error::operation_aborted) return;
+      auto it =
+          std::find_if(idle.begin(), idle.end(), [id](const auto& p) { return p->idle_id == id; });
+      if (it == idle.end()) return;  // taken for a request meanwhile
+      (*it)->close();
+      idle.erase(it);
+    });
+    idle.push_back(std::move(c));
   }
 
   net::awaitable<beast::error_code> once(exchange& ex, bool& reused, export_outcome& out) {
@@ -463,7 +480,7 @@ struct otlp_http_exporter::impl {
     answer.retry_after = view(res[http::field::retry_after]);
     out = classify_http_answer(ex.what, answer, std::chrono::system_clock::now());
     if (parser->keep_alive() && !ex.aborted && !stopped && idle.size() < kMaxIdleConnections) {
-      idle.push_back(std::move(ex.conn));
+      keep_idle(std::move(ex.conn));
     } else {
       ex.conn->close();
       ex.conn.reset();

@@ -35,9 +35,6 @@ export_outcome classify_http_answer(signal s, const http_answer& answer,
 std::optional<std::chrono::milliseconds> parse_retry_after(
     std::string_view value, std::chrono::system_clock::time_point now);
 
-// The gzip member of `in` (RFC 1952), compressed at zlib's fastest level.
-payload gzip_compress(std::string_view in);
-
 class otlp_http_exporter final : public exporter {
  public:
   // Fails (returns an error text) when the TLS files cannot be loaded.

@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -12,6 +11,7 @@
 #include <boost/beast/http.hpp>
 
 #include "config/loader.hpp"
+#include "export/gzip.hpp"
 #include "export/otlp_json.hpp"
 #include "google/rpc/status.pb.h"
 #include "intake/otlp_wire.hpp"
@@ -70,37 +70,6 @@ otlp_http_response status_response(unsigned http_status, bool json, std::string 
 
 }  // namespace
 
-std::string gunzip(std::string_view in, std::uint64_t limit, std::string& out) {
-  z_stream z{};
-  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return "cannot start gzip decoding";
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  out.clear();
-  std::string error;
-  char buf[64 * 1024];
-  for (;;) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof buf;
-    int rc = inflate(&z, Z_NO_FLUSH);
-    out.append(buf, sizeof buf - z.avail_out);
-    if (out.size() > limit) {
-      error = "too large";
-      break;
-    }
-    if (rc == Z_STREAM_END) break;
-    if (rc != Z_OK) {
-      error = std::string("not valid gzip: ") + (z.msg ? z.msg : "truncated");
-      break;
-    }
-    if (z.avail_in == 0 && z.avail_out != 0) {
-      error = "not valid gzip: truncated";
-      break;
-    }
-  }
-  inflateEnd(&z);
-  return error;
-}
-
 otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const {
   std::string path(req.target.substr(0, req.target.find('?')));
   auto sig = signal_of_path(path);
@@ -148,7 +117,7 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
   std::string_view body = req.body;
   auto encoding = media_type(req.content_encoding);
   if (encoding == "gzip") {
-    auto err = gunzip(req.body, max_body_, inflated);
+    auto err = exporting::gunzip(req.body, max_body_, inflated);
     if (err == "too large") {
       return bad(413, "the request body inflates to more than " + std::to_string(max_body_) +
                           " bytes (max_message_size)");

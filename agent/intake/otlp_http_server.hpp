@@ -61,9 +61,6 @@ class otlp_http_handler {
   bool stopping_ = false;
 };
 
-// Inflates a gzip body into `out`, refusing to grow past `limit` bytes. Error text or empty.
-std::string gunzip(std::string_view in, std::uint64_t limit, std::string& out);
-
 class otlp_http_server : public std::enable_shared_from_this<otlp_http_server> {
  public:
   static std::variant<std::shared_ptr<otlp_http_server>, std::string> start(

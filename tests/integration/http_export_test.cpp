@@ -332,3 +332,25 @@ TEST_CASE(
     CHECK(second.span_names().size() >= 30);
   }
 }
+
+TEST_CASE(
+    "http export: a kept-alive connection the upstream closes is closed at once, not at the next "
+    "request",
+    "[http-export]") {
+  temp_dir dir;
+  http_upstream up;
+  agent a(dir, http_yaml(dir, up));
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  up.next(1, http_upstream::close_after_answer());
+  REQUIRE(grpc_export(dir / "otlp.sock", traces_request("s", 10)).ok());
+  REQUIRE(up.wait_spans(10, bound(5s)));
+  auto requests = up.requests().size();
+  // The upstream closed its side after answering. No request follows (the next heartbeat is a
+  // minute away), so only the exporter watching its idle connection can close it.
+  CHECK(up.wait_closed_by_client(1, bound(5s)));
+  CHECK(up.requests().size() == requests);
+  auto lane = settled_lane(dir, a);
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["exported"] == 10);
+}

@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <stdexcept>
 
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
@@ -22,6 +23,8 @@ namespace http = beast::http;
 
 namespace {
 
+// What the exporter sent, inflated; empty when it is not valid gzip. Its own, not the agent's
+// (export/gzip.hpp): the integration tests link none of the code they test.
 std::string gunzip(const std::string& in) {
   z_stream z{};
   if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return {};
@@ -64,6 +67,12 @@ http_upstream::fault http_upstream::drop_mid_request() {
 http_upstream::fault http_upstream::close_without_answer() {
   fault f;
   f.what = fault::kind::close_without_answer;
+  return f;
+}
+
+http_upstream::fault http_upstream::close_after_answer() {
+  fault f;
+  f.what = fault::kind::close_after_answer;
   return f;
 }
 
@@ -185,6 +194,20 @@ void http_upstream::serve(int fd) {
     res.keep_alive(req.keep_alive());
     res.prepare_payload();
     http::write(socket, res, ec);
+    if (!ec && f.what == fault::kind::close_after_answer) {
+      socket.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+      // Until the client closes its end: a clean end of stream, nothing else, counts.
+      char byte = 0;
+      ssize_t n = 0;
+      while ((n = ::recv(fd, &byte, 1, 0)) > 0 || (n < 0 && errno == EINTR)) {
+      }
+      if (n == 0) {
+        std::lock_guard lock(mutex_);
+        ++closed_by_client_;
+      }
+      changed_.notify_all();
+      break;
+    }
     if (ec || !req.keep_alive()) break;
   }
   std::lock_guard lock(mutex_);
@@ -226,6 +249,12 @@ std::vector<std::string> http_upstream::span_names() const {
 std::vector<http_upstream::request_seen> http_upstream::requests() const {
   std::lock_guard lock(mutex_);
   return requests_;
+}
+
+bool http_upstream::wait_closed_by_client(std::size_t count,
+                                          std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return closed_by_client_ >= count; });
 }
 
 std::size_t http_upstream::connections() const {

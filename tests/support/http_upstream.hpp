@@ -24,8 +24,9 @@ class http_upstream {
  public:
   struct fault {
     // answer: read the request, then answer; hang: read it and never answer; drop_mid_request:
-    // read only its headers and close; close_without_answer: read it, take its spans, close.
-    enum class kind { answer, hang, drop_mid_request, close_without_answer };
+    // read only its headers and close; close_without_answer: read it, take its spans, close;
+    // close_after_answer: answer (keep-alive), then close its side and wait for the client's.
+    enum class kind { answer, hang, drop_mid_request, close_without_answer, close_after_answer };
     kind what = kind::answer;
     unsigned status = 200;
     std::string retry_after;             // the Retry-After header, when not empty
@@ -38,6 +39,7 @@ class http_upstream {
   static fault drop_mid_request();
   static fault slow(std::chrono::milliseconds delay);
   static fault close_without_answer();
+  static fault close_after_answer();
 
   struct request_seen {
     std::string target;
@@ -59,6 +61,8 @@ class http_upstream {
   std::vector<std::string> span_names() const;
   std::vector<request_seen> requests() const;  // every request read in full, in order
   std::size_t connections() const;             // accepted so far
+  // Waits until clients closed `count` connections that close_after_answer half-closed.
+  bool wait_closed_by_client(std::size_t count, std::chrono::milliseconds timeout) const;
 
  private:
   void accept_loop();
@@ -77,6 +81,7 @@ class http_upstream {
   std::vector<request_seen> requests_;
   std::vector<std::string> span_names_;
   std::size_t connections_ = 0;
+  std::size_t closed_by_client_ = 0;
 };
 
 }  // namespace sidelight::test

@@ -1,10 +1,10 @@
 // How the OTLP/HTTP exporter reads an upstream's answer: what is retried, what is permanent,
 // what Retry-After means, and what a 2xx with partial success counts.
 #include <google/rpc/status.pb.h>
-#include <zlib.h>
 
 #include <catch2/catch.hpp>
 
+#include "export/gzip.hpp"
 #include "export/otlp_http_exporter.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
@@ -28,16 +28,8 @@ export_outcome answer(unsigned status, std::string_view body = "",
 }
 
 std::string gunzip(std::string_view in) {
-  z_stream z{};
-  REQUIRE(inflateInit2(&z, 16 + MAX_WBITS) == Z_OK);
-  std::string out(in.size() * 20 + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  CHECK(inflate(&z, Z_FINISH) == Z_STREAM_END);
-  out.resize(z.total_out);
-  inflateEnd(&z);
+  std::string out;
+  REQUIRE(sidelight::exporting::gunzip(in, 64u << 20, out).empty());
   return out;
 }
 
