@@ -92,7 +92,8 @@ std::array<std::shared_ptr<pipeline::signal_lane>, 3> make_lanes(
     asio::io_context& io, const std::shared_ptr<exporting::exporter>& exp,
     const config::config& cfg, const config::retry_settings& retry,
     const std::shared_ptr<pipeline::memory_budget>& budget,
-    const std::array<std::shared_ptr<pipeline::spool>, 3>& spools = {}) {
+    const std::array<std::shared_ptr<pipeline::spool>, 3>& spools = {},
+    std::uint64_t spool_max_bytes = 0) {
   pipeline::lane_settings ls;
   ls.queue_max_bytes = cfg.queue.max_bytes;
   ls.queue_max_items = cfg.queue.max_items;
@@ -107,8 +108,12 @@ std::array<std::shared_ptr<pipeline::signal_lane>, 3> make_lanes(
     auto settings = ls;
     if (spools[i]) {
       // The spool holds the payloads: its budget bounds the lane, and no memory is held for them.
+      // What memory the lane does hold, an entry for each chunk, stays within queue.max_bytes.
       settings.spool = spools[i];
       settings.budget = nullptr;
+      settings.queue_max_bytes = spool_max_bytes;
+      settings.queue_max_chunks =
+          std::max<std::uint64_t>(1, cfg.queue.max_bytes / pipeline::kSpooledChunkMemory);
     }
     lanes[i] = std::make_shared<pipeline::signal_lane>(io, exp, s, settings);
   }
@@ -213,10 +218,10 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
       shown += (shown.empty() ? "" : ",") + t.text;
     auto spools = open_spools(e);
     if (auto* err = std::get_if<std::string>(&spools)) return "exporter " + e.name + ": " + *err;
-    auto bounded = *cfg;
-    if (!e.spool.dir.empty()) bounded.queue.max_bytes = e.spool.max_bytes;
-    next.push_back({fp, exp, lane,
-                    make_lanes(io_, exp, bounded, e.retry, budget_, std::get<0>(spools)), shown});
+    next.push_back(
+        {fp, exp, lane,
+         make_lanes(io_, exp, *cfg, e.retry, budget_, std::get<0>(spools), e.spool.max_bytes),
+         shown});
     spdlog::info("exporter {}: {} to {}{}", e.name, http ? "OTLP/HTTP" : "OTLP/gRPC", endpoints,
                  e.targets.size() < 2 ? ""
                  : e.balance == config::otlp_exporter::balancing::failover

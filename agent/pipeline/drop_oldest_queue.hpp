@@ -1,4 +1,5 @@
-// A FIFO of encoded telemetry chunks bounded in bytes (and optionally in items). When a push would
+// A FIFO of encoded telemetry chunks bounded in bytes (and optionally in items and in chunks, the
+// latter for a spooled lane's in-memory index). When a push would
 // go over a bound, the oldest chunks leave first and are reported back so the caller can count
 // them. Not thread-safe: the lane that owns it holds the lock.
 #pragma once
@@ -19,7 +20,7 @@ namespace sidelight::pipeline {
 // (field 1 of the Export*ServiceRequest), so that chunks joined end to end are a request.
 struct chunk {
   exporting::payload_ptr bytes;  // null once the chunk lives in a spool only
-  std::uint32_t items = 0;                   // spans, log records or metric data points
+  std::uint32_t items = 0;       // spans, log records or metric data points
   std::chrono::steady_clock::time_point enqueued{};
   std::shared_ptr<spool_record> spooled;  // its record, when the lane has a spool
   std::size_t size() const { return bytes ? bytes->size() : spooled ? spooled->length() : 0; }
@@ -27,8 +28,8 @@ struct chunk {
 
 class drop_oldest_queue {
  public:
-  drop_oldest_queue(std::uint64_t max_bytes, std::uint64_t max_items)
-      : max_bytes_(max_bytes), max_items_(max_items) {}
+  drop_oldest_queue(std::uint64_t max_bytes, std::uint64_t max_items, std::uint64_t max_chunks = 0)
+      : max_bytes_(max_bytes), max_items_(max_items), max_chunks_(max_chunks) {}
 
   struct dropped {
     std::uint64_t items = 0;
@@ -60,12 +61,14 @@ class drop_oldest_queue {
 
  private:
   bool over(std::uint64_t reserved) const {
-    return bytes_ + reserved > max_bytes_ || (max_items_ > 0 && items_ > max_items_);
+    return bytes_ + reserved > max_bytes_ || (max_items_ > 0 && items_ > max_items_) ||
+           (max_chunks_ > 0 && chunks_.size() > max_chunks_);
   }
   void pop_front(dropped& d);
 
   std::uint64_t max_bytes_;
   std::uint64_t max_items_;
+  std::uint64_t max_chunks_;
   std::deque<chunk> chunks_;
   std::uint64_t bytes_ = 0;
   std::uint64_t items_ = 0;

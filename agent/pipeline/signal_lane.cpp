@@ -47,7 +47,7 @@ signal_lane::signal_lane(asio::io_context& io, std::shared_ptr<exporting::export
       batch_timer_(io),
       retry_timer_(io),
       flush_timer_(io),
-      queue_(settings_.queue_max_bytes, settings_.queue_max_items),
+      queue_(settings_.queue_max_bytes, settings_.queue_max_items, settings_.queue_max_chunks),
       backoff_(settings_.retry) {}
 
 void signal_lane::drop(std::uint64_t items, drop_reason why) {

@@ -46,7 +46,15 @@ struct lane_settings {
   // With a spool, every chunk is written to disk before it is queued and read back to be sent;
   // the queue then holds no payload in memory, and queue_max_bytes bounds the spool.
   std::shared_ptr<pipeline::spool> spool;
+  // 0: none. A spooled lane still holds an entry in memory for each chunk on disk
+  // (kSpooledChunkMemory), so this bounds how many: many tiny requests must not fill memory
+  // while the spool's byte budget has room.
+  std::uint64_t queue_max_chunks = 0;
 };
+
+// A spooled chunk's queue entry and spool record in memory, allocation overhead included:
+// 48 bytes of `chunk`, 64 of record and control block, and malloc's 16.
+inline constexpr std::uint64_t kSpooledChunkMemory = 128;
 
 // Upper bounds (seconds) of the export latency histogram's buckets; the last bucket is +Inf.
 inline constexpr std::array<double, 12> kLatencyBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,

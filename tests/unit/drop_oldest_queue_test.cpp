@@ -61,3 +61,13 @@ TEST_CASE("pop_batch stays within the item and byte limits but always takes one"
   CHECK(q.items() == 0);
   CHECK(q.bytes() == 0);
 }
+
+TEST_CASE("drop-oldest queue honours a chunk bound as well", "[queue]") {
+  drop_oldest_queue q(1000, 0, 3);
+  for (char tag : {'a', 'b', 'c', 'd', 'e'}) {
+    auto d = q.push(make(tag, 1, 1));
+    CHECK(d.chunks == (tag >= 'd' ? 1u : 0u));
+  }
+  CHECK(q.items() == 3);
+  CHECK(q.front().bytes->front() == 'c');
+}

@@ -1,8 +1,11 @@
 #include "pipeline/signal_lane.hpp"
 
+#include <unistd.h>
+
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <deque>
+#include <filesystem>
 
 using namespace std::chrono_literals;
 namespace pipeline = sidelight::pipeline;
@@ -196,4 +199,38 @@ TEST_CASE("a lane waiting for the upstream does not spin on its batch timer", "[
   CHECK(lane->stats().queued_items == 5);
   lane->stop();
   exp->calls.clear();
+}
+
+TEST_CASE(
+    "a spooled lane bounds its in-memory entries, dropping the oldest when tiny chunks pile up",
+    "[lane][spool]") {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("sidelight-lane-spool." + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  {
+    pipeline::spool::options o;
+    o.dir = dir.string();
+    std::string error;
+    auto spool = pipeline::spool::open(o, error);
+    REQUIRE(spool);
+    boost::asio::io_context io;
+    auto exp = std::make_shared<held_exporter>();
+    auto s = settings();
+    s.spool = spool;
+    s.queue_max_bytes = 1 << 20;  // the spool's budget: far from full
+    s.queue_max_chunks = 3;
+    s.batch_max_items = 100;
+    s.batch_timeout = std::chrono::hours(1);  // nothing leaves: the queue only fills
+    auto lane = std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::logs, s);
+    for (char tag : {'a', 'b', 'c', 'd', 'e', 'f', 'g'})
+      lane->offer(make(tag, 5, 2));
+    auto st = lane->stats();
+    CHECK(st.received_items == 14);
+    CHECK(st.queued_items == 6);
+    CHECK(st.dropped_items[static_cast<std::size_t>(pipeline::drop_reason::queue_full)] == 8);
+    CHECK(st.balanced());
+    CHECK(exp->calls.empty());
+    lane->stop();
+  }
+  std::filesystem::remove_all(dir);
 }
