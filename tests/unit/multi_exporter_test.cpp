@@ -63,10 +63,11 @@ struct fixture {
 export_outcome send(multi_exporter& m) {
   int answers = 0;
   export_outcome got;
-  m.send(signal::traces, std::make_shared<const sidelight::exporting::payload>("x"), [&](export_outcome o) {
-    ++answers;
-    got = std::move(o);
-  });
+  m.send(signal::traces, std::make_shared<const sidelight::exporting::payload>("x"),
+         [&](export_outcome o) {
+           ++answers;
+           got = std::move(o);
+         });
   REQUIRE(answers == 1);
   return got;
 }
