@@ -167,7 +167,7 @@ void* allocate_payload(std::size_t n) {
 
 void deallocate_payload(void* p, std::size_t n) noexcept {
   if (kUseHeap || n < kMapFrom) {
-    ::operator delete(p, n);
+    ::operator delete(p);  // unsized: clang does not enable sized deallocation by default
     return;
   }
   the_pool().give_back(p, page_rounded(n));
