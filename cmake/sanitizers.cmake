@@ -14,8 +14,9 @@ elseif(SIDELIGHT_SANITIZE STREQUAL "fuzzer")
   # Without UBSan's `function` check: clang 14 cannot emit its prologue data for C++20
   # coroutines ("Cannot represent a difference across sections"), which the OTLP/HTTP exporter
   # uses; indirect calls through mismatched function types are all it would catch.
+  # Undefined behaviour stops the target, so that libFuzzer saves the input and the run fails.
   add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=function
-                      -fno-omit-frame-pointer)
+                      -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 elseif(NOT SIDELIGHT_SANITIZE STREQUAL "")
   message(FATAL_ERROR "SIDELIGHT_SANITIZE must be '', 'address' or 'thread'")

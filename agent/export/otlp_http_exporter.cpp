@@ -120,10 +120,16 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
   std::string text(value);
   const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   if (end == nullptr || *end != '\0') return std::nullopt;
-  auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
-  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(when - now);
-  return std::clamp(wait, std::chrono::milliseconds(0),
-                    std::chrono::milliseconds(kMaxSeconds * 1000));
+  // Compared in seconds first: a date centuries away does not fit in the clock's nanoseconds
+  // (found by fuzz_http_answer).
+  constexpr auto kMax = std::chrono::milliseconds(kMaxSeconds * 1000);
+  auto when = timegm(&tm);
+  auto now_seconds = std::chrono::system_clock::to_time_t(now);
+  if (when > now_seconds + static_cast<std::time_t>(kMaxSeconds)) return kMax;
+  if (when < now_seconds) return std::chrono::milliseconds(0);
+  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::from_time_t(when) - now);
+  return std::clamp(wait, std::chrono::milliseconds(0), kMax);
 }
 
 export_outcome classify_http_answer(signal s, const http_answer& answer,

@@ -62,8 +62,9 @@ TEST_CASE("Retry-After is honoured in seconds and as an HTTP-date", "[retry][htt
   CHECK_FALSE(answer(503, "", "", "-5").retry_after.has_value());
   CHECK_FALSE(answer(503, "", "", "Wed, 21 Oct 2015 07:28:30 GMT trailing").retry_after);
   CHECK_FALSE(answer(503).retry_after.has_value());
-  // An absurd hint is held to a day.
+  // An absurd hint is held to a day, a date centuries away too.
   CHECK(answer(503, "", "", "99999999999999999999999").retry_after == 24h);
+  CHECK(answer(503, "", "", "Fri, 31 Dec 9999 23:59:59 GMT").retry_after == 24h);
   // A permanent status keeps no hint.
   CHECK_FALSE(answer(400, "", "", "5").retry_after.has_value());
 }
