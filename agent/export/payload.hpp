@@ -7,7 +7,7 @@
 // mapping goes back to the kernel whole when it is freed, so resident memory follows what the
 // queues hold. A few freed mappings are kept for reuse, resized in place by mremap(), because
 // mapping fresh pages costs a page fault and a zeroed page each time; one unused for a second is
-// unmapped.
+// unmapped at the pool's next use, or at the next heartbeat when there is no traffic.
 #pragma once
 
 #include <chrono>
@@ -40,7 +40,7 @@ using payload_ptr = std::shared_ptr<const payload>;
 // False in ASan and TSan builds, where every buffer is a heap block the sanitizer follows.
 bool payloads_are_mapped();
 
-// What the mapping pool holds now, for tests and the bench.
+// What the mapping pool holds now, for tests.
 struct payload_pool_stats {
   std::size_t mapped_bytes = 0;  // in buffers that are their own mapping, in use
   std::size_t cached_bytes = 0;  // freed mappings kept for reuse

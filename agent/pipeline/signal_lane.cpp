@@ -7,6 +7,10 @@
 
 namespace sidelight::pipeline {
 
+// kSpooledChunkMemory counts a queue entry and a record with its shared_ptr control block and
+// malloc's header; it must not fall behind what they are.
+static_assert(sizeof(chunk) + sizeof(spool_record) + 2 * sizeof(void*) + 16 <= kSpooledChunkMemory);
+
 namespace {
 
 using namespace std::chrono_literals;
