@@ -7,6 +7,19 @@
 
 namespace sidelight::exporting {
 
+namespace {
+
+// The answer for a request that goes on to the next endpoint: its latency is that of every
+// endpoint tried, one after the other.
+exporter::done_fn adding_latency(exporter::done_fn done, std::chrono::nanoseconds spent) {
+  return [done = std::move(done), spent](export_outcome outcome) {
+    outcome.latency += spent;
+    done(std::move(outcome));
+  };
+}
+
+}  // namespace
+
 multi_exporter::multi_exporter(std::string name, std::vector<member> members,
                                config::otlp_exporter::balancing balance,
                                std::chrono::milliseconds cooldown)
@@ -95,7 +108,9 @@ void multi_exporter::attempt(signal s, exporting::payload_ptr request, done_fn d
                    if (outcome.result == export_outcome::kind::retryable && !stopped &&
                        step + 1 < order.size()) {
                      // Counted once, by the pipeline, whichever endpoint takes it.
-                     attempt(s, std::move(request), std::move(done), std::move(order), step + 1);
+                     attempt(s, std::move(request),
+                             adding_latency(std::move(done), outcome.latency), std::move(order),
+                             step + 1);
                      return;
                    }
                    if (outcome.result != export_outcome::kind::ok && members_.size() > 1) {

@@ -97,6 +97,24 @@ TEST_CASE("failover moves a request to the next endpoint at once when one is dow
   CHECK(f.b->seen == 2);
 }
 
+TEST_CASE("a request's latency is that of every endpoint it tried", "[multi]") {
+  fixture f;
+  auto m = f.make(balancing::failover, 1h);
+  auto slow = [](export_outcome o, std::chrono::milliseconds took) {
+    o.latency = took;
+    return o;
+  };
+  f.a->script.push_back(slow(failure(export_outcome::kind::retryable, "timed out"), 300ms));
+  f.b->script.push_back(slow(failure(export_outcome::kind::retryable, "refused"), 20ms));
+  f.c->script.push_back(slow(export_outcome{}, 5ms));
+  auto out = send(m);
+  CHECK(out.result == export_outcome::kind::ok);
+  CHECK(out.latency == 325ms);
+  // Alone, it is the latency of the one endpoint.
+  f.c->script.push_back(slow(export_outcome{}, 7ms));
+  CHECK(send(m).latency == 7ms);
+}
+
 TEST_CASE("failover returns to the first endpoint once its cooldown is over", "[multi]") {
   fixture f;
   auto m = f.make(balancing::failover, 0ms);
