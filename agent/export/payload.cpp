@@ -185,4 +185,37 @@ bool payloads_are_mapped() {
   return !kUseHeap;
 }
 
+namespace {
+
+template <class String>
+void append_varint_to(String& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+template <class String>
+void append_field1_to(String& out, std::string_view message) {
+  out.push_back(0x0a);
+  append_varint_to(out, message.size());
+  out.append(message);
+}
+
+}  // namespace
+
+void append_varint(std::string& out, std::uint64_t v) {
+  append_varint_to(out, v);
+}
+void append_varint(payload& out, std::uint64_t v) {
+  append_varint_to(out, v);
+}
+void append_field1(std::string& out, std::string_view message) {
+  append_field1_to(out, message);
+}
+void append_field1(payload& out, std::string_view message) {
+  append_field1_to(out, message);
+}
+
 }  // namespace sidelight::exporting

@@ -12,8 +12,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace sidelight::exporting {
 
@@ -36,6 +38,13 @@ struct payload_allocator {
 
 using payload = std::basic_string<char, std::char_traits<char>, payload_allocator<char>>;
 using payload_ptr = std::shared_ptr<const payload>;
+
+// Requests are built from encoded pieces, never decoded and encoded again: a protobuf varint, and
+// a whole message framed as field 1 of an Export*ServiceRequest (tag, length, bytes).
+void append_varint(std::string& out, std::uint64_t v);
+void append_varint(payload& out, std::uint64_t v);
+void append_field1(std::string& out, std::string_view message);
+void append_field1(payload& out, std::string_view message);
 
 // False in ASan and TSan builds, where every buffer is a heap block the sanitizer follows.
 bool payloads_are_mapped();

@@ -7,6 +7,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "export/payload.hpp"
 #include "intake/connections.hpp"
 #include "intake/otlp_wire.hpp"
 #include "intake/socket_setup.hpp"
@@ -143,7 +144,7 @@ void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver) {
     auto items = static_cast<std::uint32_t>(scope.log_records_size());
     rl.mutable_scope_logs()->Add(std::move(scope));
     auto bytes = std::make_shared<exporting::payload>();
-    append_field1(*bytes, rl.SerializeAsString());
+    exporting::append_field1(*bytes, rl.SerializeAsString());
     deliver(exporting::signal::logs, pipeline::chunk{std::move(bytes), items, {}, {}});
   }
   for (auto& [hint, scope] : spans_) {
@@ -153,7 +154,7 @@ void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver) {
     auto items = static_cast<std::uint32_t>(scope.spans_size());
     rs.mutable_scope_spans()->Add(std::move(scope));
     auto bytes = std::make_shared<exporting::payload>();
-    append_field1(*bytes, rs.SerializeAsString());
+    exporting::append_field1(*bytes, rs.SerializeAsString());
     deliver(exporting::signal::traces, pipeline::chunk{std::move(bytes), items, {}, {}});
   }
   logs_.clear();

@@ -8,11 +8,15 @@
 #include <optional>
 #include <unordered_set>
 
+#include "export/payload.hpp"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace sidelight::intake {
+
+using exporting::append_field1;
+using exporting::append_varint;
 
 namespace {
 
@@ -282,34 +286,11 @@ class walker {
   }
 };
 
-template <class String>
-void append_varint(String& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
 const std::uint8_t* bytes_of(std::string_view s) {
   return reinterpret_cast<const std::uint8_t*>(s.data());
 }
 
 }  // namespace
-
-template <class String>
-void append_field1_to(String& out, std::string_view message) {
-  out.push_back(0x0a);
-  append_varint(out, message.size());
-  out.append(message);
-}
-
-void append_field1(std::string& out, std::string_view message) {
-  append_field1_to(out, message);
-}
-void append_field1(exporting::payload& out, std::string_view message) {
-  append_field1_to(out, message);
-}
 
 void fill_missing(otlp::resource::v1::Resource& resource,
                   const otlp::resource::v1::Resource& additions) {

@@ -47,10 +47,6 @@ split_request_result split_request(exporting::signal s, std::string_view request
 // Only the validation and the count; error text or empty.
 std::string validate_request(exporting::signal s, std::string_view request, std::uint64_t& items);
 
-// Frames a whole message as field 1 of an Export*ServiceRequest (tag, length, bytes).
-void append_field1(std::string& out, std::string_view message);
-void append_field1(exporting::payload& out, std::string_view message);
-
 // Adds each of `additions` whose key `resource` does not have yet.
 void fill_missing(opentelemetry::proto::resource::v1::Resource& resource,
                   const opentelemetry::proto::resource::v1::Resource& additions);

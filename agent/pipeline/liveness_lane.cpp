@@ -4,7 +4,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
+#include "export/payload.hpp"
 
 namespace sidelight::pipeline {
 
@@ -55,7 +55,10 @@ void liveness_lane::offer(const std::string& key, otlp::metrics::v1::ResourceMet
   stats_.points_offered += points;
   auto& e = pending_[key];
   stats_.points_superseded += e.points;
-  e.rm = std::move(rm);
+  // Encoded now: a request is then the pending entries end to end, without a copy of each
+  // instance's messages (the peak of the heap at every heartbeat).
+  e.framed.clear();
+  exporting::append_field1(e.framed, rm.SerializeAsString());
   e.points = points;
   e.generation = ++generation_;
   schedule_send();
@@ -76,16 +79,19 @@ void liveness_lane::schedule_send() {
 void liveness_lane::send_now() {
   exporting::release_unused_payloads();  // after a burst, an idle agent gives the memory back
   if (stopped_ || in_flight_ || waiting_retry_ || pending_.empty()) return;
-  otlp::collector::metrics::v1::ExportMetricsServiceRequest request;
+  // An ExportMetricsServiceRequest: its resource_metrics (field 1), one after the other.
   std::map<std::string, std::uint64_t> sent;
   std::size_t points = 0;
+  std::size_t size = 0;
+  for (const auto& [key, e] : pending_)
+    size += e.framed.size();
+  auto bytes = std::make_shared<exporting::payload>();
+  bytes->reserve(size);
   for (const auto& [key, e] : pending_) {
-    *request.add_resource_metrics() = e.rm;
+    bytes->append(e.framed);
     sent[key] = e.generation;
     points += e.points;
   }
-  auto bytes = std::make_shared<exporting::payload>(request.ByteSizeLong(), '\0');
-  request.SerializeToArray(bytes->data(), static_cast<int>(bytes->size()));
   in_flight_ = true;
   exporter_->send(exporting::signal::metrics, std::move(bytes),
                   [weak = weak_from_this(), io = &io_, sent = std::move(sent),

@@ -56,7 +56,7 @@ class liveness_lane : public std::enable_shared_from_this<liveness_lane> {
 
  private:
   struct entry {
-    opentelemetry::proto::metrics::v1::ResourceMetrics rm;
+    std::string framed;  // the ResourceMetrics, encoded and framed as a field of the request
     std::uint64_t generation = 0;
     std::size_t points = 0;
   };
