@@ -116,9 +116,12 @@ def send_paced(path, rate, t0, stop, sent, accepted, refused):
             counter.value += 512
 
 
-def rss_kib(pid):
+def memory_kib(pid):
+    """RSS and its anonymous and file-backed parts, in KiB."""
     with open(f"/proc/{pid}/status") as f:
-        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        text = f.read()
+    return tuple(int(re.search(rf"{k}:\s+(\d+)", text).group(1))
+                 for k in ("VmRSS", "RssAnon", "RssFile"))
 
 
 def balanced(lane):
@@ -226,8 +229,10 @@ exporters:
                 if not balanced(lane):
                     unbalanced.append((now - t0, lane))
             traces = next(l for l in lanes if l["signal"] == "traces")
-            samples.append((now - t0, rss_kib(agent.pid), traces))
-            print(f"{now - t0:7.0f} s  rss {samples[-1][1] / 1024:6.1f} MiB  upstream "
+            rss, anon, file = memory_kib(agent.pid)
+            samples.append((now - t0, rss, traces, anon, file))
+            print(f"{now - t0:7.0f} s  rss {rss / 1024:6.1f} MiB (anon {anon / 1024:5.1f}, file "
+                  f"{file / 1024:4.1f})  upstream "
                   f"{'up  ' if up else 'down'}  sent {sent}  received {traces['received']}  "
                   f"exported {traces['exported']}  dropped {sum(traces['dropped'].values())}  "
                   f"queued {traces['queued_items']}", flush=True)
@@ -249,7 +254,7 @@ exporters:
             print("the queues did not drain within 120 s", flush=True)
             break
         time.sleep(0.5)
-    final_rss = rss_kib(agent.pid)
+    final_rss = memory_kib(agent.pid)[0]
     agent.terminate()
     agent.wait(30)
     collector.terminate()
@@ -260,6 +265,11 @@ exporters:
     fifth = max(1, len(samples) // 5)
     second = max(s[1] for s in samples[fifth:2 * fifth]) if len(samples) >= 5 else 0
     last = max(s[1] for s in samples[-fifth:])
+    # What a leak would show in: anonymous memory (the file-backed part is code and grows only as
+    # paths not run before run once).
+    anon_second = max(s[3] for s in samples[fifth:2 * fifth]) if len(samples) >= 5 else 0
+    anon_last = max(s[3] for s in samples[-fifth:])
+    file_first, file_last = samples[0][4], samples[-1][4]
     dropped = traces["dropped"]
     print(f"\nsoak: {a.minutes} min, {sent} spans sent ({sent / (a.minutes * 60):.0f}/s), "
           f"{accepted} accepted, {refused} refused by intake")
@@ -270,6 +280,9 @@ exporters:
     print(f"RSS: peak {second / 1024:.1f} MiB in the second fifth, {last / 1024:.1f} MiB in the "
           f"last; {final_rss / 1024:.1f} MiB after draining; max "
           f"{max(s[1] for s in samples) / 1024:.1f} MiB")
+    print(f"anonymous: peak {anon_second / 1024:.1f} MiB in the second fifth, "
+          f"{anon_last / 1024:.1f} MiB in the last; file-backed {file_first / 1024:.1f} MiB at the "
+          f"first sample, {file_last / 1024:.1f} MiB at the last")
     print(f"books balanced at all {len(samples)} samples: {not unbalanced}")
     ok = True
     if unbalanced:
