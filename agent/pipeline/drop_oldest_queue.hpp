@@ -1,7 +1,7 @@
 // A FIFO of encoded telemetry chunks bounded in bytes (and optionally in items and in chunks, the
-// latter for a spooled lane's in-memory index). When a push would
-// go over a bound, the oldest chunks leave first and are reported back so the caller can count
-// them. Not thread-safe: the lane that owns it holds the lock.
+// latter for a spooled lane's in-memory index). When a push would go over a bound, the oldest
+// chunks leave first and are reported back so the caller can count them. Not thread-safe: the
+// lane that owns it holds the lock.
 #pragma once
 
 #include <chrono>
