@@ -3,7 +3,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -21,6 +23,8 @@ constexpr std::size_t kMapFrom = 64 * 1024;
 // a second is unmapped: under overload one buffer is freed for each one taken and the pool stays
 // near empty, and an idle agent holds none.
 constexpr std::size_t kCacheBytes = 16u << 20;
+// Kept however full the holders are (payload_holder).
+constexpr std::size_t kCacheAlways = 1u << 20;
 constexpr std::size_t kCacheCount = 128;
 constexpr auto kKeepUnused = std::chrono::seconds(1);
 using clock = std::chrono::steady_clock;
@@ -96,7 +100,7 @@ class pool {
     {
       std::lock_guard lock(mutex_);
       mapped_bytes_ -= length;
-      if (cache_.size() < kCacheCount && cached_bytes_ + length <= kCacheBytes) {
+      if (cache_.size() < kCacheCount && cached_bytes_ + length <= cache_limit()) {
         cache_.push_back({at, length, clock::now()});  // reserved at construction: no throw
         cached_bytes_ += length;
         return;
@@ -121,7 +125,24 @@ class pool {
 
   pool() { cache_.reserve(kCacheCount); }
 
+  void add(const payload_holder* h) {
+    std::lock_guard lock(mutex_);
+    holders_.push_back(h);
+  }
+  void remove(const payload_holder* h) noexcept {
+    std::lock_guard lock(mutex_);
+    std::erase(holders_, h);
+  }
+
  private:
+  // Lock held.
+  std::size_t cache_limit() const noexcept {
+    std::size_t limit = kCacheBytes;
+    for (const auto* h : holders_)
+      limit = std::min(limit, std::max<std::size_t>(kCacheAlways, h->room()));
+    return limit;
+  }
+
   // Lock held. Cheap when nothing is stale: the oldest entries are at the front.
   std::vector<mapping> take_stale(clock::time_point now) {
     std::vector<mapping> stale;
@@ -143,6 +164,7 @@ class pool {
 
   std::mutex mutex_;
   std::vector<mapping> cache_;
+  std::vector<const payload_holder*> holders_;
   std::size_t cached_bytes_ = 0;
   std::size_t mapped_bytes_ = 0;
 };
@@ -171,6 +193,20 @@ void deallocate_payload(void* p, std::size_t n) noexcept {
     return;
   }
   the_pool().give_back(p, page_rounded(n));
+}
+
+payload_holder::payload_holder(std::uint64_t limit) : limit_(limit) {
+  the_pool().add(this);
+}
+
+payload_holder::~payload_holder() {
+  the_pool().remove(this);
+}
+
+std::uint64_t payload_holder::room() const noexcept {
+  if (limit_ == 0) return UINT64_MAX;
+  auto held = held_.load(std::memory_order_relaxed);
+  return held < limit_ ? limit_ - held : 0;
 }
 
 payload_pool_stats payload_pool() {

@@ -10,6 +10,7 @@
 // unmapped at the pool's next use, or at the next heartbeat when there is no traffic.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -48,6 +49,26 @@ void append_field1(payload& out, std::string_view message);
 
 // False in ASan and TSan builds, where every buffer is a heap block the sanitizer follows.
 bool payloads_are_mapped();
+
+// Something that holds payloads up to a bound in bytes: a signal lane, with its queue and what it
+// has in flight. Freed mappings are kept for reuse only within the room the fullest holder has
+// left (and always up to 1 MiB, enough for a full queue that drops one buffer for each it takes).
+// A queue that drains after an outage frees buffers faster than intake takes them; kept without
+// this, they would sit on top of a queue that is still nearly full.
+class payload_holder {
+ public:
+  explicit payload_holder(std::uint64_t limit);  // 0: no bound, nothing to leave room for
+  ~payload_holder();
+  payload_holder(const payload_holder&) = delete;
+  payload_holder& operator=(const payload_holder&) = delete;
+
+  void set_held(std::uint64_t bytes) noexcept { held_.store(bytes, std::memory_order_relaxed); }
+  std::uint64_t room() const noexcept;
+
+ private:
+  const std::uint64_t limit_;
+  std::atomic<std::uint64_t> held_{0};
+};
 
 // What the mapping pool holds now, for tests.
 struct payload_pool_stats {

@@ -52,7 +52,9 @@ signal_lane::signal_lane(asio::io_context& io, std::shared_ptr<exporting::export
       retry_timer_(io),
       flush_timer_(io),
       queue_(settings_.queue_max_bytes, settings_.queue_max_items, settings_.queue_max_chunks),
-      backoff_(settings_.retry) {}
+      backoff_(settings_.retry),
+      // A spooled lane's queue is on disk; what it holds in memory is bounded by max_in_flight.
+      holder_(settings_.spool ? 0 : settings_.queue_max_bytes) {}
 
 void signal_lane::drop(std::uint64_t items, drop_reason why) {
   stats_.dropped_items[static_cast<std::size_t>(why)] += items;
@@ -66,6 +68,13 @@ void signal_lane::land(const batch& b) {
   stats_.in_flight_items -= b.items;
   stats_.in_flight_bytes -= b.bytes;
   release(b.bytes);
+  note_held();
+}
+
+void signal_lane::note_held() {
+  stats_.queued_items = queue_.items();
+  stats_.queued_bytes = queue_.bytes();
+  holder_.set_held(queue_.bytes() + stats_.in_flight_bytes);
 }
 
 void signal_lane::offer(chunk c) {
@@ -107,8 +116,7 @@ void signal_lane::offer(chunk c) {
   auto d = queue_.push(std::move(c), stats_.in_flight_bytes);
   if (d.items > 0 || d.chunks > 0) drop(d.items, drop_reason::queue_full);
   release(d.bytes);
-  stats_.queued_items = queue_.items();
-  stats_.queued_bytes = queue_.bytes();
+  note_held();
   if (was_empty || queue_.items() >= settings_.batch_max_items ||
       queue_.bytes() >= settings_.batch_max_bytes) {
     schedule_pump();
@@ -133,8 +141,7 @@ void signal_lane::recover() {
       auto d = queue_.push(std::move(c), stats_.in_flight_bytes);
       if (d.items > 0 || d.chunks > 0) drop(d.items, drop_reason::queue_full);
     }
-    stats_.queued_items = queue_.items();
-    stats_.queued_bytes = queue_.bytes();
+    note_held();
     schedule_pump();
   }
   spdlog::info("exporter {}: {} {} item(s) recovered from the spool in {}", exporter_->name(),
@@ -170,8 +177,7 @@ void signal_lane::pump() {
       ++stats_.in_flight_requests;
       batches.push_back(std::move(taken));
     }
-    stats_.queued_items = queue_.items();
-    stats_.queued_bytes = queue_.bytes();
+    note_held();
     // The batch timer only matters while sending is possible; when it is blocked (waiting for
     // the upstream, or max_in_flight reached), on_done() and on_retry_timer() pump again.
     bool blocked =
@@ -388,8 +394,7 @@ void signal_lane::flush(clock::time_point deadline, std::function<void(std::uint
       self->drop(w->items, drop_reason::shutdown);
     }
     self->waiting_.clear();
-    self->stats_.queued_items = 0;
-    self->stats_.queued_bytes = 0;
+    self->note_held();
     asio::post(self->io_, [done = std::move(self->flush_done_), left] { done(left); });
     self->flush_done_ = nullptr;
   });
@@ -421,8 +426,7 @@ void signal_lane::stop() {
     drop(w->items, drop_reason::shutdown);
   }
   waiting_.clear();
-  stats_.queued_items = 0;
-  stats_.queued_bytes = 0;
+  note_held();
   if (flush_done_) {
     // Stopped in the middle of a flush: say what was left, as the deadline would have.
     asio::post(io_, [done = std::move(flush_done_), left] { done(left); });

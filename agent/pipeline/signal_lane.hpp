@@ -132,9 +132,10 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   void arm_retry_timer(std::chrono::nanoseconds hint);  // io thread, lock held
   void on_retry_timer(std::uint64_t generation);
   void drop(std::uint64_t items, drop_reason why);  // lock held
+  // Bytes the lane no longer holds, out of the shared memory budget.
   void release(std::uint64_t bytes);
-  void land(const batch& b);    // lock held: `b` is no longer in flight                // bytes the
-                                // lane no longer holds
+  void land(const batch& b);    // lock held: `b` is no longer in flight
+  void note_held();             // lock held: after the queue or what is in flight changed
   void finish_flush_if_done();  // lock held
   // Shutdown with a spool: what is still held stays on disk instead of being released.
   void hold_spool(std::uint64_t left);  // lock held
@@ -151,6 +152,7 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   drop_oldest_queue queue_;
   backoff backoff_;
   signal_lane_stats stats_;
+  exporting::payload_holder holder_;  // what the queue and the batches in flight hold
   bool pump_scheduled_ = false;
   bool timer_armed_ = false;
   // Batches that failed and wait for the upstream to come back. While any waits, one of them at a

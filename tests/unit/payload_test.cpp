@@ -101,3 +101,36 @@ TEST_CASE("A queue turned over many times holds mappings for what it holds, no m
   CHECK(cached.cached_bytes <= 16u << 20);
   drain();
 }
+
+TEST_CASE("Freed mappings are kept only within the room the fullest holder has left", "[payload]") {
+  if (!payloads_are_mapped()) return;  // heap blocks: nothing is kept
+  // 24 mappings freed at once, 6 MiB and their NULs' pages.
+  auto free_many = [] {
+    std::vector<payload> v;
+    for (int i = 0; i < 24; ++i)
+      v.emplace_back(std::size_t{256 * 1024}, 'q');
+  };
+  drain();
+  {
+    sidelight::exporting::payload_holder roomy(64u << 20);
+    sidelight::exporting::payload_holder holder(8u << 20);
+    free_many();
+    CHECK(payload_pool().cached == 24);  // empty holders: the whole batch is kept
+    drain();
+
+    holder.set_held((8u << 20) - (2u << 20));
+    free_many();
+    CHECK(payload_pool().cached_bytes <= 2u << 20);
+    CHECK(payload_pool().cached_bytes > 1u << 20);
+    drain();
+
+    holder.set_held(9u << 20);  // over its bound
+    free_many();
+    CHECK(payload_pool().cached_bytes <= 1u << 20);
+    CHECK(payload_pool().cached > 0);  // enough to swap one buffer for another
+    drain();
+  }
+  free_many();  // both holders gone
+  CHECK(payload_pool().cached == 24);
+  drain();
+}

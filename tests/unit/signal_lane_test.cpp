@@ -158,6 +158,32 @@ TEST_CASE("a full lane drops the oldest and the books still balance", "[lane]") 
   CHECK(st.balanced());
 }
 
+TEST_CASE("a full lane leaves the payload pool little to keep for reuse", "[lane]") {
+  if (!exporting::payloads_are_mapped()) return;  // heap blocks: nothing is kept
+  exporting::release_unused_payloads(std::chrono::steady_clock::now() + 1h);
+  boost::asio::io_context io;
+  auto exp = std::make_shared<held_exporter>();
+  auto s = settings();
+  s.queue_max_bytes = 8u << 20;
+  s.batch_max_items = 1000000;
+  s.batch_max_bytes = 64u << 20;
+  s.batch_timeout = 1h;
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::traces, s);
+  constexpr std::size_t kChunk = 256 * 1024;
+  for (int i = 0; i < 40; ++i)
+    lane->offer(make('f', kChunk, 1));
+  CHECK(lane->stats().queued_bytes == 32 * kChunk);
+  {
+    std::vector<exporting::payload> freed;
+    for (int i = 0; i < 24; ++i)
+      freed.emplace_back(kChunk, 'g');
+  }
+  CHECK(exporting::payload_pool().cached_bytes <= 1u << 20);
+  CHECK(exporting::payload_pool().cached > 0);
+  lane->stop();
+  exporting::release_unused_payloads(std::chrono::steady_clock::now() + 1h);
+}
+
 TEST_CASE("flush sends at once and counts what the deadline leaves as shutdown drops", "[lane]") {
   boost::asio::io_context io;
   auto exp = std::make_shared<held_exporter>();
