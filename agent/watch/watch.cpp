@@ -1,9 +1,9 @@
 #include "watch/watch.hpp"
 
-#include <openssl/evp.h>
-
 #include <cstdio>
+#include <string_view>
 
+#include "watch/sha1.hpp"
 #include "watch/slot_watchers.hpp"
 
 namespace sidelight::watch {
@@ -51,14 +51,11 @@ std::string make_instance_id(const std::string& host, const std::string& target,
     name += '\x1f' + boot_id() + '\x1f' + std::to_string(process->pid) + ':' +
             std::to_string(process->start_ticks);
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_MD_CTX* md = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(md, EVP_sha1(), nullptr);
-  EVP_DigestUpdate(md, kNamespace, sizeof kNamespace);
-  EVP_DigestUpdate(md, name.data(), name.size());
-  EVP_DigestFinal_ex(md, digest, &length);
-  EVP_MD_CTX_free(md);
+  auto digest =
+      sha1()
+          .update(std::string_view(reinterpret_cast<const char*>(kNamespace), sizeof kNamespace))
+          .update(name)
+          .digest();
   digest[6] = static_cast<unsigned char>((digest[6] & 0x0f) | 0x50);
   digest[8] = static_cast<unsigned char>((digest[8] & 0x3f) | 0x80);
   char out[37];
