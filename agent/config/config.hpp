@@ -88,6 +88,9 @@ struct listener {
   std::uint64_t max_message_size = 4ull << 20;  // a request body, or one NDJSON line
   std::uint32_t max_connections = 256;
   duration idle_timeout = std::chrono::minutes(5);
+  // OTLP/gRPC only: calls one connection may have open at once (HTTP/2 streams); a client's
+  // further calls wait on its side instead of in sidelight's buffers.
+  std::uint32_t max_concurrent_streams = 4;
   bool enabled() const { return !unix_path.empty() || !unix_datagram.empty() || !tcp.empty(); }
 };
 

@@ -535,6 +535,7 @@ void read_listener(parse_context& ctx, const map_view& parent, std::string_view 
   std::vector<std::string_view> keys = {
       "unix", "tcp", "mode", "group", "max_message_size", "max_connections", "idle_timeout"};
   if (key == "ndjson") keys.push_back("unix_datagram");
+  if (key == "otlp_grpc") keys.push_back("max_concurrent_streams");
   map_view m(ctx, parent.get(key), parent.join(key), keys);
   if (!m.valid()) return;
   for (auto [k, path] :
@@ -559,6 +560,14 @@ void read_listener(parse_context& ctx, const map_view& parent, std::string_view 
               "must be between 1 and 65536");
   } else {
     out.max_connections = static_cast<std::uint32_t>(conns);
+  }
+  std::uint64_t streams = out.max_concurrent_streams;
+  m.read_count("max_concurrent_streams", streams);
+  if (streams == 0 || streams > 1024) {
+    ctx.error(m.key_node("max_concurrent_streams"), m.join("max_concurrent_streams"),
+              "must be between 1 and 1024");
+  } else {
+    out.max_concurrent_streams = static_cast<std::uint32_t>(streams);
   }
   m.read("idle_timeout", out.idle_timeout);
   m.read("tcp", out.tcp);

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <future>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -55,6 +57,43 @@ void good_client_gets_through(const temp_dir& dir, otlp_receiver& up, std::size_
   expected += 3;
   INFO("spans received: " << up.spans().size() << ", expected " << expected);
   REQUIRE(up.wait_spans(expected, bound(5s)));
+}
+
+// The parameters of the first SETTINGS frame the server sends on a new HTTP/2 connection.
+std::map<int, std::uint32_t> server_settings(const std::string& socket) {
+  int fd = connect_unix(socket);
+  REQUIRE(fd >= 0);
+  timeval limit{static_cast<time_t>(bound(5s).count() / 1000), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  send_all(fd, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") +
+                   std::string("\0\0\0\x04\0\0\0\0\0", 9));  // and an empty SETTINGS frame
+  std::string in;
+  for (;;) {
+    while (in.size() >= 9) {  // frame header: length (3), type, flags, stream (4)
+      auto byte = [&](std::size_t i) {
+        return static_cast<std::uint32_t>(static_cast<unsigned char>(in[i]));
+      };
+      std::size_t length = byte(0) << 16 | byte(1) << 8 | byte(2);
+      if (in.size() < 9 + length) break;
+      if (byte(3) == 4 && (byte(4) & 1) == 0) {
+        std::map<int, std::uint32_t> out;
+        for (std::size_t i = 9; i + 6 <= 9 + length; i += 6) {
+          out[static_cast<int>(byte(i) << 8 | byte(i + 1))] =
+              byte(i + 2) << 24 | byte(i + 3) << 16 | byte(i + 4) << 8 | byte(i + 5);
+        }
+        ::close(fd);
+        return out;
+      }
+      in.erase(0, 9 + length);
+    }
+    char buf[4096];
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      ::close(fd);
+      FAIL("the server sent no SETTINGS frame on a new connection within the bound");
+    }
+    in.append(buf, static_cast<std::size_t>(n));
+  }
 }
 
 }  // namespace
@@ -266,4 +305,53 @@ TEST_CASE(
   }
   ndjson_send(dir / "run/deep/ndjson.sock", "{\"message\":\"still served\"}\n");
   REQUIRE(up.wait_logs(2, bound(5s)));
+}
+
+TEST_CASE("intake: an OTLP/gRPC connection has at most max_concurrent_streams calls open",
+          "[intake]") {
+  temp_dir dir;
+  otlp_receiver up;
+  agent a(dir, intake_yaml(dir, up));
+  REQUIRE(a.wait_for_log("intake: NDJSON", bound(5s)));
+  constexpr int kMaxConcurrentStreams = 3;  // the HTTP/2 SETTINGS parameter
+  CHECK(server_settings(dir / "otlp.sock")[kMaxConcurrentStreams] == 4);
+
+  // A client with more calls than that waits for a free stream on its side; none fails.
+  grpc::ChannelArguments args;
+  auto channel = grpc::CreateCustomChannel("unix:" + dir / "otlp.sock",
+                                           grpc::InsecureChannelCredentials(), args);
+  grpc::GenericStub stub(channel);
+  constexpr int kCalls = 16;
+  auto body = traces_request("many-calls", 50);
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<grpc::ByteBuffer> responses(kCalls);
+  std::vector<std::promise<grpc::Status>> done(kCalls);
+  for (int i = 0; i < kCalls; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    contexts.back()->set_deadline(std::chrono::system_clock::now() + bound(10s));
+    grpc::Slice slice(body);
+    grpc::ByteBuffer request(&slice, 1);
+    stub.UnaryCall(contexts.back().get(),
+                   "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                   grpc::StubOptions(), &request, &responses[static_cast<std::size_t>(i)],
+                   [&done, i](grpc::Status st) {
+                     done[static_cast<std::size_t>(i)].set_value(std::move(st));
+                   });
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    auto st = done[static_cast<std::size_t>(i)].get_future().get();
+    INFO("call " << i << ": " << st.error_message());
+    CHECK(st.ok());
+  }
+  INFO("spans received: " << up.spans().size() << ", expected " << kCalls * 50);
+  REQUIRE(up.wait_spans(kCalls * 50, bound(5s)));
+}
+
+TEST_CASE("intake: the OTLP/gRPC server announces the max_concurrent_streams it is given",
+          "[intake]") {
+  temp_dir dir;
+  agent a(dir, "heartbeat: { interval: 60s }\nintake:\n  otlp_grpc: { unix: " + dir / "otlp.sock" +
+                   ", max_concurrent_streams: 32 }\nexporters: { console: {} }\n");
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  CHECK(server_settings(dir / "otlp.sock")[3] == 32);
 }

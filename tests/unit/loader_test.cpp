@@ -385,3 +385,16 @@ TEST_CASE("with a spool, batches are retried for as long as it holds them unless
       with("    spool: { dir: /var/lib/sidelight/spool }\n    retry: { max_elapsed_time: 1h }\n") ==
       std::chrono::hours(1));
 }
+
+TEST_CASE("OTLP/gRPC intake caps the calls open on one connection, 4 unless told", "[config]") {
+  auto c = load_ok("intake:\n  otlp_grpc: { unix: /run/s/otlp.sock }\n");
+  CHECK(c.intake.otlp_grpc.max_concurrent_streams == 4);
+  c = load_ok("intake:\n  otlp_grpc: { unix: /run/s/otlp.sock, max_concurrent_streams: 32 }\n");
+  CHECK(c.intake.otlp_grpc.max_concurrent_streams == 32);
+  CHECK(
+      only_problem("intake:\n  otlp_grpc: { unix: /run/s/o.sock, max_concurrent_streams: 0 }\n") ==
+      "t.yaml:2:37: error: intake.otlp_grpc.max_concurrent_streams: must be between 1 and 1024");
+  // HTTP/1.1 and NDJSON connections carry one request at a time: the key is not theirs.
+  CHECK(only_problem("intake:\n  otlp_http: { unix: /run/s/h.sock, max_concurrent_streams: 8 }\n")
+            .find("unknown key") != std::string::npos);
+}
