@@ -204,6 +204,18 @@ class map_view {
     out = v;
     return true;
   }
+  // A whole number from `lo` to `hi`; `out` keeps its default when the key is absent or wrong.
+  void read_count_between(std::string_view key, std::uint32_t& out, std::uint32_t lo,
+                          std::uint32_t hi) const {
+    std::uint64_t v = out;
+    if (!read_count(key, v)) return;
+    if (v < lo || v > hi) {
+      ctx_.error(key_node(key), join(key),
+                 "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+      return;
+    }
+    out = static_cast<std::uint32_t>(v);
+  }
   // One of `choices`; returns its index.
   std::optional<std::size_t> read_choice(std::string_view key,
                                          const std::vector<std::string_view>& choices) const {
@@ -553,22 +565,8 @@ void read_listener(parse_context& ctx, const map_view& parent, std::string_view 
     ctx.error(m.key_node("max_message_size"), m.join("max_message_size"),
               "must be between 1KiB and 256MiB");
   }
-  std::uint64_t conns = out.max_connections;
-  m.read_count("max_connections", conns);
-  if (conns == 0 || conns > 65536) {
-    ctx.error(m.key_node("max_connections"), m.join("max_connections"),
-              "must be between 1 and 65536");
-  } else {
-    out.max_connections = static_cast<std::uint32_t>(conns);
-  }
-  std::uint64_t streams = out.max_concurrent_streams;
-  m.read_count("max_concurrent_streams", streams);
-  if (streams == 0 || streams > 1024) {
-    ctx.error(m.key_node("max_concurrent_streams"), m.join("max_concurrent_streams"),
-              "must be between 1 and 1024");
-  } else {
-    out.max_concurrent_streams = static_cast<std::uint32_t>(streams);
-  }
+  m.read_count_between("max_connections", out.max_connections, 1, 65536);
+  m.read_count_between("max_concurrent_streams", out.max_concurrent_streams, 1, 1024);
   m.read("idle_timeout", out.idle_timeout);
   m.read("tcp", out.tcp);
   if (m.has("tcp")) {
