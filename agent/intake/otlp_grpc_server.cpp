@@ -186,7 +186,7 @@ std::variant<std::unique_ptr<otlp_grpc_server>, std::string> otlp_grpc_server::s
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   // Every call open on a connection can have its whole request buffered in gRPC before sidelight
   // takes it. With a client keeping 8 calls of 171 kB open and the upstream down, allowing 4
-  // lowered the peak RSS by 1.4-1.5 MiB, for about 8 % more CPU per span; one client with 64
+  // lowered the peak RSS by 1.3-1.6 MiB, for about 8 % more CPU per span; one client with 64
   // calls of 2 MB open took it from 64 MiB of queue to 183 MiB with no cap, 108 MiB with 8.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              static_cast<int>(settings.max_concurrent_streams));

@@ -2,8 +2,8 @@
 // instance ids. Not for anything that needs a secure hash.
 //
 // Here rather than OpenSSL's because its first EVP call sets up all of OpenSSL (configuration,
-// providers, error strings): 23 of the 123 pages of code an agent without TLS faults in at
-// start-up, each mapping 64 KiB around it for as long as the agent runs (perf, page faults).
+// providers, error strings): 23 of the 123 page faults in code that an agent without TLS takes
+// at start-up, each mapping 64 KiB around it for as long as the agent runs (perf, page faults).
 #pragma once
 
 #include <array>

@@ -59,6 +59,8 @@ void good_client_gets_through(const temp_dir& dir, otlp_receiver& up, std::size_
   REQUIRE(up.wait_spans(expected, bound(5s)));
 }
 
+constexpr int kSettingsMaxConcurrentStreams = 3;  // the HTTP/2 SETTINGS parameter's id
+
 // The parameters of the first SETTINGS frame the server sends on a new HTTP/2 connection.
 std::map<int, std::uint32_t> server_settings(const std::string& socket) {
   int fd = connect_unix(socket);
@@ -313,8 +315,7 @@ TEST_CASE("intake: an OTLP/gRPC connection has at most max_concurrent_streams ca
   otlp_receiver up;
   agent a(dir, intake_yaml(dir, up));
   REQUIRE(a.wait_for_log("intake: NDJSON", bound(5s)));
-  constexpr int kMaxConcurrentStreams = 3;  // the HTTP/2 SETTINGS parameter
-  CHECK(server_settings(dir / "otlp.sock")[kMaxConcurrentStreams] == 4);
+  CHECK(server_settings(dir / "otlp.sock")[kSettingsMaxConcurrentStreams] == 4);
 
   // A client with more calls than that waits for a free stream on its side; none fails.
   grpc::ChannelArguments args;
@@ -353,5 +354,5 @@ TEST_CASE("intake: the OTLP/gRPC server announces the max_concurrent_streams it 
   agent a(dir, "heartbeat: { interval: 60s }\nintake:\n  otlp_grpc: { unix: " + dir / "otlp.sock" +
                    ", max_concurrent_streams: 32 }\nexporters: { console: {} }\n");
   REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
-  CHECK(server_settings(dir / "otlp.sock")[3] == 32);
+  CHECK(server_settings(dir / "otlp.sock")[kSettingsMaxConcurrentStreams] == 32);
 }
