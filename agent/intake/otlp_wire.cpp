@@ -146,6 +146,19 @@ struct reader {
     }
     return false;
   }
+  // A tag or a length. Protobuf reads these in at most 5 bytes and refuses a longer encoding
+  // (a non-minimal one included), so a request accepted here must not have one: it would make
+  // the upstream refuse the whole batch. 1: read, 0: truncated, -1: too long.
+  int varint32(std::uint64_t& v) {
+    v = 0;
+    for (int i = 0; i < 5; ++i) {
+      if (p == end) return 0;
+      auto b = *p++;
+      v |= static_cast<std::uint64_t>(b & 0x7f) << (7 * i);
+      if ((b & 0x80) == 0) return v <= 0xffffffff ? 1 : -1;
+    }
+    return -1;
+  }
   bool skip(std::size_t n) {
     if (static_cast<std::size_t>(end - p) < n) return false;
     p += n;
@@ -173,10 +186,14 @@ class walker {
     reader r{p, end};
     while (r.p < r.end) {
       std::uint64_t tag = 0;
-      if (!r.varint(tag)) return fail(m, nullptr, 0, "truncated field tag");
+      if (int got = r.varint32(tag); got != 1) {
+        return fail(m, nullptr, 0, got == 0 ? "truncated field tag" : "field tag over 5 bytes");
+      }
       auto number = tag >> 3;
       auto wire = static_cast<int>(tag & 7);
-      if (number == 0 || number > 536870911) return fail(m, nullptr, 0, "invalid field number 0");
+      if (number == 0 || number > 536870911) {
+        return fail(m, nullptr, 0, "invalid field number " + std::to_string(number));
+      }
       const field_rule* f = number < m.fields.size() ? &m.fields[number] : nullptr;
       if (f && f->k == kind::unknown) f = nullptr;
       if (!field(r, m, f, number, wire, depth)) return false;
@@ -226,7 +243,9 @@ class walker {
       default:
         return fail(m, f, number, "unsupported wire type " + std::to_string(wire));
     }
-    if (!r.varint(len)) return fail(m, f, number, "truncated length");
+    if (int got = r.varint32(len); got != 1) {
+      return fail(m, f, number, got == 0 ? "truncated length" : "length over 5 bytes");
+    }
     if (len > static_cast<std::uint64_t>(r.end - r.p)) {
       return fail(m, f, number,
                   "length " + std::to_string(len) + " runs past the end of the message");

@@ -139,7 +139,18 @@ TEST_CASE("split_request refuses malformed requests with a message naming the fi
     check(std::string("\x0b", 1), "unsupported wire type 3");
   }
   SECTION("field number 0") {
-    check(std::string("\x02\x00", 2), "invalid field number");
+    check(std::string("\x02\x00", 2), "invalid field number 0");
+  }
+  // Protobuf refuses tags and lengths encoded in more than 5 bytes; a request accepted with one
+  // would make the upstream refuse the batch (found by fuzz_otlp_wire).
+  SECTION("a field tag in 6 bytes") {
+    // An empty ResourceSpans, then one holding a fixed32 field whose tag is padded to 6 bytes.
+    check(std::string("\x0a\x00\x0a\x0a\xed\xff\xff\xff\x85\x00\x0a\x00\x0a\x00", 14),
+          "field tag over 5 bytes");
+  }
+  SECTION("a length in 6 bytes") {
+    // ResourceSpans of length 0, written as 0x80 0x80 0x80 0x80 0x80 0x00.
+    check(std::string("\x0a\x80\x80\x80\x80\x80\x00", 7), "length over 5 bytes");
   }
   SECTION("nesting deeper than the limit") {
     // AnyValue{kvlist_value{values[KeyValue{value AnyValue{...}}]}} nested 100 deep.
