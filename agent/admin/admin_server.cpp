@@ -66,7 +66,10 @@ std::variant<protocol::endpoint, std::string> endpoint_of(const std::string& add
 
 }  // namespace
 
-http_response route(const std::string& method, const std::string& target, const snapshot_fn& snap) {
+namespace {
+
+http_response route_unguarded(const std::string& method, const std::string& target,
+                              const snapshot_fn& snap) {
   http_response r;
   std::string path = target.substr(0, target.find('?'));
   static const char* kPaths[] = {"/", "/healthz", "/readyz", "/metrics", "/api/v1/status"};
@@ -113,6 +116,20 @@ http_response route(const std::string& method, const std::string& target, const 
         "</body></html>\n";
   }
   return r;
+}
+
+}  // namespace
+
+http_response route(const std::string& method, const std::string& target, const snapshot_fn& snap) {
+  // Rendering must never take the agent down; a failure is a 500 for this request only.
+  try {
+    return route_unguarded(method, target, snap);
+  } catch (const std::exception& e) {
+    http_response r;
+    r.status = 500;
+    r.body = std::string("internal error: ") + e.what() + "\n";
+    return r;
+  }
 }
 
 // One connection: read one request within the timeout, answer it, close.
@@ -259,7 +276,7 @@ fetch_result fetch_status(const std::string& address) {
   http::request<http::empty_body> req(http::verb::get, "/api/v1/status", 11);
   req.set(http::field::host, "sidelight");
   req.set(http::field::connection, "close");
-  beast::flat_buffer buffer;
+  beast::flat_buffer buffer{64 * 1024};
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 << 20);
   auto failed = [&](const char* step, beast::error_code ec) {

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "codec/utf8.hpp"
+
 namespace sidelight::admin {
 
 using nlohmann::json;
@@ -117,7 +119,8 @@ std::string to_json(const status_snapshot& s) {
                            {"connections_evicted", i.connections_evicted},
                            {"open_connections", i.open_connections}});
   }
-  return j.dump(2) + "\n";
+  // Peer text (an upstream's error, a process's name) may not be UTF-8: replaced, never thrown.
+  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::string from_json(const std::string& text, status_snapshot& out) {
@@ -206,8 +209,9 @@ std::string from_json(const std::string& text, status_snapshot& out) {
 namespace {
 
 // Label values escape backslash, double quote and newline (exposition format 0.0.4).
-std::string label(std::string_view v) {
+std::string label(std::string_view raw) {
   std::string out;
+  auto v = codec::is_valid_utf8(raw) ? std::string(raw) : codec::printable_utf8(raw);
   for (char c : v) {
     if (c == '\\') {
       out += "\\\\";
