@@ -28,9 +28,13 @@ struct export_outcome {
   std::chrono::nanoseconds latency{0};
 };
 
-// Partial success from an Export*ServiceResponse: how many items the upstream refused, and why.
-// Bytes that do not parse leave `out` as it is.
+// Partial success from an Export*ServiceResponse: how many items the upstream refused (a negative
+// count reads as none), and why. Bytes that do not parse leave `out` as it is.
 void read_partial_success(signal s, const std::string& response, export_outcome& out);
+
+// An upstream's hint never delays past `max_wait` (retry.max_interval): an absurd RetryInfo or
+// Retry-After must not keep heartbeats from being sent for longer than the backoff would.
+void limit_retry_after(export_outcome& out, std::chrono::nanoseconds max_wait);
 
 class exporter {
  public:

@@ -149,9 +149,8 @@ void liveness_lane::on_done(exporting::export_outcome outcome,
     auto rejected = static_cast<std::size_t>(std::max<std::int64_t>(0, outcome.rejected));
     stats_.points_rejected += std::min(rejected, points);
     stats_.points_exported += points - std::min(rejected, points);
-    if (rejected > 0) {
-      stats_.last_error = "partial success: " + outcome.message;
-    }
+    // The error shown is the upstream's current one: none once it answers again.
+    stats_.last_error = rejected > 0 ? "partial success: " + outcome.message : std::string();
     if (!stats_.upstream_ok) {
       auto down = std::chrono::duration<double>(std::chrono::steady_clock::now() - outage_started_);
       spdlog::info("exporter {}: upstream reachable again after {:.1f}s", exporter_->name(),

@@ -267,6 +267,8 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
                      exporting::to_string(signal_));
       }
       stats_.upstream_ok = true;
+      // The error shown is the upstream's current one: none once it answers again.
+      stats_.last_error = rejected > 0 ? "partial success: " + outcome.message : std::string();
       probing_ = false;
       backoff_.reset();
       // The upstream answers again: everything that waited goes now.
