@@ -103,7 +103,7 @@ std::array<std::shared_ptr<pipeline::signal_lane>, 3> make_lanes(
   ls.retry = retry;
   ls.budget = budget;
   std::array<std::shared_ptr<pipeline::signal_lane>, 3> lanes;
-  for (auto s : {exporting::signal::traces, exporting::signal::metrics, exporting::signal::logs}) {
+  for (auto s : {codec::signal::traces, codec::signal::metrics, codec::signal::logs}) {
     auto i = static_cast<std::size_t>(s);
     auto settings = ls;
     if (spools[i]) {
@@ -127,9 +127,9 @@ std::variant<std::array<std::shared_ptr<pipeline::spool>, 3>, std::string> open_
   if (e.spool.dir.empty()) return out;
   std::string name = e.name;
   std::replace(name.begin(), name.end(), '/', '_');
-  for (auto s : {exporting::signal::traces, exporting::signal::metrics, exporting::signal::logs}) {
+  for (auto s : {codec::signal::traces, codec::signal::metrics, codec::signal::logs}) {
     pipeline::spool::options o;
-    o.dir = e.spool.dir + "/" + name + "/" + std::string(exporting::to_string(s));
+    o.dir = e.spool.dir + "/" + name + "/" + std::string(codec::to_string(s));
     o.fsync = e.spool.fsync;
     std::string error;
     out[static_cast<std::size_t>(s)] = pipeline::spool::open(o, error);
@@ -356,7 +356,7 @@ void agent::retire(exporter_slot slot) {
     l->flush(deadline, [one_done, lane = l.get()](std::uint64_t left) {
       if (left > 0) {
         spdlog::warn("exporter {}: replaced by reload with {} {} item(s) not confirmed delivered",
-                     lane->exporter_name(), left, exporting::to_string(lane->signal()));
+                     lane->exporter_name(), left, codec::to_string(lane->signal()));
       }
       one_done();
     });
@@ -462,7 +462,7 @@ void agent::request_stop() {
           auto st = l->stats();
           spdlog::warn(
               "exporter {}: {} {} item(s) not confirmed delivered within shutdown_timeout ({})",
-              l->exporter_name(), left, exporting::to_string(l->signal()), st.last_error);
+              l->exporter_name(), left, codec::to_string(l->signal()), st.last_error);
         }
         if (--*lanes == 0) asio::post(io_, finish);
       });
@@ -473,7 +473,7 @@ void agent::request_stop() {
 std::string agent::start_intake() {
   const auto& in = cfg_->intake;
   if (!in.otlp_grpc.enabled() && !in.otlp_http.enabled() && !in.ndjson.enabled()) return "";
-  auto deliver = [this](exporting::signal s, pipeline::chunk c) { this->deliver(s, std::move(c)); };
+  auto deliver = [this](codec::signal s, pipeline::chunk c) { this->deliver(s, std::move(c)); };
   if (in.otlp_grpc.enabled()) {
     auto made =
         intake::otlp_grpc_server::start(io_, in.otlp_grpc, policy_, deliver, intake_counters_);
@@ -525,7 +525,7 @@ void agent::publish_lanes() {
   live_lanes_ = std::move(lanes);
 }
 
-void agent::deliver(exporting::signal s, pipeline::chunk c) {
+void agent::deliver(codec::signal s, pipeline::chunk c) {
   std::lock_guard lock(lanes_mutex_);
   auto i = static_cast<std::size_t>(s);
   for (std::size_t e = 0; e < live_lanes_.size(); ++e)
@@ -592,7 +592,7 @@ admin::status_snapshot agent::snapshot() const {
       auto ls = lane->stats();
       admin::lane_status l;
       l.exporter = slot.exporter->name();
-      l.signal = std::string(exporting::to_string(lane->signal()));
+      l.signal = std::string(codec::to_string(lane->signal()));
       l.upstream_ok = ls.upstream_ok;
       l.received = ls.received_items;
       l.recovered = ls.recovered_items;
@@ -708,7 +708,7 @@ void agent::add_self_metrics(otlp::metrics::v1::ScopeMetrics& scope, std::int64_
     const auto& name = slot.exporter->name();
     for (const auto& lane : slot.lanes) {
       auto ls = lane->stats();
-      std::string sig(exporting::to_string(lane->signal()));
+      std::string sig(codec::to_string(lane->signal()));
       w.point(items, static_cast<std::int64_t>(ls.received_items),
               {{"exporter", name}, {"signal", sig}, {"outcome", "received"}});
       w.point(items, static_cast<std::int64_t>(ls.exported_items),

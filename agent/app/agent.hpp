@@ -71,7 +71,7 @@ class agent {
   std::string start_intake();
   void stop_intake();
   // Hands a client's chunk to every exporter's lane for its signal; called from intake threads.
-  void deliver(exporting::signal s, pipeline::chunk c);
+  void deliver(codec::signal s, pipeline::chunk c);
   void publish_lanes();
   void on_instance(const watch::instance_report& r);
   void wait_for_signals();

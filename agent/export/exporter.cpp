@@ -9,18 +9,6 @@
 
 namespace sidelight::exporting {
 
-std::string_view to_string(signal s) {
-  switch (s) {
-    case signal::traces:
-      return "traces";
-    case signal::metrics:
-      return "metrics";
-    case signal::logs:
-      return "logs";
-  }
-  return "?";
-}
-
 void read_partial_success(signal s, const std::string& bytes, export_outcome& out) {
   namespace col = opentelemetry::proto::collector;
   auto take = [&out](std::int64_t rejected, const std::string& message) {

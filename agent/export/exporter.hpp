@@ -12,12 +12,12 @@
 #include <string>
 #include <string_view>
 
-#include "export/payload.hpp"
+#include "codec/payload.hpp"
+#include "codec/signal.hpp"
 
 namespace sidelight::exporting {
 
-enum class signal { traces, metrics, logs };
-std::string_view to_string(signal s);
+using codec::signal;
 
 struct export_outcome {
   enum class kind { ok, retryable, permanent };
@@ -45,7 +45,7 @@ class exporter {
 
   // Sends one serialized Export{Traces,Metrics,Logs}ServiceRequest. `done` is called exactly once,
   // from any thread; after shutdown() with a retryable "exporter stopped" outcome.
-  virtual void send(signal s, exporting::payload_ptr request, done_fn done) = 0;
+  virtual void send(signal s, codec::payload_ptr request, done_fn done) = 0;
 
   // Cancels whatever is in flight and refuses new sends; idempotent, safe without any send.
   virtual void shutdown() = 0;

@@ -103,7 +103,7 @@ struct otlp_grpc_exporter::call {
   grpc::ByteBuffer response;
   grpc::Status status;
   std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
-  exporting::payload_ptr request;  // kept alive while gRPC reads it
+  codec::payload_ptr request;  // kept alive while gRPC reads it
   done_fn done;
   std::chrono::steady_clock::time_point started;
 };
@@ -156,7 +156,7 @@ otlp_grpc_exporter::~otlp_grpc_exporter() {
   shutdown();
 }
 
-void otlp_grpc_exporter::send(signal s, exporting::payload_ptr request, done_fn done) {
+void otlp_grpc_exporter::send(signal s, codec::payload_ptr request, done_fn done) {
   auto* c = new call;
   c->what = s;
   c->done = std::move(done);

@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "agent_version.hpp"
+#include "codec/gzip.hpp"
 #include "codec/utf8.hpp"
-#include "export/gzip.hpp"
 #include "google/rpc/status.pb.h"
 
 namespace sidelight::exporting {
@@ -236,7 +236,7 @@ struct exchange {
   explicit exchange(net::io_context& io) : deadline(io), wake(io) {}
 
   signal what{};
-  exporting::payload_ptr body;  // as sent: gzipped when configured
+  codec::payload_ptr body;  // as sent: gzipped when configured
   exporter::done_fn done;
   std::chrono::steady_clock::time_point started;
   net::steady_timer deadline;
@@ -339,7 +339,7 @@ struct otlp_http_exporter::impl {
   std::uint64_t last_idle_id = 0;
   std::set<exchange*> active;
 
-  void start(signal s, exporting::payload_ptr request, done_fn done) {
+  void start(signal s, codec::payload_ptr request, done_fn done) {
     if (stopped) {
       done(stopped_outcome());
       return;
@@ -641,11 +641,11 @@ const std::string& otlp_http_exporter::name() const {
   return impl_->cfg.name;
 }
 
-void otlp_http_exporter::send(signal s, exporting::payload_ptr request, done_fn done) {
+void otlp_http_exporter::send(signal s, codec::payload_ptr request, done_fn done) {
   // On the caller's thread, before the request's deadline starts: a 4 MiB batch takes a few tens
   // of milliseconds that the I/O thread's other exchanges should not wait for.
   if (impl_->cfg.codec == config::otlp_exporter::compression::gzip) {
-    request = std::make_shared<const payload>(gzip_compress(*request));
+    request = std::make_shared<const codec::payload>(codec::gzip_compress(*request));
   }
   std::unique_lock lock(impl_->mutex);
   if (impl_->stopping) {

@@ -17,7 +17,7 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "export/exporter.hpp"
+#include "codec/signal.hpp"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
 #include "pipeline/drop_oldest_queue.hpp"
 #include "pipeline/memory_budget.hpp"
@@ -25,7 +25,7 @@
 namespace sidelight::intake {
 
 // Where accepted data goes; called from intake threads.
-using deliver_fn = std::function<void(exporting::signal, pipeline::chunk)>;
+using deliver_fn = std::function<void(codec::signal, pipeline::chunk)>;
 
 enum class protocol { otlp_grpc, otlp_http, ndjson };
 inline constexpr std::size_t kProtocols = 3;

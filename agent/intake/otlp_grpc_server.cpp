@@ -9,7 +9,7 @@
 
 #include <charconv>
 
-#include "export/gzip.hpp"
+#include "codec/gzip.hpp"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "intake/otlp_wire.hpp"
@@ -24,15 +24,15 @@ using namespace std::chrono_literals;
 // Calls requested ahead, so that this many can start without waiting for the thread.
 constexpr int kCallsAhead = 16;
 
-std::optional<exporting::signal> signal_of(const std::string& method) {
+std::optional<codec::signal> signal_of(const std::string& method) {
   if (method == "/opentelemetry.proto.collector.trace.v1.TraceService/Export") {
-    return exporting::signal::traces;
+    return codec::signal::traces;
   }
   if (method == "/opentelemetry.proto.collector.logs.v1.LogsService/Export") {
-    return exporting::signal::logs;
+    return codec::signal::logs;
   }
   if (method == "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export") {
-    return exporting::signal::metrics;
+    return codec::signal::metrics;
   }
   return std::nullopt;
 }
@@ -99,7 +99,7 @@ class otlp_grpc_server::call {
   void answer() {
     std::vector<grpc::Slice> slices;
     request_.Dump(&slices);
-    exporting::payload joined;  // large: a mapping of its own, not a gap in the heap later
+    codec::payload joined;  // large: a mapping of its own, not a gap in the heap later
     std::string_view bytes;
     if (slices.size() == 1) {
       bytes = std::string_view(reinterpret_cast<const char*>(slices[0].begin()), slices[0].size());
@@ -115,7 +115,7 @@ class otlp_grpc_server::call {
     auto pid = server_.pid_of(ctx_.peer());
     std::string inflated;
     if (compressed(bytes)) {
-      auto err = exporting::gunzip(bytes, server_.settings_.max_message_size, inflated);
+      auto err = codec::gunzip(bytes, server_.settings_.max_message_size, inflated);
       if (!err.empty()) {
         refuse_inflated(pid, err);
         return;
@@ -179,7 +179,7 @@ class otlp_grpc_server::call {
   grpc::GenericServerContext ctx_;
   grpc::GenericServerAsyncReaderWriter stream_;
   grpc::ByteBuffer request_;
-  std::optional<exporting::signal> signal_;
+  std::optional<codec::signal> signal_;
   step step_ = step::requested;
 };
 

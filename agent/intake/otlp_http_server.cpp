@@ -11,8 +11,8 @@
 
 #include "codec/utf8.hpp"
 #include "config/loader.hpp"
-#include "export/gzip.hpp"
-#include "export/otlp_json.hpp"
+#include "codec/gzip.hpp"
+#include "codec/otlp_json.hpp"
 #include "google/rpc/status.pb.h"
 #include "intake/otlp_wire.hpp"
 #include "intake/socket_setup.hpp"
@@ -31,10 +31,10 @@ constexpr std::uint32_t kHeaderLimit = 16 * 1024;
 // extensions, or the trailers. Bodies pass through it in reads of at most this size.
 constexpr std::size_t kBufferLimit = 64 * 1024;
 
-std::optional<exporting::signal> signal_of_path(std::string_view path) {
-  if (path == "/v1/traces") return exporting::signal::traces;
-  if (path == "/v1/logs") return exporting::signal::logs;
-  if (path == "/v1/metrics") return exporting::signal::metrics;
+std::optional<codec::signal> signal_of_path(std::string_view path) {
+  if (path == "/v1/traces") return codec::signal::traces;
+  if (path == "/v1/logs") return codec::signal::logs;
+  if (path == "/v1/metrics") return codec::signal::metrics;
   return std::nullopt;
 }
 
@@ -60,7 +60,7 @@ otlp_http_response status_response(unsigned http_status, bool json, std::string 
   r.message = message;
   if (json) {
     r.content_type = "application/json";
-    r.body = exporting::to_otlp_json(st);
+    r.body = codec::to_otlp_json(st);
   } else {
     r.content_type = "application/x-protobuf";
     r.body = st.SerializeAsString();
@@ -136,7 +136,7 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
   std::string inflated;
   std::string_view body = req.body;
   if (media_type(req.content_encoding) == "gzip") {
-    auto err = exporting::gunzip(req.body, max_body_, inflated);
+    auto err = codec::gunzip(req.body, max_body_, inflated);
     if (err == "too large") {
       return bad(413, "the request body inflates to more than " + std::to_string(max_body_) +
                           " bytes (max_message_size)");
@@ -146,8 +146,8 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
   }
   std::string encoded;
   if (json) {
-    auto msg = exporting::new_request(*sig);
-    if (auto err = exporting::from_otlp_json(body, *msg); !err.empty()) {
+    auto msg = codec::new_request(*sig);
+    if (auto err = codec::from_otlp_json(body, *msg); !err.empty()) {
       return bad(400, "not valid OTLP/JSON: " + err);
     }
     encoded = msg->SerializeAsString();
@@ -319,9 +319,9 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
   // Bounded: a chunk header with its extensions, or the trailers, must fit in it whole (Beast
   // buffers each until its end is seen, and bounds neither).
   beast::flat_buffer buffer_{kBufferLimit};
-  // A large body is a mapping of its own (export/payload.hpp), not a gap left in the heap.
+  // A large body is a mapping of its own (codec/payload.hpp), not a gap left in the heap.
   using body_t =
-      http::basic_string_body<char, std::char_traits<char>, exporting::payload_allocator<char>>;
+      http::basic_string_body<char, std::char_traits<char>, codec::payload_allocator<char>>;
   std::optional<http::request_parser<body_t>> parser_;
   std::optional<http::response<http::empty_body>> continue_;
   http::response<http::string_body> response_;

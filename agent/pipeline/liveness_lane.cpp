@@ -4,7 +4,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "export/payload.hpp"
+#include "codec/payload.hpp"
 
 namespace sidelight::pipeline {
 
@@ -58,7 +58,7 @@ void liveness_lane::offer(const std::string& key, otlp::metrics::v1::ResourceMet
   // Encoded now: a request is then the pending entries end to end, without a copy of each
   // instance's messages (the peak of the heap at every heartbeat).
   e.framed.clear();
-  exporting::append_field1(e.framed, rm.SerializeAsString());
+  codec::append_field1(e.framed, rm.SerializeAsString());
   e.points = points;
   e.generation = ++generation_;
   schedule_send();
@@ -77,7 +77,7 @@ void liveness_lane::schedule_send() {
 }
 
 void liveness_lane::send_now() {
-  exporting::release_unused_payloads();  // after a burst, an idle agent gives the memory back
+  codec::release_unused_payloads();  // after a burst, an idle agent gives the memory back
   if (stopped_ || in_flight_ || waiting_retry_ || pending_.empty()) return;
   // An ExportMetricsServiceRequest: its resource_metrics (field 1), one after the other.
   std::map<std::string, std::uint64_t> sent;
@@ -85,7 +85,7 @@ void liveness_lane::send_now() {
   std::size_t size = 0;
   for (const auto& [key, e] : pending_)
     size += e.framed.size();
-  auto bytes = std::make_shared<exporting::payload>();
+  auto bytes = std::make_shared<codec::payload>();
   bytes->reserve(size);
   for (const auto& [key, e] : pending_) {
     bytes->append(e.framed);
@@ -93,7 +93,7 @@ void liveness_lane::send_now() {
     points += e.points;
   }
   in_flight_ = true;
-  exporter_->send(exporting::signal::metrics, std::move(bytes),
+  exporter_->send(codec::signal::metrics, std::move(bytes),
                   [weak = weak_from_this(), io = &io_, sent = std::move(sent),
                    points](exporting::export_outcome outcome) mutable {
                     asio::post(*io, [weak, outcome = std::move(outcome), sent = std::move(sent),

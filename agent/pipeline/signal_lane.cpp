@@ -43,7 +43,7 @@ std::string_view to_string(drop_reason r) {
 }
 
 signal_lane::signal_lane(asio::io_context& io, std::shared_ptr<exporting::exporter> exporter,
-                         exporting::signal s, lane_settings settings)
+                         codec::signal s, lane_settings settings)
     : io_(io),
       exporter_(std::move(exporter)),
       signal_(s),
@@ -101,7 +101,7 @@ void signal_lane::offer(chunk c) {
           "exporter {}: the spool in {} cannot be written ({} failure(s) so far); {} "
           "data is dropped until it can",
           exporter_->name(), settings_.spool->dir(), settings_.spool->append_errors(),
-          exporting::to_string(signal_));
+          codec::to_string(signal_));
     }
     return;
   }
@@ -145,7 +145,7 @@ void signal_lane::recover() {
     schedule_pump();
   }
   spdlog::info("exporter {}: {} {} item(s) recovered from the spool in {}", exporter_->name(),
-               items, exporting::to_string(signal_), settings_.spool->dir());
+               items, codec::to_string(signal_), settings_.spool->dir());
 }
 
 void signal_lane::schedule_pump() {
@@ -191,7 +191,7 @@ void signal_lane::pump() {
     std::size_t size = 0;
     for (const auto& c : taken)
       size += c.size();
-    exporting::payload request;
+    codec::payload request;
     request.reserve(size);
     for (auto& c : taken) {
       b->items += c.items;
@@ -207,13 +207,13 @@ void signal_lane::pump() {
       if (c.spooled) b->records.push_back(std::move(c.spooled));
     }
     b->bytes = size;  // as counted in flight, read back or not
-    b->request = std::make_shared<const exporting::payload>(std::move(request));
+    b->request = std::make_shared<const codec::payload>(std::move(request));
     b->first_attempt = clock::now();
     send(std::move(b));
   }
   if (unreadable > 0) {
     spdlog::error("exporter {}: {} {} item(s) could not be read back from the spool in {}",
-                  exporter_->name(), unreadable, exporting::to_string(signal_),
+                  exporter_->name(), unreadable, codec::to_string(signal_),
                   settings_.spool->dir());
     std::lock_guard lock(mutex_);
     stats_.in_flight_items -= unreadable;
@@ -264,7 +264,7 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
       ++stats_.requests_ok;
       if (!stats_.upstream_ok) {
         spdlog::info("exporter {}: {} export works again", exporter_->name(),
-                     exporting::to_string(signal_));
+                     codec::to_string(signal_));
       }
       stats_.upstream_ok = true;
       // The error shown is the upstream's current one: none once it answers again.
@@ -288,7 +288,7 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
       if (now - last_warning_ >= kWarnEvery) {
         last_warning_ = now;
         spdlog::warn("exporter {}: {} export failed ({}): {}", exporter_->name(),
-                     exporting::to_string(signal_), retryable ? "will retry" : "permanent",
+                     codec::to_string(signal_), retryable ? "will retry" : "permanent",
                      outcome.message);
       }
       if (!retryable || exhausted || stopped_) {
@@ -446,7 +446,7 @@ void signal_lane::hold_spool(std::uint64_t left) {
   if (left > 0 && !spool_held_) {
     spool_held_ = true;
     spdlog::info("exporter {}: {} {} item(s) stay in the spool in {} for the next start",
-                 exporter_->name(), left, exporting::to_string(signal_), settings_.spool->dir());
+                 exporter_->name(), left, codec::to_string(signal_), settings_.spool->dir());
   }
 }
 

@@ -25,7 +25,7 @@ namespace http = beast::http;
 namespace {
 
 // What the exporter sent, inflated; empty when it is not valid gzip. Its own, not the agent's
-// (export/gzip.hpp): the integration tests link none of the code they test.
+// (codec/gzip.hpp): the integration tests link none of the code they test.
 std::string gunzip(const std::string& in) {
   z_stream z{};
   if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return {};
