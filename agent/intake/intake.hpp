@@ -16,11 +16,12 @@
 #include <shared_mutex>
 #include <string>
 
-#include "config/config.hpp"
 #include "codec/signal.hpp"
+#include "config/config.hpp"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
 #include "pipeline/drop_oldest_queue.hpp"
 #include "pipeline/memory_budget.hpp"
+#include "stats/stats.hpp"
 
 namespace sidelight::intake {
 
@@ -43,6 +44,9 @@ struct protocol_counters {
   std::atomic<std::uint64_t> connections_evicted{0};  // the longest idle, closed at the cap
   std::atomic<std::int64_t> open_connections{0};
 };
+
+// The counters as section "intake" named by the protocol, with the listener's address.
+void report(stats::sink& out, protocol p, const protocol_counters& c, std::string_view address);
 
 struct intake_counters {
   std::array<protocol_counters, kProtocols> by_protocol;

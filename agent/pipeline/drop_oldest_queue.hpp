@@ -20,7 +20,7 @@ namespace sidelight::pipeline {
 // (field 1 of the Export*ServiceRequest), so that chunks joined end to end are a request.
 struct chunk {
   codec::payload_ptr bytes;  // null once the chunk lives in a spool only
-  std::uint32_t items = 0;       // spans, log records or metric data points
+  std::uint32_t items = 0;   // spans, log records or metric data points
   std::chrono::steady_clock::time_point enqueued{};
   std::shared_ptr<spool_record> spooled;  // its record, when the lane has a spool
   std::size_t size() const { return bytes ? bytes->size() : spooled ? spooled->length() : 0; }

@@ -16,6 +16,26 @@ namespace otlp = opentelemetry::proto;
 // While flushing for shutdown, waiting out a long backoff would only waste the deadline.
 constexpr auto kFlushRetry = 200ms;
 
+constexpr stats::metric kDataPoints{
+    "sidelight.export.data_points", "{data_point}", stats::kind::counter,
+    "Heartbeat data points by exporter and outcome (exported, rejected, superseded by a newer "
+    "state before they could be sent).",
+    "data_points_{outcome}"};
+constexpr stats::metric kRequests{"sidelight.export.requests", "{request}", stats::kind::counter,
+                                  "Heartbeat export requests by exporter and outcome (ok, failed).",
+                                  "requests_{outcome}"};
+constexpr stats::metric kRetries{"sidelight.export.retries", "{retry}", stats::kind::counter,
+                                 "Heartbeat export retries by exporter.", "retries"};
+constexpr stats::metric kUp{"sidelight.exporter.up", "", stats::kind::gauge,
+                            "1 while the exporter's last heartbeat request succeeded, else 0.",
+                            "up"};
+constexpr stats::metric kPending{"sidelight.export.pending_states", "{state}", stats::kind::gauge,
+                                 "Instance states waiting to be sent (at most one per instance).",
+                                 "pending_states"};
+constexpr stats::metric kLastLatency{"sidelight.export.last_latency", "s", stats::kind::gauge,
+                                     "How long the last heartbeat request took to be answered.",
+                                     "last_latency_seconds"};
+
 std::size_t count_points(const otlp::metrics::v1::ResourceMetrics& rm) {
   std::size_t n = 0;
   for (const auto& sm : rm.scope_metrics()) {
@@ -195,6 +215,24 @@ void liveness_lane::check_flushed() {
   auto done = std::move(flush_done_);
   flush_done_ = nullptr;
   done(0);
+}
+
+void liveness_lane::visit(stats::sink& out, std::string_view endpoint) const {
+  auto n = [](std::uint64_t v) { return static_cast<double>(v); };
+  out.open("exporters", {{"exporter", exporter_->name()}});
+  out.fact("endpoint", endpoint);
+  out.fact("upstream", stats_.upstream_ok ? "up" : "failing");
+  out.fact("last_error", stats_.last_error);
+  out.value(kDataPoints, {{"outcome", "exported"}}, n(stats_.points_exported));
+  out.value(kDataPoints, {{"outcome", "rejected"}}, n(stats_.points_rejected));
+  out.value(kDataPoints, {{"outcome", "superseded"}}, n(stats_.points_superseded));
+  out.value(kRequests, {{"outcome", "ok"}}, n(stats_.requests_ok));
+  out.value(kRequests, {{"outcome", "failed"}}, n(stats_.requests_failed));
+  out.value(kRetries, {}, n(stats_.retries));
+  out.value(kUp, {}, stats_.upstream_ok ? 1 : 0);
+  out.value(kPending, {}, n(pending_.size()));
+  out.value(kLastLatency, {}, std::chrono::duration<double>(stats_.last_latency).count());
+  out.close();
 }
 
 void liveness_lane::stop() {

@@ -21,6 +21,36 @@ constexpr auto kFlushRetry = 200ms;
 // Failures are logged at most this often per lane; the counters have every one.
 constexpr auto kWarnEvery = 10s;
 
+constexpr stats::metric kItems{
+    "sidelight.pipeline.items", "{item}", stats::kind::counter,
+    "Client spans, log records and data points by exporter, signal and outcome (received, "
+    "exported, dropped with a reason).",
+    "{outcome}"};
+constexpr stats::metric kRecovered{
+    "sidelight.pipeline.recovered", "{item}", stats::kind::counter,
+    "Of the items received, those read back from the spool at start.", "recovered"};
+constexpr stats::metric kQueueSize{"sidelight.queue.size", "By", stats::kind::gauge,
+                                   "Encoded bytes waiting in the queue.", "queued_bytes"};
+constexpr stats::metric kQueueItems{"sidelight.queue.items", "{item}", stats::kind::gauge,
+                                    "Client items waiting in the queue.", "queued_items"};
+constexpr stats::metric kQueueCapacity{
+    "sidelight.queue.capacity", "By", stats::kind::gauge,
+    "The bytes the queue may hold, queued and in flight together (queue.max_bytes, or the "
+    "spool's max_bytes).",
+    "capacity_bytes"};
+constexpr stats::metric kInFlight{"sidelight.pipeline.in_flight", "{item}", stats::kind::gauge,
+                                  "Client items sent and not yet answered, or waiting for a retry.",
+                                  "in_flight"};
+constexpr stats::metric kRequests{"sidelight.pipeline.requests", "{request}", stats::kind::counter,
+                                  "Export requests of client telemetry by outcome (ok, failed).",
+                                  "requests_{outcome}"};
+constexpr stats::metric kRetries{"sidelight.pipeline.retries", "{retry}", stats::kind::counter,
+                                 "Export retries of client telemetry.", "retries"};
+constexpr stats::metric kLatency{"sidelight.export.latency", "s", stats::kind::histogram,
+                                 "Time from sending a request of client telemetry upstream to its "
+                                 "answer.",
+                                 "latency"};
+
 std::size_t latency_bucket(double seconds) {
   auto it = std::lower_bound(kLatencyBounds.begin(), kLatencyBounds.end(), seconds);
   return static_cast<std::size_t>(it - kLatencyBounds.begin());
@@ -213,8 +243,7 @@ void signal_lane::pump() {
   }
   if (unreadable > 0) {
     spdlog::error("exporter {}: {} {} item(s) could not be read back from the spool in {}",
-                  exporter_->name(), unreadable, codec::to_string(signal_),
-                  settings_.spool->dir());
+                  exporter_->name(), unreadable, codec::to_string(signal_), settings_.spool->dir());
     std::lock_guard lock(mutex_);
     stats_.in_flight_items -= unreadable;
     drop(unreadable, drop_reason::retry_exhausted);
@@ -448,6 +477,31 @@ void signal_lane::hold_spool(std::uint64_t left) {
     spdlog::info("exporter {}: {} {} item(s) stay in the spool in {} for the next start",
                  exporter_->name(), left, codec::to_string(signal_), settings_.spool->dir());
   }
+}
+
+void signal_lane::visit(stats::sink& out) const {
+  auto st = stats();
+  auto sig = codec::to_string(signal_);
+  out.open("pipelines", {{"exporter", exporter_->name()}, {"signal", sig}});
+  out.fact("upstream", st.upstream_ok ? "up" : "failing");
+  out.fact("last_error", st.last_error);
+  auto n = [](std::uint64_t v) { return static_cast<double>(v); };
+  out.value(kItems, {{"outcome", "received"}}, n(st.received_items));
+  out.value(kItems, {{"outcome", "exported"}}, n(st.exported_items));
+  for (std::size_t r = 0; r < kDropReasons; ++r) {
+    out.value(kItems, {{"outcome", "dropped"}, {"reason", to_string(static_cast<drop_reason>(r))}},
+              n(st.dropped_items[r]));
+  }
+  out.value(kRecovered, {}, n(st.recovered_items));
+  out.value(kQueueItems, {}, n(st.queued_items));
+  out.value(kQueueSize, {}, n(st.queued_bytes));
+  out.value(kQueueCapacity, {}, n(settings_.queue_max_bytes));
+  out.value(kInFlight, {}, n(st.in_flight_items));
+  out.value(kRequests, {{"outcome", "ok"}}, n(st.requests_ok));
+  out.value(kRequests, {{"outcome", "failed"}}, n(st.requests_failed));
+  out.value(kRetries, {}, n(st.retries));
+  out.histogram(kLatency, {}, {kLatencyBounds, st.latency_buckets, st.latency_sum_seconds});
+  out.close();
 }
 
 signal_lane_stats signal_lane::stats() const {

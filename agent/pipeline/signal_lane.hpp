@@ -25,6 +25,7 @@
 #include "pipeline/backoff.hpp"
 #include "pipeline/drop_oldest_queue.hpp"
 #include "pipeline/memory_budget.hpp"
+#include "stats/stats.hpp"
 
 namespace sidelight::pipeline {
 
@@ -91,8 +92,8 @@ struct signal_lane_stats {
 
 class signal_lane : public std::enable_shared_from_this<signal_lane> {
  public:
-  signal_lane(asio::io_context& io, std::shared_ptr<exporting::exporter> exporter,
-              codec::signal s, lane_settings settings);
+  signal_lane(asio::io_context& io, std::shared_ptr<exporting::exporter> exporter, codec::signal s,
+              lane_settings settings);
 
   // Thread-safe. Queues `c`; when the queue is full the oldest chunks are dropped (queue_full).
   // What is in flight (or waiting for a retry) counts against queue_max_bytes as well, so the
@@ -111,6 +112,8 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   void stop();
 
   signal_lane_stats stats() const;
+  // Its numbers, as section "pipelines" named by exporter and signal.
+  void visit(stats::sink& out) const;
   codec::signal signal() const { return signal_; }
   const std::string& exporter_name() const { return exporter_->name(); }
 
