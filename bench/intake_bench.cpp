@@ -139,8 +139,8 @@ class sink {
   };
 
   void count(const std::string& path, const std::string& bytes) {
-    auto sig = path.find("logs") != std::string::npos ? sidelight::exporting::signal::logs
-                                                      : sidelight::exporting::signal::traces;
+    auto sig = path.find("logs") != std::string::npos ? sidelight::codec::signal::logs
+                                                      : sidelight::codec::signal::traces;
     std::uint64_t n = 0;
     (void)sidelight::intake::validate_request(sig, bytes, n);
     {
