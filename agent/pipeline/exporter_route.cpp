@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
+#include "pipeline/lane_store.hpp"
 #include "pipeline/spool.hpp"
 
 namespace sidelight::pipeline {
@@ -32,7 +33,7 @@ lane_settings lane_settings_of(const config::config& cfg, const config::retry_se
 // queue.max_bytes.
 void spool_into(lane_settings& ls, std::shared_ptr<spool> s, const config::config& cfg,
                 const config::spool_settings& spool_cfg) {
-  ls.spool = std::move(s);
+  ls.store = spool_store(std::move(s));
   ls.budget = nullptr;
   ls.queue_max_bytes = spool_cfg.max_bytes;
   ls.queue_max_chunks = std::max<std::uint64_t>(1, cfg.queue.max_bytes / kSpooledChunkMemory);

@@ -13,9 +13,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace otlp = opentelemetry::proto;
 
-// While flushing for shutdown, waiting out a long backoff would only waste the deadline.
-constexpr auto kFlushRetry = 200ms;
-
 constexpr stats::metric kDataPoints{
     "sidelight.export.data_points", "{data_point}", stats::kind::counter,
     "Heartbeat data points by exporter and outcome (exported, rejected, superseded by a newer "
@@ -63,11 +60,7 @@ std::size_t count_points(const otlp::metrics::v1::ResourceMetrics& rm) {
 
 liveness_lane::liveness_lane(asio::io_context& io, std::shared_ptr<exporting::exporter> exporter,
                              const config::retry_settings& retry)
-    : io_(io),
-      exporter_(std::move(exporter)),
-      backoff_(retry),
-      retry_timer_(io),
-      flush_timer_(io) {}
+    : io_(io), exporter_(std::move(exporter)), gate_(retry), retry_timer_(io), flush_timer_(io) {}
 
 void liveness_lane::offer(const std::string& key, otlp::metrics::v1::ResourceMetrics rm) {
   if (stopped_) return;
@@ -98,7 +91,7 @@ void liveness_lane::schedule_send() {
 
 void liveness_lane::send_now() {
   codec::release_unused_payloads();  // after a burst, an idle agent gives the memory back
-  if (stopped_ || in_flight_ || waiting_retry_ || pending_.empty()) return;
+  if (stopped_ || in_flight_ || gate_.waiting() || pending_.empty()) return;
   // An ExportMetricsServiceRequest: its resource_metrics (field 1), one after the other.
   std::map<std::string, std::uint64_t> sent;
   std::size_t points = 0;
@@ -134,28 +127,25 @@ void liveness_lane::on_done(exporting::export_outcome outcome,
   if (outcome.result == kind::retryable) {
     ++stats_.requests_failed;
     stats_.last_error = outcome.message;
-    if (stats_.upstream_ok) {
-      stats_.upstream_ok = false;
+    if (gate_.upstream_ok()) {
       outage_started_ = std::chrono::steady_clock::now();
       spdlog::warn(
           "exporter {}: upstream failed ({}); keeping the latest state of {} instance(s) "
           "and retrying with backoff",
           exporter_->name(), outcome.message, pending_.size());
     }
-    auto wait = backoff_.next();
-    if (outcome.retry_after) {
-      wait = std::max<std::chrono::nanoseconds>(wait, *outcome.retry_after);
-    }
-    if (flush_done_) wait = std::min<std::chrono::nanoseconds>(wait, kFlushRetry);
+    gate_.failing();
+    stats_.upstream_ok = false;
     ++stats_.retries;
-    waiting_retry_ = true;
-    retry_timer_.expires_after(wait);
-    retry_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-      auto self = weak.lock();
-      if (!self || ec) return;
-      self->waiting_retry_ = false;
-      self->send_now();
-    });
+    if (auto wait = gate_.schedule(outcome.retry_after, flush_done_ != nullptr)) {
+      retry_timer_.expires_after(*wait);
+      retry_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (!self || ec) return;
+        self->gate_.probe();
+        self->send_now();
+      });
+    }
     return;
   }
 
@@ -171,7 +161,7 @@ void liveness_lane::on_done(exporting::export_outcome outcome,
     stats_.points_exported += points - std::min(rejected, points);
     // The error shown is the upstream's current one: none once it answers again.
     stats_.last_error = rejected > 0 ? "partial success: " + outcome.message : std::string();
-    if (!stats_.upstream_ok) {
+    if (gate_.succeeded()) {
       auto down = std::chrono::duration<double>(std::chrono::steady_clock::now() - outage_started_);
       spdlog::info("exporter {}: upstream reachable again after {:.1f}s", exporter_->name(),
                    down.count());
@@ -183,8 +173,8 @@ void liveness_lane::on_done(exporting::export_outcome outcome,
     stats_.last_error = outcome.message;
     spdlog::warn("exporter {}: upstream refused {} data point(s) for good: {}", exporter_->name(),
                  points, outcome.message);
+    gate_.refused();
   }
-  backoff_.reset();
   send_now();
   check_flushed();
 }
@@ -192,10 +182,10 @@ void liveness_lane::on_done(exporting::export_outcome outcome,
 void liveness_lane::flush(std::chrono::steady_clock::time_point deadline,
                           std::function<void(std::size_t)> done) {
   flush_done_ = std::move(done);
-  if (waiting_retry_) {
+  if (gate_.waiting()) {
     // Retry now rather than at the end of a long backoff.
     retry_timer_.cancel();
-    waiting_retry_ = false;
+    gate_.probe();
   }
   flush_timer_.expires_at(deadline);
   flush_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {

@@ -16,7 +16,7 @@
 #include "config/config.hpp"
 #include "export/exporter.hpp"
 #include "opentelemetry/proto/metrics/v1/metrics.pb.h"
-#include "pipeline/backoff.hpp"
+#include "pipeline/retry_gate.hpp"
 #include "stats/stats.hpp"
 
 namespace sidelight::pipeline {
@@ -72,14 +72,13 @@ class liveness_lane : public std::enable_shared_from_this<liveness_lane> {
 
   asio::io_context& io_;
   std::shared_ptr<exporting::exporter> exporter_;
-  backoff backoff_;
+  retry_gate gate_;
   asio::steady_timer retry_timer_;
   asio::steady_timer flush_timer_;
   std::map<std::string, entry> pending_;
   std::uint64_t generation_ = 0;
   bool in_flight_ = false;
   bool send_scheduled_ = false;
-  bool waiting_retry_ = false;
   bool stopped_ = false;
   std::function<void(std::size_t)> flush_done_;
   std::chrono::steady_clock::time_point outage_started_{};

@@ -16,8 +16,6 @@ namespace {
 using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
 
-// While flushing for shutdown, waiting out a long backoff would only waste the deadline.
-constexpr auto kFlushRetry = 200ms;
 // Failures are logged at most this often per lane; the counters have every one.
 constexpr auto kWarnEvery = 10s;
 
@@ -81,58 +79,39 @@ signal_lane::signal_lane(asio::io_context& io, std::shared_ptr<exporting::export
       batch_timer_(io),
       retry_timer_(io),
       flush_timer_(io),
+      store_(settings_.store ? settings_.store : memory_store(settings_.budget)),
       queue_(settings_.queue_max_bytes, settings_.queue_max_items, settings_.queue_max_chunks),
-      backoff_(settings_.retry),
-      // A spooled lane's queue is on disk; what it holds in memory is bounded by max_in_flight.
-      holder_(settings_.spool ? 0 : settings_.queue_max_bytes) {}
+      gate_(settings_.retry),
+      holder_(store_->memory_bound(settings_.queue_max_bytes)) {}
 
 void signal_lane::drop(std::uint64_t items, drop_reason why) {
   stats_.dropped_items[static_cast<std::size_t>(why)] += items;
 }
 
-void signal_lane::release(std::uint64_t bytes) {
-  if (settings_.budget && bytes > 0) settings_.budget->release(bytes);
-}
-
 void signal_lane::land(const batch& b) {
   stats_.in_flight_items -= b.items;
   stats_.in_flight_bytes -= b.bytes;
-  release(b.bytes);
+  store_->release(b.bytes);
   note_held();
 }
 
 void signal_lane::note_held() {
   stats_.queued_items = queue_.items();
   stats_.queued_bytes = queue_.bytes();
+  stats_.upstream_ok = gate_.upstream_ok();
   holder_.set_held(queue_.bytes() + stats_.in_flight_bytes);
 }
 
 void signal_lane::offer(chunk c) {
-  // On disk before intake answers the client; not under the lane's lock.
-  bool unspooled = false;
-  if (settings_.spool && c.bytes && !c.spooled) {
-    if (auto record = settings_.spool->append(*c.bytes, c.items)) {
-      c.spooled = std::move(record);
-      c.bytes.reset();
-    } else {
-      unspooled = true;
-    }
-  }
+  // Stored (on disk, for a spool) before intake answers the client; not under the lane's lock.
+  bool stored = store_->store(c);
   std::lock_guard lock(mutex_);
   stats_.received_items += c.items;
-  if (unspooled) {
-    // The spool is the queue: what it cannot take (a full or failing disk) is dropped and counted,
-    // never held in memory without a bound.
+  if (!stored) {
+    // The store is the queue: what it cannot take (a full or failing disk) is dropped and
+    // counted, never held in memory without a bound.
     drop(c.items, drop_reason::queue_full);
-    auto now = clock::now();
-    if (now - last_spool_warning_ >= kWarnEvery) {
-      last_spool_warning_ = now;
-      spdlog::error(
-          "exporter {}: the spool in {} cannot be written ({} failure(s) so far); {} "
-          "data is dropped until it can",
-          exporter_->name(), settings_.spool->dir(), settings_.spool->append_errors(),
-          codec::to_string(signal_));
-    }
+    warn_store_failure();
     return;
   }
   if (stopped_) {
@@ -142,10 +121,10 @@ void signal_lane::offer(chunk c) {
   }
   bool was_empty = queue_.empty();
   c.enqueued = clock::now();
-  if (settings_.budget) settings_.budget->add(c.size());
+  store_->hold(c.size());
   auto d = queue_.push(std::move(c), stats_.in_flight_bytes);
   if (d.items > 0 || d.chunks > 0) drop(d.items, drop_reason::queue_full);
-  release(d.bytes);
+  store_->release(d.bytes);
   note_held();
   if (was_empty || queue_.items() >= settings_.batch_max_items ||
       queue_.bytes() >= settings_.batch_max_bytes) {
@@ -153,17 +132,21 @@ void signal_lane::offer(chunk c) {
   }
 }
 
+void signal_lane::warn_store_failure() {
+  auto now = clock::now();
+  if (now - last_store_warning_ < kWarnEvery) return;
+  last_store_warning_ = now;
+  spdlog::error("exporter {}: {}; {} data is dropped until it can", exporter_->name(),
+                store_->store_failure(), codec::to_string(signal_));
+}
+
 void signal_lane::recover() {
-  if (!settings_.spool) return;
-  auto records = settings_.spool->take_recovered();
-  if (records.empty()) return;
+  auto chunks = store_->recover();
+  if (chunks.empty()) return;
   std::uint64_t items = 0;
   {
     std::lock_guard lock(mutex_);
-    for (auto& r : records) {
-      chunk c;
-      c.items = r->items();
-      c.spooled = std::move(r);
+    for (auto& c : chunks) {
       c.enqueued = clock::now();
       items += c.items;
       stats_.received_items += c.items;
@@ -174,8 +157,8 @@ void signal_lane::recover() {
     note_held();
     schedule_pump();
   }
-  spdlog::info("exporter {}: {} {} item(s) recovered from the spool in {}", exporter_->name(),
-               items, codec::to_string(signal_), settings_.spool->dir());
+  spdlog::info("exporter {}: {} {} item(s) recovered from {}", exporter_->name(), items,
+               codec::to_string(signal_), store_->durable_place().value_or("the store"));
 }
 
 void signal_lane::schedule_pump() {
@@ -191,7 +174,7 @@ void signal_lane::pump() {
     pump_scheduled_ = false;
     if (stopped_) return;
     auto now = clock::now();
-    while (waiting_.empty() && !probing_ && !queue_.empty() &&
+    while (waiting_.empty() && !gate_.probing() && !queue_.empty() &&
            stats_.in_flight_requests < settings_.max_in_flight) {
       bool full = queue_.items() >= settings_.batch_max_items ||
                   queue_.bytes() >= settings_.batch_max_bytes;
@@ -210,8 +193,8 @@ void signal_lane::pump() {
     note_held();
     // The batch timer only matters while sending is possible; when it is blocked (waiting for
     // the upstream, or max_in_flight reached), on_done() and on_retry_timer() pump again.
-    bool blocked =
-        !waiting_.empty() || probing_ || stats_.in_flight_requests >= settings_.max_in_flight;
+    bool blocked = !waiting_.empty() || gate_.probing() ||
+                   stats_.in_flight_requests >= settings_.max_in_flight;
     if (!queue_.empty() && !blocked) arm_batch_timer();
   }
   // Joining the chunks copies bytes; done outside the lock so intake never waits for it.
@@ -225,12 +208,7 @@ void signal_lane::pump() {
     request.reserve(size);
     for (auto& c : taken) {
       b->items += c.items;
-      if (c.bytes) {
-        request.append(*c.bytes);
-        c.bytes.reset();  // freed now, not after the whole batch is joined
-      } else if (auto payload = c.spooled->read(); payload.size() == c.spooled->length()) {
-        request.append(payload);
-      } else {
+      if (!store_->load(c, request)) {
         unreadable += c.items;  // counted below, as retry_exhausted: it cannot be sent
         b->items -= c.items;
       }
@@ -242,8 +220,9 @@ void signal_lane::pump() {
     send(std::move(b));
   }
   if (unreadable > 0) {
-    spdlog::error("exporter {}: {} {} item(s) could not be read back from the spool in {}",
-                  exporter_->name(), unreadable, codec::to_string(signal_), settings_.spool->dir());
+    spdlog::error("exporter {}: {} {} item(s) could not be read back from {}", exporter_->name(),
+                  unreadable, codec::to_string(signal_),
+                  store_->durable_place().value_or("the store"));
     std::lock_guard lock(mutex_);
     stats_.in_flight_items -= unreadable;
     drop(unreadable, drop_reason::retry_exhausted);
@@ -277,75 +256,18 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
   std::vector<std::shared_ptr<batch>> resend;
   {
     std::lock_guard lock(mutex_);
-    auto now = clock::now();
     double seconds = std::chrono::duration<double>(outcome.latency).count();
     ++stats_.latency_buckets[latency_bucket(seconds)];
     stats_.latency_sum_seconds += seconds;
     bool was_probe = b->probe;
     b->probe = false;
     if (outcome.result == exporting::export_outcome::kind::ok) {
-      auto rejected =
-          std::min<std::uint64_t>(static_cast<std::uint64_t>(outcome.rejected), b->items);
-      land(*b);
-      --stats_.in_flight_requests;
-      stats_.exported_items += b->items - rejected;
-      drop(rejected, drop_reason::rejected_by_upstream);
-      ++stats_.requests_ok;
-      if (!stats_.upstream_ok) {
-        spdlog::info("exporter {}: {} export works again", exporter_->name(),
-                     codec::to_string(signal_));
-      }
-      stats_.upstream_ok = true;
-      // The error shown is the upstream's current one: none once it answers again.
-      stats_.last_error = rejected > 0 ? "partial success: " + outcome.message : std::string();
-      probing_ = false;
-      backoff_.reset();
-      // The upstream answers again: everything that waited goes now.
-      while (!waiting_.empty()) {
-        resend.push_back(std::move(waiting_.front()));
-        waiting_.pop_front();
-      }
-      stats_.retries += resend.size();
+      on_success(*b, outcome, resend);
     } else {
-      ++stats_.requests_failed;
-      stats_.last_error = outcome.message;
-      bool retryable = outcome.result == exporting::export_outcome::kind::retryable;
-      if (retryable) stats_.upstream_ok = false;
-      auto max_elapsed = settings_.retry.max_elapsed_time;
-      bool exhausted = !settings_.retry.enabled ||
-                       (max_elapsed.count() > 0 && now - b->first_attempt >= max_elapsed);
-      if (now - last_warning_ >= kWarnEvery) {
-        last_warning_ = now;
-        spdlog::warn("exporter {}: {} export failed ({}): {}", exporter_->name(),
-                     codec::to_string(signal_), retryable ? "will retry" : "permanent",
-                     outcome.message);
-      }
-      if (!retryable || exhausted || stopped_) {
-        land(*b);
-        --stats_.in_flight_requests;
-        if (retryable && stopped_) {
-          for (auto& r : b->records)
-            r->keep();  // not delivered: stays in the spool for the next start
-        }
-        drop(b->items, !retryable ? drop_reason::rejected_by_upstream
-                       : stopped_ ? drop_reason::shutdown
-                                  : drop_reason::retry_exhausted);
-        if (was_probe) probing_ = false;
-        if (was_probe && !waiting_.empty()) arm_retry_timer(outcome.retry_after.value_or(0ms));
-      } else {
-        --stats_.in_flight_requests;  // its items stay in flight while they wait
-        if (was_probe) {
-          probing_ = false;
-          waiting_.push_front(b);
-          arm_retry_timer(outcome.retry_after.value_or(0ms));
-        } else {
-          waiting_.push_back(b);
-          if (!probing_) arm_retry_timer(outcome.retry_after.value_or(0ms));
-        }
-      }
+      on_failure(std::move(b), outcome, was_probe);
     }
-    for (std::size_t i = 0; i < resend.size(); ++i)
-      ++stats_.in_flight_requests;
+    stats_.in_flight_requests += resend.size();
+    note_held();
     finish_flush_if_done();
   }
   for (auto& r : resend)
@@ -353,11 +275,76 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
   pump();
 }
 
-void signal_lane::arm_retry_timer(std::chrono::nanoseconds hint) {
-  if (retry_armed_ || stopped_) return;
-  retry_armed_ = true;
-  auto delay = std::max<std::chrono::nanoseconds>(backoff_.next(), hint);
-  if (flushing_) delay = std::min<std::chrono::nanoseconds>(delay, kFlushRetry);
+void signal_lane::on_success(batch& b, const exporting::export_outcome& outcome,
+                             std::vector<std::shared_ptr<batch>>& resend) {
+  auto rejected = std::min<std::uint64_t>(static_cast<std::uint64_t>(outcome.rejected), b.items);
+  land(b);
+  --stats_.in_flight_requests;
+  stats_.exported_items += b.items - rejected;
+  drop(rejected, drop_reason::rejected_by_upstream);
+  ++stats_.requests_ok;
+  if (gate_.succeeded()) {
+    spdlog::info("exporter {}: {} export works again", exporter_->name(),
+                 codec::to_string(signal_));
+  }
+  // The error shown is the upstream's current one: none once it answers again.
+  stats_.last_error = rejected > 0 ? "partial success: " + outcome.message : std::string();
+  // The upstream answers again: everything that waited goes now.
+  while (!waiting_.empty()) {
+    resend.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+  stats_.retries += resend.size();
+}
+
+void signal_lane::on_failure(std::shared_ptr<batch> b, const exporting::export_outcome& outcome,
+                             bool was_probe) {
+  auto now = clock::now();
+  ++stats_.requests_failed;
+  stats_.last_error = outcome.message;
+  bool retryable = outcome.result == exporting::export_outcome::kind::retryable;
+  if (retryable) gate_.failing();
+  auto max_elapsed = settings_.retry.max_elapsed_time;
+  bool exhausted = !settings_.retry.enabled ||
+                   (max_elapsed.count() > 0 && now - b->first_attempt >= max_elapsed);
+  if (now - last_warning_ >= kWarnEvery) {
+    last_warning_ = now;
+    spdlog::warn("exporter {}: {} export failed ({}): {}", exporter_->name(),
+                 codec::to_string(signal_), retryable ? "will retry" : "permanent",
+                 outcome.message);
+  }
+  --stats_.in_flight_requests;
+  if (!retryable || exhausted || stopped_) {
+    land(*b);
+    if (retryable && stopped_) {
+      for (auto& r : b->records)
+        r->keep();  // not delivered: stays in the spool for the next start
+    }
+    drop(b->items, !retryable ? drop_reason::rejected_by_upstream
+                   : stopped_ ? drop_reason::shutdown
+                              : drop_reason::retry_exhausted);
+    if (!was_probe) return;
+    // The probe is settled; whatever else waits needs another one.
+    if (waiting_.empty()) {
+      gate_.reopen();
+    } else if (auto delay = gate_.schedule(outcome.retry_after, flushing_)) {
+      arm_retry_timer(*delay);
+    }
+    return;
+  }
+  // Its items stay in flight while it waits; a failed probe goes back to the front.
+  if (was_probe) {
+    waiting_.push_front(std::move(b));
+  } else {
+    waiting_.push_back(std::move(b));
+  }
+  if (was_probe || !gate_.probing()) {
+    if (auto delay = gate_.schedule(outcome.retry_after, flushing_)) arm_retry_timer(*delay);
+  }
+}
+
+void signal_lane::arm_retry_timer(std::chrono::nanoseconds delay) {
+  if (stopped_) return;
   retry_timer_.expires_after(delay);
   retry_timer_.async_wait([self = shared_from_this(),
                            generation = ++retry_generation_](const boost::system::error_code& ec) {
@@ -371,7 +358,6 @@ void signal_lane::on_retry_timer(std::uint64_t generation) {
     std::lock_guard lock(mutex_);
     // An expiry already queued when flush() re-armed the timer: the newer one decides.
     if (generation != retry_generation_) return;
-    retry_armed_ = false;
     if (stopped_) return;
     auto now = clock::now();
     auto max_elapsed = settings_.retry.max_elapsed_time;
@@ -382,12 +368,13 @@ void signal_lane::on_retry_timer(std::uint64_t generation) {
       waiting_.pop_front();
     }
     if (waiting_.empty()) {
+      gate_.reopen();
       finish_flush_if_done();
     } else {
       probe = waiting_.front();
       waiting_.pop_front();
       probe->probe = true;
-      probing_ = true;
+      gate_.probe();
       ++stats_.retries;
       ++stats_.in_flight_requests;
     }
@@ -403,12 +390,8 @@ void signal_lane::flush(clock::time_point deadline, std::function<void(std::uint
   std::lock_guard lock(mutex_);
   flushing_ = true;
   flush_done_ = std::move(done);
-  if (retry_armed_) {
-    // Retry sooner: the deadline is all that is left.
-    retry_timer_.cancel();
-    retry_armed_ = false;
-    arm_retry_timer(0ms);
-  }
+  // A probe scheduled after a long backoff goes now: the deadline is all that is left.
+  if (gate_.waiting()) arm_retry_timer(0ms);
   flush_timer_.expires_at(deadline);
   flush_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec) return;
@@ -416,10 +399,10 @@ void signal_lane::flush(clock::time_point deadline, std::function<void(std::uint
     if (!self->flush_done_) return;
     // Everything not delivered by now: queued, waiting for a retry, or still in flight.
     auto left = self->queue_.items() + self->stats_.in_flight_items;
-    self->hold_spool(left);
+    self->keep_for_next_start(left);
     auto d = self->queue_.clear();
     self->drop(d.items, drop_reason::shutdown);
-    self->release(d.bytes);
+    self->store_->release(d.bytes);
     for (auto& w : self->waiting_) {
       self->land(*w);
       self->drop(w->items, drop_reason::shutdown);
@@ -445,13 +428,13 @@ void signal_lane::stop() {
   if (stopped_) return;
   stopped_ = true;
   auto left = queue_.items() + stats_.in_flight_items;
-  hold_spool(left);
+  keep_for_next_start(left);
   batch_timer_.cancel();
   retry_timer_.cancel();
   flush_timer_.cancel();
   auto d = queue_.clear();
   drop(d.items, drop_reason::shutdown);
-  release(d.bytes);
+  store_->release(d.bytes);
   for (auto& w : waiting_) {
     land(*w);
     drop(w->items, drop_reason::shutdown);
@@ -465,17 +448,18 @@ void signal_lane::stop() {
   }
 }
 
-void signal_lane::hold_spool(std::uint64_t left) {
-  if (!settings_.spool) return;
-  // What is queued or waiting stays on disk; what is in flight is kept if it fails (on_done).
+void signal_lane::keep_for_next_start(std::uint64_t left) {
+  auto place = store_->durable_place();
+  if (!place) return;
+  // What is queued or waiting stays; what is in flight is kept if it fails (on_failure).
   queue_.keep_spooled();
   for (auto& w : waiting_)
     for (auto& r : w->records)
       r->keep();
-  if (left > 0 && !spool_held_) {
-    spool_held_ = true;
-    spdlog::info("exporter {}: {} {} item(s) stay in the spool in {} for the next start",
-                 exporter_->name(), left, codec::to_string(signal_), settings_.spool->dir());
+  if (left > 0 && !kept_logged_) {
+    kept_logged_ = true;
+    spdlog::info("exporter {}: {} {} item(s) stay in {} for the next start", exporter_->name(),
+                 left, codec::to_string(signal_), *place);
   }
 }
 

@@ -22,9 +22,10 @@
 
 #include "config/config.hpp"
 #include "export/exporter.hpp"
-#include "pipeline/backoff.hpp"
 #include "pipeline/drop_oldest_queue.hpp"
+#include "pipeline/lane_store.hpp"
 #include "pipeline/memory_budget.hpp"
+#include "pipeline/retry_gate.hpp"
 #include "stats/stats.hpp"
 
 namespace sidelight::pipeline {
@@ -44,9 +45,10 @@ struct lane_settings {
   config::retry_settings retry;
   std::size_t max_in_flight = 4;
   std::shared_ptr<memory_budget> budget;  // shared by every lane; may be null
-  // With a spool, every chunk is written to disk before it is queued and read back to be sent;
-  // the queue then holds no payload in memory, and queue_max_bytes bounds the spool.
-  std::shared_ptr<pipeline::spool> spool;
+  // Where payloads are kept; null: in memory, counted by `budget`. A spooled lane writes every
+  // chunk to disk before it is queued and reads it back to be sent; its queue then holds no
+  // payload in memory, and queue_max_bytes bounds the spool.
+  std::shared_ptr<lane_store> store;
   // 0: none. A spooled lane still holds an entry in memory for each chunk on disk
   // (kSpooledChunkMemory), so this bounds how many: many tiny requests must not fill memory
   // while the spool's byte budget has room.
@@ -131,17 +133,21 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   void pump();           // io thread
   void send(std::shared_ptr<batch> b);
   void on_done(std::shared_ptr<batch> b, exporting::export_outcome outcome);
-  void arm_batch_timer();                               // io thread, lock held
-  void arm_retry_timer(std::chrono::nanoseconds hint);  // io thread, lock held
+  void arm_batch_timer();                                // io thread, lock held
+  void arm_retry_timer(std::chrono::nanoseconds delay);  // io thread, lock held
   void on_retry_timer(std::uint64_t generation);
+  void on_success(batch& b, const exporting::export_outcome& outcome,
+                  std::vector<std::shared_ptr<batch>>& resend);  // lock held
+  void on_failure(std::shared_ptr<batch> b, const exporting::export_outcome& outcome,
+                  bool was_probe);                  // lock held
   void drop(std::uint64_t items, drop_reason why);  // lock held
-  // Bytes the lane no longer holds, out of the shared memory budget.
-  void release(std::uint64_t bytes);
-  void land(const batch& b);    // lock held: `b` is no longer in flight
+  void land(const batch& b);                        // lock held: `b` is no longer in flight
   void note_held();             // lock held: after the queue or what is in flight changed
   void finish_flush_if_done();  // lock held
-  // Shutdown with a spool: what is still held stays on disk instead of being released.
-  void hold_spool(std::uint64_t left);  // lock held
+  // Nothing more will be sent: what is still held stays where the store keeps it for the next
+  // start (records released otherwise), said once in the log.
+  void keep_for_next_start(std::uint64_t left);  // lock held
+  void warn_store_failure();                     // lock held
 
   asio::io_context& io_;
   std::shared_ptr<exporting::exporter> exporter_;
@@ -152,23 +158,22 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   asio::steady_timer flush_timer_;
 
   mutable std::mutex mutex_;
+  std::shared_ptr<lane_store> store_;
   drop_oldest_queue queue_;
-  backoff backoff_;
+  retry_gate gate_;
   signal_lane_stats stats_;
   codec::payload_holder holder_;  // what the queue and the batches in flight hold
   bool pump_scheduled_ = false;
   bool timer_armed_ = false;
   // Batches that failed and wait for the upstream to come back. While any waits, one of them at a
-  // time probes the upstream after a backoff, and no new batch is sent.
+  // time probes the upstream after a backoff (gate_), and no new batch is sent.
   std::deque<std::shared_ptr<batch>> waiting_;
-  bool probing_ = false;
-  bool retry_armed_ = false;
   std::uint64_t retry_generation_ = 0;  // a timer expiry from before a re-arm is ignored
   std::chrono::steady_clock::time_point last_warning_{};
   bool flushing_ = false;
   bool stopped_ = false;
-  bool spool_held_ = false;  // its "stays in the spool" line was logged
-  std::chrono::steady_clock::time_point last_spool_warning_{};
+  bool kept_logged_ = false;  // its "stays in the spool" line was logged
+  std::chrono::steady_clock::time_point last_store_warning_{};
   std::function<void(std::uint64_t)> flush_done_;
 };
 

@@ -74,8 +74,7 @@ pipeline::lane_settings settings() {
 TEST_CASE("a lane sends a full batch at once, joined at the byte level", "[lane]") {
   boost::asio::io_context io;
   auto exp = std::make_shared<held_exporter>();
-  auto lane =
-      std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, settings());
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, settings());
   lane->offer(make('a', 3, 4));
   lane->offer(make('b', 2, 6));  // 10 items: the item trigger
   run_until(
@@ -102,8 +101,7 @@ TEST_CASE("a lane sends a partial batch when the batch timeout passes", "[lane]"
 TEST_CASE("a lane retries a retryable failure and pauses new batches meanwhile", "[lane]") {
   boost::asio::io_context io;
   auto exp = std::make_shared<held_exporter>();
-  auto lane =
-      std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, settings());
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, settings());
   lane->offer(make('a', 10, 10));
   run_until(io, [&] { return exp->calls.size() == 1; });
   exp->answer(exporting::export_outcome::kind::retryable);
@@ -127,8 +125,7 @@ TEST_CASE("a lane retries a retryable failure and pauses new batches meanwhile",
 TEST_CASE("a lane counts permanent failures and partial success as rejected", "[lane]") {
   boost::asio::io_context io;
   auto exp = std::make_shared<held_exporter>();
-  auto lane =
-      std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, settings());
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, settings());
   lane->offer(make('a', 10, 10));
   run_until(io, [&] { return exp->calls.size() == 1; });
   exp->answer(exporting::export_outcome::kind::permanent);
@@ -243,7 +240,7 @@ TEST_CASE(
     boost::asio::io_context io;
     auto exp = std::make_shared<held_exporter>();
     auto s = settings();
-    s.spool = spool;
+    s.store = pipeline::spool_store(spool);
     s.queue_max_bytes = 1 << 20;  // the spool's budget: far from full
     s.queue_max_chunks = 3;
     s.batch_max_items = 100;
