@@ -13,6 +13,7 @@
 #include "admin/render.hpp"
 #include "agent_version.hpp"
 #include "app/agent.hpp"
+#include "app/capabilities.hpp"
 #include "app/logging.hpp"
 #include "config/loader.hpp"
 
@@ -140,7 +141,8 @@ int run_agent(const options& opts) {
   auto cfg = std::move(*result.value);
   if (!opts.log_level.empty()) cfg.log.level = opts.log_level;
   setup_logging(cfg.log);
-  spdlog::info("sidelight {} starting with {}", SIDELIGHT_VERSION, opts.config_path);
+  spdlog::info("sidelight {} starting with {}; capabilities: {}", SIDELIGHT_VERSION,
+               opts.config_path, raise_permitted_capabilities());
   agent a(std::move(cfg));
   int code = a.run();
   if (code == 0) spdlog::info("stopped");
