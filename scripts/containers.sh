@@ -9,7 +9,7 @@ SIDELIGHT_CACHE=${SIDELIGHT_CACHE:-$HOME/.cache/sidelight}
 # Installs what is missing; quiet when everything is there. Returns 1 when apt-get fails.
 containers_install() {
   local packages=(podman buildah mmdebstrap runc uidmap iptables containernetworking-plugins
-    slirp4netns fuse-overlayfs) missing=() p
+    slirp4netns fuse-overlayfs catatonit) missing=() p
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
