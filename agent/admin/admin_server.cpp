@@ -271,13 +271,10 @@ void admin_server::stop() {
   if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
 }
 
-fetch_result fetch_status(const std::string& address) {
-  auto r = fetch(address, "/api/v1/status");
-  if (r.ok || r.status == 0) return r;
-  return {false, "status from " + address + ": HTTP " + std::to_string(r.status), r.status};
-}
+namespace {
 
-fetch_result fetch(const std::string& address, const std::string& target) {
+// GET `target`; `what` names it in the error when nothing answers.
+fetch_result get(const std::string& address, const std::string& target, const std::string& what) {
   asio::io_context io;
   std::string unix_path;
   auto ep = endpoint_of(address, unix_path);
@@ -291,8 +288,7 @@ fetch_result fetch(const std::string& address, const std::string& target) {
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 << 20);
   auto failed = [&](const char* step, beast::error_code ec) {
-    result = {false, "cannot get " + target + " from " + address + " (" + step + ": " +
-                         ec.message() +
+    result = {false, "cannot get " + what + " from " + address + " (" + step + ": " + ec.message() +
                          "); is sidelight running, with admin.listen set to that address?"};
   };
   stream.expires_after(kTimeout);
@@ -309,6 +305,18 @@ fetch_result fetch(const std::string& address, const std::string& target) {
   });
   io.run();
   return result;
+}
+
+}  // namespace
+
+fetch_result fetch_status(const std::string& address) {
+  auto r = get(address, "/api/v1/status", "the status");
+  if (r.ok || r.status == 0) return r;
+  return {false, "status from " + address + ": HTTP " + std::to_string(r.status), r.status};
+}
+
+fetch_result fetch(const std::string& address, const std::string& target) {
+  return get(address, target, target);
 }
 
 }  // namespace sidelight::admin
