@@ -146,7 +146,9 @@ def main():
 def container_logs():
     text = ""
     for c in ("sidelight", "app", "collector"):
-        logs = podman("logs", "--tail", "25", f"{POD}-{c}", check=False)
+        # A container's stderr comes back on podman's stderr.
+        logs = subprocess.run(["podman", "logs", "--tail", "40", f"{POD}-{c}"], timeout=30,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
         text += f"--- {c} ---\n{logs}\n"
     return text
 

@@ -93,6 +93,7 @@ func run(dir, out, name, sidelightImage, appImage, collectorImage, appDir, siteP
 				corev1.VolumeMount{Name: "otel-sdk", MountPath: "/otel-sdk", ReadOnly: true})
 		case "sidelight":
 			c.Image = sidelightImage
+			c.Args = append(c.Args, "--log-level", "debug") // for the test's failure reports
 			for j := range c.Env {
 				e := &c.Env[j]
 				switch {
