@@ -136,6 +136,8 @@ def main():
                   f"  stop it: podman kube down {pod_yaml}")
         else:
             podman("kube", "down", pod_yaml, check=False)
+            # podman keeps a volume for each ConfigMap a pod mounted; nothing else needs it.
+            podman("volume", "rm", "-f", "sidelight-sidecar", check=False)
         if passed and not args.keep:
             subprocess.run(["rm", "-rf", work])
         elif not passed:
