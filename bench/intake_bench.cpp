@@ -50,6 +50,13 @@ namespace {
 
 using sidelight::bench::usage_of;
 
+// The agent under test: this build's, or $SIDELIGHT_TEST_BINARY (another build, measured in the
+// same session for a before-and-after comparison).
+std::string agent_binary() {
+  const char* other = std::getenv("SIDELIGHT_TEST_BINARY");
+  return other != nullptr && *other != '\0' ? other : SIDELIGHT_BINARY;
+}
+
 // The upstream: accepts every Export call and counts the items in it.
 class sink {
  public:
@@ -132,8 +139,8 @@ class sink {
   };
 
   void count(const std::string& path, const std::string& bytes) {
-    auto sig = path.find("logs") != std::string::npos ? sidelight::exporting::signal::logs
-                                                      : sidelight::exporting::signal::traces;
+    auto sig = path.find("logs") != std::string::npos ? sidelight::codec::signal::logs
+                                                      : sidelight::codec::signal::traces;
     std::uint64_t n = 0;
     (void)sidelight::intake::validate_request(sig, bytes, n);
     {
@@ -428,7 +435,7 @@ int main(int argc, char** argv) {
                           (o.spool_fsync ? ", fsync: true" : "") + " }"
                     : std::string())
         << " }\n";
-    pid_t pid = spawn({SIDELIGHT_BINARY, "run", "--config", (dir / "sidelight.yaml").string()},
+    pid_t pid = spawn({agent_binary(), "run", "--config", (dir / "sidelight.yaml").string()},
                       (dir / "sidelight.log").string());
     if (!wait_socket(sock, pid)) {
       std::cerr << "sidelight did not start; see " << (dir / "sidelight.log") << "\n";
@@ -502,7 +509,7 @@ int main(int argc, char** argv) {
         << "intake:\n  otlp_grpc: { unix: " << sock << ", max_message_size: 64MiB }\n"
         << "queue: { max_bytes: 64MiB }\n"
         << "exporters:\n  otlp: { endpoint: 'http://127.0.0.1:1', compression: none }\n";
-    pid_t pid = spawn({SIDELIGHT_BINARY, "run", "--config", (dir / "down.yaml").string()},
+    pid_t pid = spawn({agent_binary(), "run", "--config", (dir / "down.yaml").string()},
                       (dir / "down.log").string());
     if (!wait_socket(sock, pid)) return 1;
     auto idle = usage_of(pid);

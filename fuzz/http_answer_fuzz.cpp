@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   answer.content_type = {content_type.data(), content_type.size()};
   answer.body = res.body();
   answer.retry_after = {retry_after.data(), retry_after.size()};
-  auto signal = static_cast<sidelight::exporting::signal>(data[0] % 3);
+  auto signal = static_cast<sidelight::codec::signal>(data[0] % 3);
   auto out = sidelight::exporting::classify_http_answer(
       signal, answer, std::chrono::system_clock::from_time_t(1445412480));
   if (out.retry_after &&

@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t piece = 1 + data[0] % 64;
   std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
   std::uint64_t items = 0;
-  sidelight::intake::deliver_fn deliver = [&](sidelight::exporting::signal,
+  sidelight::intake::deliver_fn deliver = [&](sidelight::codec::signal,
                                               sidelight::pipeline::chunk c) { items += c.items; };
   sidelight::intake::ndjson_batcher::result r;
   while (!rest.empty()) {

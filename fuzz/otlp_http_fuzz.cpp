@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static sidelight::intake::intake_policy policy;
   static sidelight::intake::intake_counters counters;
   static const sidelight::intake::otlp_http_handler handler(
-      policy, [](sidelight::exporting::signal, sidelight::pipeline::chunk) {},
+      policy, [](sidelight::codec::signal, sidelight::pipeline::chunk) {},
       counters.of(sidelight::intake::protocol::otlp_http), 1 << 20);
   static const char* kPaths[] = {"/v1/traces", "/v1/logs", "/v1/metrics"};
   sidelight::intake::otlp_http_request req;

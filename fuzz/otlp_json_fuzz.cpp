@@ -4,14 +4,14 @@
 #include <cstdint>
 #include <string_view>
 
-#include "export/otlp_json.hpp"
+#include "codec/otlp_json.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  auto s = static_cast<sidelight::exporting::signal>(data[0] % 3);
-  auto msg = sidelight::exporting::new_request(s);
-  auto error = sidelight::exporting::from_otlp_json(
+  auto s = static_cast<sidelight::codec::signal>(data[0] % 3);
+  auto msg = sidelight::codec::new_request(s);
+  auto error = sidelight::codec::from_otlp_json(
       std::string_view(reinterpret_cast<const char*>(data + 1), size - 1), *msg);
-  if (error.empty()) (void)sidelight::exporting::to_otlp_json(*msg);
+  if (error.empty()) (void)sidelight::codec::to_otlp_json(*msg);
   return 0;
 }

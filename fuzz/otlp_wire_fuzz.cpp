@@ -6,12 +6,12 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "export/otlp_json.hpp"
+#include "codec/otlp_json.hpp"
 #include "intake/otlp_wire.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  auto s = static_cast<sidelight::exporting::signal>(data[0] % 3);
+  auto s = static_cast<sidelight::codec::signal>(data[0] % 3);
   std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
   opentelemetry::proto::resource::v1::Resource additions;
   auto* kv = additions.add_attributes();
@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (items != r.items) std::abort();  // splitting loses and duplicates nothing
   // What was accepted must be a request an upstream can parse.
-  auto msg = sidelight::exporting::new_request(s);
+  auto msg = sidelight::codec::new_request(s);
   if (!msg->ParseFromString(joined)) std::abort();
   return 0;
 }

@@ -82,7 +82,10 @@ bool ignores_upstream(const std::string& target) {
 
 }  // namespace
 
-http_response route(const std::string& method, const std::string& target, const snapshot_fn& snap) {
+namespace {
+
+http_response route_unguarded(const std::string& method, const std::string& target,
+                              const status_provider& status) {
   http_response r;
   std::string path = target.substr(0, target.find('?'));
   static const char* kPaths[] = {"/", "/healthz", "/readyz", "/metrics", "/api/v1/status"};
@@ -101,9 +104,8 @@ http_response route(const std::string& method, const std::string& target, const 
     r.body = "ok\n";
     return r;
   }
-  auto s = snap();
   if (path == "/readyz") {
-    auto reasons = s.not_ready_reasons();
+    auto reasons = status.not_ready();
     if (ignores_upstream(target)) {
       // A sidecar: its pod's readiness is every container's, so a failing upstream must not take
       // the app out of its Service. Ready while the agent runs; the upstream is only reported.
@@ -120,21 +122,36 @@ http_response route(const std::string& method, const std::string& target, const 
     }
   } else if (path == "/metrics") {
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = to_prometheus(s);
+    r.body = to_prometheus(status);
   } else if (path == "/api/v1/status") {
     r.content_type = "application/json";
-    r.body = to_json(s);
+    r.body = json_text(to_json(status));
   } else {
     r.content_type = "text/html; charset=utf-8";
     r.body =
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
         "content=\"5\"><title>sidelight</title></head>\n<body><h1>sidelight</h1>\n<pre>" +
-        html_escape(to_table(s)) +
+        html_escape(to_table(to_json(status))) +
         "</pre>\n<p><a href=\"/metrics\">/metrics</a> · <a href=\"/api/v1/status\">/api/v1/"
         "status</a> · <a href=\"/healthz\">/healthz</a> · <a href=\"/readyz\">/readyz</a></p>"
         "</body></html>\n";
   }
   return r;
+}
+
+}  // namespace
+
+http_response route(const std::string& method, const std::string& target,
+                    const status_provider& status) {
+  // Rendering must never take the agent down; a failure is a 500 for this request only.
+  try {
+    return route_unguarded(method, target, status);
+  } catch (const std::exception& e) {
+    http_response r;
+    r.status = 500;
+    r.body = std::string("internal error: ") + e.what() + "\n";
+    return r;
+  }
 }
 
 // One connection: read one request within the timeout, answer it, close.
@@ -163,7 +180,7 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
       r.body = "bad request: " + ec.message() + "\n";
     } else {
       const auto& req = parser_.get();
-      r = route(std::string(req.method_string()), std::string(req.target()), server_->snap_);
+      r = route(std::string(req.method_string()), std::string(req.target()), server_->status_);
     }
     response_.result(r.status);
     response_.version(11);
@@ -188,16 +205,16 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
   http::response<http::string_body> response_;
 };
 
-admin_server::admin_server(asio::io_context& io, snapshot_fn snap)
-    : acceptor_(io), snap_(std::move(snap)) {}
+admin_server::admin_server(asio::io_context& io, const status_provider& status)
+    : acceptor_(io), status_(status) {}
 
 admin_server::~admin_server() {
   stop();
 }
 
 std::variant<std::shared_ptr<admin_server>, std::string> admin_server::listen(
-    asio::io_context& io, const std::string& address, snapshot_fn snap) {
-  std::shared_ptr<admin_server> s(new admin_server(io, std::move(snap)));
+    asio::io_context& io, const std::string& address, const status_provider& status) {
+  std::shared_ptr<admin_server> s(new admin_server(io, status));
   auto ep = endpoint_of(address, s->unix_path_);
   if (auto* err = std::get_if<std::string>(&ep)) return *err;
   auto endpoint = std::get<protocol::endpoint>(ep);
@@ -284,7 +301,7 @@ fetch_result get(const std::string& address, const std::string& target, const st
   http::request<http::empty_body> req(http::verb::get, target, 11);
   req.set(http::field::host, "sidelight");
   req.set(http::field::connection, "close");
-  beast::flat_buffer buffer;
+  beast::flat_buffer buffer{64 * 1024};
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 << 20);
   auto failed = [&](const char* step, beast::error_code ec) {

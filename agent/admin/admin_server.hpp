@@ -12,13 +12,11 @@
 #include <string>
 #include <variant>
 
-#include "admin/status.hpp"
+#include "admin/render.hpp"
 
 namespace sidelight::admin {
 
 namespace asio = boost::asio;
-
-using snapshot_fn = std::function<status_snapshot()>;
 
 struct http_response {
   unsigned status = 200;
@@ -28,16 +26,17 @@ struct http_response {
 };
 
 // Routing as a pure function, so that every endpoint is tested without sockets.
-http_response route(const std::string& method, const std::string& target, const snapshot_fn& snap);
+http_response route(const std::string& method, const std::string& target,
+                    const status_provider& status);
 
 class admin_server : public std::enable_shared_from_this<admin_server> {
  public:
   static constexpr std::size_t kMaxConnections = 32;
 
   // `address` is HOST:PORT (port 0 picks a free one) or unix:/path. An error text on failure.
-  static std::variant<std::shared_ptr<admin_server>, std::string> listen(asio::io_context& io,
-                                                                         const std::string& address,
-                                                                         snapshot_fn snap);
+  // `status` must outlive the server; it is read on `io`'s thread.
+  static std::variant<std::shared_ptr<admin_server>, std::string> listen(
+      asio::io_context& io, const std::string& address, const status_provider& status);
   ~admin_server();
 
   // Where it listens, with the chosen port: "127.0.0.1:13133" or "unix:/run/sidelight/admin.sock".
@@ -45,12 +44,12 @@ class admin_server : public std::enable_shared_from_this<admin_server> {
   void stop();
 
  private:
-  admin_server(asio::io_context& io, snapshot_fn snap);
+  admin_server(asio::io_context& io, const status_provider& status);
   void accept();
   friend class admin_session;
 
   asio::basic_socket_acceptor<asio::generic::stream_protocol> acceptor_;
-  snapshot_fn snap_;
+  const status_provider& status_;
   std::string address_;
   std::string unix_path_;
   std::size_t connections_ = 0;

@@ -3,215 +3,28 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <map>
-#include <nlohmann/json.hpp>
-#include <sstream>
+#include <vector>
+
+#include "codec/utf8.hpp"
 
 namespace sidelight::admin {
 
 using nlohmann::json;
 
-std::vector<std::string> status_snapshot::not_ready_reasons() const {
-  std::vector<std::string> out;
-  for (const auto& e : exporters) {
-    if (!e.upstream_ok) {
-      out.push_back("exporter " + e.name + ": upstream failing: " + e.last_error);
-    }
-  }
-  for (const auto& l : lanes) {
-    if (!l.upstream_ok) {
-      out.push_back("exporter " + l.exporter + " (" + l.signal +
-                    "): upstream failing: " + l.last_error);
-    }
-  }
-  return out;
-}
-
 namespace {
 
-std::string iso8601(std::int64_t unix_ns) {
-  if (unix_ns <= 0) return "";
-  std::time_t t = static_cast<std::time_t>(unix_ns / 1'000'000'000);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+using owned_labels = std::vector<std::pair<std::string, std::string>>;
 
-}  // namespace
-
-std::string to_json(const status_snapshot& s) {
-  json j;
-  j["version"] = s.version;
-  j["pid"] = s.pid;
-  j["started"] = iso8601(s.started_unix_ns);
-  j["started_unix_nano"] = s.started_unix_ns;
-  j["now_unix_nano"] = s.now_unix_ns;
-  j["config"] = s.config_path;
-  j["reloads"] = {{"applied", s.reloads_applied}, {"refused", s.reloads_refused}};
-  auto reasons = s.not_ready_reasons();
-  j["ready"] = reasons.empty();
-  j["not_ready_reasons"] = reasons;
-  j["targets"] = json::array();
-  for (const auto& i : s.instances) {
-    json t = {{"target", i.target},
-              {"kind", i.kind},
-              {"instance_id", i.instance_id},
-              {"state", i.up ? "up" : "down"},
-              {"uptime_seconds", i.uptime_seconds},
-              {"restarts", i.restarts},
-              {"reason", i.reason},
-              {"last_change", i.last_change},
-              {"last_change_unix_nano", i.last_change_unix_ns}};
-    t["pid"] = i.pid ? json(*i.pid) : json(nullptr);
-    j["targets"].push_back(std::move(t));
-  }
-  j["exporters"] = json::array();
-  for (const auto& e : s.exporters) {
-    j["exporters"].push_back({{"name", e.name},
-                              {"endpoint", e.endpoint},
-                              {"upstream", e.upstream_ok ? "up" : "failing"},
-                              {"data_points_exported", e.points_exported},
-                              {"data_points_rejected", e.points_rejected},
-                              {"data_points_superseded", e.points_superseded},
-                              {"requests_ok", e.requests_ok},
-                              {"requests_failed", e.requests_failed},
-                              {"retries", e.retries},
-                              {"pending_states", e.pending_states},
-                              {"last_latency_seconds", e.last_latency_seconds},
-                              {"last_error", e.last_error}});
-  }
-  j["pipelines"] = json::array();
-  for (const auto& l : s.lanes) {
-    j["pipelines"].push_back({{"exporter", l.exporter},
-                              {"signal", l.signal},
-                              {"upstream", l.upstream_ok ? "up" : "failing"},
-                              {"received", l.received},
-                              {"recovered", l.recovered},
-                              {"exported", l.exported},
-                              {"dropped", l.dropped},
-                              {"queued_items", l.queued_items},
-                              {"queued_bytes", l.queued_bytes},
-                              {"in_flight", l.in_flight},
-                              {"requests_ok", l.requests_ok},
-                              {"requests_failed", l.requests_failed},
-                              {"retries", l.retries},
-                              {"latency_bounds_seconds", l.latency_bounds},
-                              {"latency_buckets", l.latency_buckets},
-                              {"latency_sum_seconds", l.latency_sum_seconds},
-                              {"last_error", l.last_error}});
-  }
-  j["intake"] = json::array();
-  for (const auto& i : s.intake) {
-    j["intake"].push_back({{"protocol", i.protocol},
-                           {"address", i.address},
-                           {"requests", i.requests},
-                           {"items", i.items},
-                           {"sampled_out", i.sampled_out},
-                           {"rejected", i.rejected},
-                           {"bytes", i.bytes},
-                           {"bad", i.bad},
-                           {"connections", i.connections},
-                           {"connections_evicted", i.connections_evicted},
-                           {"open_connections", i.open_connections}});
-  }
-  return j.dump(2) + "\n";
-}
-
-std::string from_json(const std::string& text, status_snapshot& out) {
-  try {
-    auto j = json::parse(text);
-    out = {};
-    out.version = j.at("version").get<std::string>();
-    out.pid = j.at("pid").get<pid_t>();
-    out.started_unix_ns = j.at("started_unix_nano").get<std::int64_t>();
-    out.now_unix_ns = j.at("now_unix_nano").get<std::int64_t>();
-    out.config_path = j.at("config").get<std::string>();
-    out.reloads_applied = j.at("reloads").at("applied").get<std::uint64_t>();
-    out.reloads_refused = j.at("reloads").at("refused").get<std::uint64_t>();
-    for (const auto& t : j.at("targets")) {
-      instance_status i;
-      i.target = t.at("target").get<std::string>();
-      i.kind = t.at("kind").get<std::string>();
-      i.instance_id = t.at("instance_id").get<std::string>();
-      i.up = t.at("state").get<std::string>() == "up";
-      if (!t.at("pid").is_null()) i.pid = t.at("pid").get<pid_t>();
-      i.uptime_seconds = t.at("uptime_seconds").get<double>();
-      i.restarts = t.at("restarts").get<std::uint64_t>();
-      i.reason = t.at("reason").get<std::string>();
-      i.last_change = t.at("last_change").get<std::string>();
-      i.last_change_unix_ns = t.at("last_change_unix_nano").get<std::int64_t>();
-      out.instances.push_back(std::move(i));
-    }
-    for (const auto& x : j.at("exporters")) {
-      exporter_status e;
-      e.name = x.at("name").get<std::string>();
-      e.endpoint = x.at("endpoint").get<std::string>();
-      e.upstream_ok = x.at("upstream").get<std::string>() == "up";
-      e.points_exported = x.at("data_points_exported").get<std::uint64_t>();
-      e.points_rejected = x.at("data_points_rejected").get<std::uint64_t>();
-      e.points_superseded = x.at("data_points_superseded").get<std::uint64_t>();
-      e.requests_ok = x.at("requests_ok").get<std::uint64_t>();
-      e.requests_failed = x.at("requests_failed").get<std::uint64_t>();
-      e.retries = x.at("retries").get<std::uint64_t>();
-      e.pending_states = x.at("pending_states").get<std::uint64_t>();
-      e.last_latency_seconds = x.at("last_latency_seconds").get<double>();
-      e.last_error = x.at("last_error").get<std::string>();
-      out.exporters.push_back(std::move(e));
-    }
-    for (const auto& x : j.value("pipelines", json::array())) {
-      lane_status l;
-      l.exporter = x.at("exporter").get<std::string>();
-      l.signal = x.at("signal").get<std::string>();
-      l.upstream_ok = x.at("upstream").get<std::string>() == "up";
-      l.received = x.at("received").get<std::uint64_t>();
-      l.recovered = x.value("recovered", std::uint64_t{0});
-      l.exported = x.at("exported").get<std::uint64_t>();
-      l.dropped = x.at("dropped").get<std::map<std::string, std::uint64_t>>();
-      l.queued_items = x.at("queued_items").get<std::uint64_t>();
-      l.queued_bytes = x.at("queued_bytes").get<std::uint64_t>();
-      l.in_flight = x.at("in_flight").get<std::uint64_t>();
-      l.requests_ok = x.at("requests_ok").get<std::uint64_t>();
-      l.requests_failed = x.at("requests_failed").get<std::uint64_t>();
-      l.retries = x.at("retries").get<std::uint64_t>();
-      l.latency_bounds = x.at("latency_bounds_seconds").get<std::vector<double>>();
-      l.latency_buckets = x.at("latency_buckets").get<std::vector<std::uint64_t>>();
-      l.latency_sum_seconds = x.at("latency_sum_seconds").get<double>();
-      l.last_error = x.at("last_error").get<std::string>();
-      out.lanes.push_back(std::move(l));
-    }
-    for (const auto& x : j.value("intake", json::array())) {
-      intake_status i;
-      i.protocol = x.at("protocol").get<std::string>();
-      i.address = x.at("address").get<std::string>();
-      i.requests = x.at("requests").get<std::uint64_t>();
-      i.items = x.at("items").get<std::uint64_t>();
-      i.sampled_out = x.value("sampled_out", std::uint64_t{0});
-      i.rejected = x.value("rejected", std::uint64_t{0});
-      i.bytes = x.at("bytes").get<std::uint64_t>();
-      i.bad = x.at("bad").get<std::uint64_t>();
-      i.connections = x.at("connections").get<std::uint64_t>();
-      i.connections_evicted = x.at("connections_evicted").get<std::uint64_t>();
-      i.open_connections = x.at("open_connections").get<std::int64_t>();
-      out.intake.push_back(std::move(i));
-    }
-  } catch (const json::exception& e) {
-    return std::string("not a sidelight status document: ") + e.what();
-  }
-  return "";
-}
-
-namespace {
-
-// Label values escape backslash, double quote and newline (exposition format 0.0.4).
-std::string label(std::string_view v) {
+// Label values escape backslash, double quote and newline (exposition format 0.0.4), and are
+// UTF-8 whatever a peer made of them.
+std::string escaped(std::string_view raw, bool help = false) {
+  auto v = codec::is_valid_utf8(raw) ? std::string(raw) : codec::printable_utf8(raw);
   std::string out;
   for (char c : v) {
     if (c == '\\') {
       out += "\\\\";
-    } else if (c == '"') {
+    } else if (c == '"' && !help) {
       out += "\\\"";
     } else if (c == '\n') {
       out += "\\n";
@@ -224,210 +37,186 @@ std::string label(std::string_view v) {
 
 // The shortest text that reads back as the same double.
 std::string number(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char buf[32];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
   return ec == std::errc() ? std::string(buf, end) : "NaN";
 }
 
-class exposition {
+const char* type_name(stats::kind k) {
+  switch (k) {
+    case stats::kind::counter:
+      return "counter";
+    case stats::kind::gauge:
+      return "gauge";
+    case stats::kind::histogram:
+      return "histogram";
+  }
+  return "untyped";
+}
+
+// Prometheus wants each family's samples together, after one HELP and TYPE: samples are kept by
+// family, in the order families were first reported, and written out at the end.
+class prometheus_sink final : public stats::sink {
  public:
-  // Starts a metric family: one HELP and TYPE line, then its samples.
-  void family(const std::string& name, const char* type, const char* help) {
-    out_ << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  void open(std::string_view, stats::labels identity) override {
+    scopes_.push_back(scope_.size());
+    for (const auto& l : identity)
+      scope_.emplace_back(stats::prometheus_label(l.key), std::string(l.value));
   }
-  void sample(const std::string& name,
-              std::initializer_list<std::pair<const char*, std::string>> labels, double value) {
-    out_ << name;
-    if (labels.size() > 0) {
-      out_ << '{';
-      bool first = true;
-      for (const auto& [k, v] : labels) {
-        out_ << (first ? "" : ",") << k << "=\"" << label(v) << '"';
-        first = false;
-      }
-      out_ << '}';
+  void close() override {
+    scope_.resize(scopes_.back());
+    scopes_.pop_back();
+  }
+  void value(const stats::metric& m, stats::labels extra, double v) override {
+    if (!(m.surfaces & stats::prometheus)) return;
+    auto& f = family_of(m);
+    f.body += f.name + label_text(extra) + ' ' + number(v) + '\n';
+  }
+  void histogram(const stats::metric& m, stats::labels extra,
+                 const stats::histogram_value& h) override {
+    if (!(m.surfaces & stats::prometheus)) return;
+    auto& f = family_of(m);
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < h.buckets.size(); ++i) {
+      cumulative += h.buckets[i];
+      auto le = i < h.bounds.size() ? number(h.bounds[i]) : "+Inf";
+      f.body += f.name + "_bucket" + label_text(extra, le) + ' ' +
+                number(static_cast<double>(cumulative)) + '\n';
     }
-    out_ << ' ' << number(value) << '\n';
+    f.body += f.name + "_sum" + label_text(extra) + ' ' + number(h.sum) + '\n';
+    f.body += f.name + "_count" + label_text(extra) + ' ' +
+              number(static_cast<double>(cumulative)) + '\n';
   }
-  std::string str() const { return out_.str(); }
+  void fact(std::string_view, std::string_view) override {}
+  void fact(std::string_view, std::int64_t) override {}
+
+  std::string text() const {
+    std::string out;
+    for (const auto& f : families_) {
+      out += "# HELP " + f.name + ' ' + escaped(f.help, true) + "\n# TYPE " + f.name + ' ' +
+             f.type + '\n' + f.body;
+    }
+    return out;
+  }
 
  private:
-  std::ostringstream out_;
+  struct family {
+    std::string name;
+    std::string help;
+    const char* type;
+    std::string body;
+  };
+
+  family& family_of(const stats::metric& m) {
+    auto name = stats::prometheus_name(m);
+    auto [it, added] = index_.try_emplace(name, families_.size());
+    if (added) families_.push_back({name, std::string(m.help), type_name(m.type), {}});
+    return families_[it->second];
+  }
+
+  std::string label_text(stats::labels extra, const std::string& le = "") const {
+    std::string out;
+    auto add = [&](std::string_view k, std::string_view v) {
+      out += (out.empty() ? "{" : ",") + std::string(k) + "=\"" + escaped(v) + '"';
+    };
+    for (const auto& [k, v] : scope_)
+      add(k, v);
+    for (const auto& l : extra)
+      add(stats::prometheus_label(l.key), l.value);
+    if (!le.empty()) add("le", le);
+    return out.empty() ? out : out + '}';
+  }
+
+  owned_labels scope_;
+  std::vector<std::size_t> scopes_;
+  std::vector<family> families_;
+  std::map<std::string, std::size_t> index_;
+};
+
+json number_json(double v) {
+  if (std::floor(v) == v && std::fabs(v) < 9007199254740992.0) return static_cast<std::int64_t>(v);
+  return v;
+}
+
+// Sections become arrays of objects; a value goes under its metric's JSON key, with "{label}"
+// replaced by that label's value and the labels not used there nesting below it.
+class json_sink final : public stats::sink {
+ public:
+  json_sink() { stack_.push_back(&root_); }
+
+  void open(std::string_view section, stats::labels identity) override {
+    auto& list = (*stack_.back())[std::string(section)];
+    if (!list.is_array()) list = json::array();
+    list.push_back(json::object());
+    auto& obj = list.back();
+    for (const auto& l : identity)
+      obj[std::string(l.key)] = std::string(l.value);
+    stack_.push_back(&obj);
+  }
+  void close() override { stack_.pop_back(); }
+  void value(const stats::metric& m, stats::labels extra, double v) override {
+    if (m.surfaces & stats::json) slot(m, extra) = number_json(v);
+  }
+  void histogram(const stats::metric& m, stats::labels extra,
+                 const stats::histogram_value& h) override {
+    if (!(m.surfaces & stats::json)) return;
+    slot(m, extra) = {{"bounds", std::vector<double>(h.bounds.begin(), h.bounds.end())},
+                      {"buckets", std::vector<std::uint64_t>(h.buckets.begin(), h.buckets.end())},
+                      {"sum", h.sum}};
+  }
+  void fact(std::string_view key, std::string_view value) override {
+    (*stack_.back())[std::string(key)] = std::string(value);
+  }
+  void fact(std::string_view key, std::int64_t value) override {
+    (*stack_.back())[std::string(key)] = value;
+  }
+
+  json take() { return std::move(root_); }
+
+ private:
+  json& slot(const stats::metric& m, stats::labels extra) {
+    std::string key(m.json.empty() ? m.name : m.json);
+    std::vector<std::string_view> rest;
+    for (const auto& l : extra) {
+      auto marker = "{" + std::string(l.key) + "}";
+      if (auto at = key.find(marker); at != std::string::npos) {
+        key.replace(at, marker.size(), l.value);
+      } else {
+        rest.push_back(l.value);
+      }
+    }
+    json* at = &(*stack_.back())[key];
+    for (auto v : rest)
+      at = &(*at)[std::string(v)];
+    return *at;
+  }
+
+  json root_ = json::object();
+  std::vector<json*> stack_;
 };
 
 }  // namespace
 
-std::string to_prometheus(const status_snapshot& s) {
-  exposition x;
-  x.family("sidelight_build_info", "gauge", "sidelight's version; always 1.");
-  x.sample("sidelight_build_info", {{"version", s.version}}, 1);
-  x.family("sidelight_start_time_seconds", "gauge", "When sidelight started, in unix seconds.");
-  x.sample("sidelight_start_time_seconds", {},
-           static_cast<double>(s.started_unix_ns / 1'000'000) / 1e3);
+std::string to_prometheus(const stats::source& s) {
+  prometheus_sink sink;
+  s.visit(sink);
+  return sink.text();
+}
 
-  x.family("sidelight_target_up", "gauge", "1 while a watched service instance is alive, else 0.");
-  for (const auto& i : s.instances) {
-    x.sample("sidelight_target_up",
-             {{"target", i.target},
-              {"instance_id", i.instance_id},
-              {"pid", i.pid ? std::to_string(*i.pid) : ""}},
-             i.up ? 1 : 0);
-  }
-  x.family("sidelight_target_uptime_seconds", "gauge",
-           "Seconds since the instance's process started (kernel start time).");
-  for (const auto& i : s.instances) {
-    x.sample("sidelight_target_uptime_seconds",
-             {{"target", i.target}, {"instance_id", i.instance_id}}, i.uptime_seconds);
-  }
-  x.family("sidelight_target_restarts_total", "counter", "Restarts seen since sidelight started.");
-  for (const auto& i : s.instances) {
-    x.sample("sidelight_target_restarts_total",
-             {{"target", i.target}, {"instance_id", i.instance_id}},
-             static_cast<double>(i.restarts));
-  }
-  std::map<std::string, int> states{{"up", 0}, {"down", 0}};
-  for (const auto& i : s.instances)
-    ++states[i.up ? "up" : "down"];
-  x.family("sidelight_targets", "gauge", "Watched instances by state.");
-  for (const auto& [state, n] : states)
-    x.sample("sidelight_targets", {{"state", state}}, n);
+json to_json(const status_provider& s) {
+  json_sink sink;
+  s.visit(sink);
+  auto doc = sink.take();
+  auto reasons = s.not_ready();
+  doc["ready"] = reasons.empty();
+  doc["not_ready_reasons"] = reasons;
+  return doc;
+}
 
-  x.family("sidelight_export_data_points_total", "counter",
-           "Heartbeat data points by exporter and outcome.");
-  for (const auto& e : s.exporters) {
-    x.sample("sidelight_export_data_points_total", {{"exporter", e.name}, {"outcome", "exported"}},
-             static_cast<double>(e.points_exported));
-    x.sample("sidelight_export_data_points_total", {{"exporter", e.name}, {"outcome", "rejected"}},
-             static_cast<double>(e.points_rejected));
-    x.sample("sidelight_export_data_points_total",
-             {{"exporter", e.name}, {"outcome", "superseded"}},
-             static_cast<double>(e.points_superseded));
-  }
-  x.family("sidelight_export_requests_total", "counter",
-           "Export requests by exporter and outcome.");
-  for (const auto& e : s.exporters) {
-    x.sample("sidelight_export_requests_total", {{"exporter", e.name}, {"outcome", "ok"}},
-             static_cast<double>(e.requests_ok));
-    x.sample("sidelight_export_requests_total", {{"exporter", e.name}, {"outcome", "failed"}},
-             static_cast<double>(e.requests_failed));
-  }
-  x.family("sidelight_export_retries_total", "counter", "Export retries by exporter.");
-  for (const auto& e : s.exporters)
-    x.sample("sidelight_export_retries_total", {{"exporter", e.name}},
-             static_cast<double>(e.retries));
-  x.family("sidelight_exporter_up", "gauge",
-           "1 while the exporter's last request succeeded, else 0.");
-  for (const auto& e : s.exporters)
-    x.sample("sidelight_exporter_up", {{"exporter", e.name}}, e.upstream_ok ? 1 : 0);
-  x.family("sidelight_exporter_pending_states", "gauge",
-           "Instance states waiting to be delivered by the exporter.");
-  for (const auto& e : s.exporters) {
-    x.sample("sidelight_exporter_pending_states", {{"exporter", e.name}},
-             static_cast<double>(e.pending_states));
-  }
-  x.family("sidelight_intake_requests_total", "counter",
-           "Requests (NDJSON: lines) received by intake protocol.");
-  for (const auto& i : s.intake)
-    x.sample("sidelight_intake_requests_total", {{"protocol", i.protocol}},
-             static_cast<double>(i.requests));
-  x.family("sidelight_intake_items_total", "counter",
-           "Spans, log records and data points accepted by intake protocol.");
-  for (const auto& i : s.intake)
-    x.sample("sidelight_intake_items_total", {{"protocol", i.protocol}},
-             static_cast<double>(i.items));
-  x.family("sidelight_intake_items_sampled_out_total", "counter",
-           "Accepted items left out by head sampling (intake.sampling), by intake protocol.");
-  for (const auto& i : s.intake)
-    x.sample("sidelight_intake_items_sampled_out_total", {{"protocol", i.protocol}},
-             static_cast<double>(i.sampled_out));
-  x.family("sidelight_intake_rejected_total", "counter",
-           "Requests (NDJSON: lines) refused because the queues were at queue.memory_limit.");
-  for (const auto& i : s.intake)
-    x.sample("sidelight_intake_rejected_total", {{"protocol", i.protocol}},
-             static_cast<double>(i.rejected));
-  x.family("sidelight_intake_bad_requests_total", "counter",
-           "Requests (NDJSON: lines) refused as malformed, by intake protocol.");
-  for (const auto& i : s.intake)
-    x.sample("sidelight_intake_bad_requests_total", {{"protocol", i.protocol}},
-             static_cast<double>(i.bad));
-  x.family("sidelight_intake_connections", "gauge", "Open client connections by protocol.");
-  for (const auto& i : s.intake)
-    x.sample("sidelight_intake_connections", {{"protocol", i.protocol}},
-             static_cast<double>(i.open_connections));
-  x.family("sidelight_intake_connections_evicted_total", "counter",
-           "Idle connections closed to make room when a protocol reached max_connections.");
-  for (const auto& i : s.intake)
-    x.sample("sidelight_intake_connections_evicted_total", {{"protocol", i.protocol}},
-             static_cast<double>(i.connections_evicted));
-
-  x.family("sidelight_pipeline_items_received_total", "counter",
-           "Client items queued for an exporter, by signal.");
-  for (const auto& l : s.lanes)
-    x.sample("sidelight_pipeline_items_received_total",
-             {{"exporter", l.exporter}, {"signal", l.signal}}, static_cast<double>(l.received));
-  x.family("sidelight_pipeline_items_exported_total", "counter",
-           "Client items the upstream accepted, by exporter and signal.");
-  for (const auto& l : s.lanes)
-    x.sample("sidelight_pipeline_items_exported_total",
-             {{"exporter", l.exporter}, {"signal", l.signal}}, static_cast<double>(l.exported));
-  x.family("sidelight_pipeline_items_dropped_total", "counter",
-           "Client items dropped, by exporter, signal and reason.");
-  for (const auto& l : s.lanes) {
-    for (const auto& [reason, n] : l.dropped)
-      x.sample("sidelight_pipeline_items_dropped_total",
-               {{"exporter", l.exporter}, {"signal", l.signal}, {"reason", reason}},
-               static_cast<double>(n));
-  }
-  x.family("sidelight_queue_items", "gauge", "Client items waiting in the queue.");
-  for (const auto& l : s.lanes)
-    x.sample("sidelight_queue_items", {{"exporter", l.exporter}, {"signal", l.signal}},
-             static_cast<double>(l.queued_items));
-  x.family("sidelight_queue_bytes", "gauge", "Encoded bytes waiting in the queue.");
-  for (const auto& l : s.lanes)
-    x.sample("sidelight_queue_bytes", {{"exporter", l.exporter}, {"signal", l.signal}},
-             static_cast<double>(l.queued_bytes));
-  x.family("sidelight_pipeline_items_in_flight", "gauge",
-           "Client items sent (or waiting to be retried) and not yet answered.");
-  for (const auto& l : s.lanes)
-    x.sample("sidelight_pipeline_items_in_flight", {{"exporter", l.exporter}, {"signal", l.signal}},
-             static_cast<double>(l.in_flight));
-  x.family("sidelight_pipeline_requests_total", "counter",
-           "Export requests of client telemetry by exporter, signal and outcome.");
-  for (const auto& l : s.lanes) {
-    x.sample("sidelight_pipeline_requests_total",
-             {{"exporter", l.exporter}, {"signal", l.signal}, {"outcome", "ok"}},
-             static_cast<double>(l.requests_ok));
-    x.sample("sidelight_pipeline_requests_total",
-             {{"exporter", l.exporter}, {"signal", l.signal}, {"outcome", "failed"}},
-             static_cast<double>(l.requests_failed));
-  }
-  x.family("sidelight_pipeline_retries_total", "counter", "Export retries of client telemetry.");
-  for (const auto& l : s.lanes)
-    x.sample("sidelight_pipeline_retries_total", {{"exporter", l.exporter}, {"signal", l.signal}},
-             static_cast<double>(l.retries));
-  x.family("sidelight_export_latency_seconds", "histogram",
-           "Time from sending an export request to its answer.");
-  for (const auto& l : s.lanes) {
-    std::uint64_t cumulative = 0;
-    for (std::size_t b = 0; b < l.latency_buckets.size(); ++b) {
-      cumulative += l.latency_buckets[b];
-      x.sample("sidelight_export_latency_seconds_bucket",
-               {{"exporter", l.exporter},
-                {"signal", l.signal},
-                {"le", b < l.latency_bounds.size() ? number(l.latency_bounds[b]) : "+Inf"}},
-               static_cast<double>(cumulative));
-    }
-    x.sample("sidelight_export_latency_seconds_sum",
-             {{"exporter", l.exporter}, {"signal", l.signal}}, l.latency_sum_seconds);
-    x.sample("sidelight_export_latency_seconds_count",
-             {{"exporter", l.exporter}, {"signal", l.signal}}, static_cast<double>(cumulative));
-  }
-  x.family("sidelight_config_reloads_total", "counter", "Configuration reloads by outcome.");
-  x.sample("sidelight_config_reloads_total", {{"outcome", "applied"}},
-           static_cast<double>(s.reloads_applied));
-  x.sample("sidelight_config_reloads_total", {{"outcome", "refused"}},
-           static_cast<double>(s.reloads_refused));
-  return x.str();
+std::string json_text(const json& doc) {
+  // Peer text (an upstream's error, a process's name) may not be UTF-8: replaced, never thrown.
+  return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::string human_duration(double seconds) {
@@ -452,6 +241,7 @@ class table {
  public:
   explicit table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
   void row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  bool empty() const { return rows_.size() == 1; }
   std::string str() const {
     std::vector<std::size_t> width(rows_[0].size(), 0);
     for (const auto& r : rows_)
@@ -473,61 +263,104 @@ class table {
   std::vector<std::vector<std::string>> rows_;
 };
 
+// A field as table text: "-" when missing or empty.
+std::string cell(const json& obj, const char* key) {
+  if (!obj.is_object() || !obj.contains(key)) return "-";
+  const auto& v = obj.at(key);
+  if (v.is_string()) return v.get<std::string>().empty() ? "-" : v.get<std::string>();
+  if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
+  if (v.is_number()) return number(v.get<double>());
+  return v.is_null() ? "-" : v.dump();
+}
+
+std::uint64_t count(const json& obj, const char* key) {
+  if (!obj.is_object() || !obj.contains(key)) return 0;
+  const auto& v = obj.at(key);
+  if (v.is_number()) return v.get<std::uint64_t>();
+  std::uint64_t n = 0;
+  if (v.is_object())
+    for (const auto& [k, x] : v.items())
+      if (x.is_number()) n += x.get<std::uint64_t>();
+  return n;
+}
+
+double seconds_between(const json& doc, const json& obj, const char* key) {
+  auto now = doc.value("now_unix_nano", std::int64_t{0});
+  auto then = obj.value(key, std::int64_t{0});
+  return then > 0 && now > then ? static_cast<double>(now - then) / 1e9 : -1;
+}
+
+std::string header(const json& doc) {
+  auto up = seconds_between(doc, doc, "started_unix_nano");
+  const auto& reloads = doc.value("reloads", json::object());
+  return "sidelight " + cell(doc, "version") + ", pid " + cell(doc, "pid") + ", up " +
+         (up >= 0 ? human_duration(up) : "-") + ", config " + cell(doc, "config") +
+         " (reloads: " + std::to_string(count(reloads, "applied")) + " applied, " +
+         std::to_string(count(reloads, "refused")) + " refused)\n\n";
+}
+
+std::string targets_table(const json& doc) {
+  table t({"TARGET", "KIND", "INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "LAST CHANGE"});
+  for (const auto& target : doc.value("targets", json::array())) {
+    auto instances = target.value("instances", json::array());
+    if (instances.empty()) {
+      t.row({cell(target, "target"), cell(target, "kind"), "-", "DOWN: no instance", "-", "-", "0",
+             "-"});
+    }
+    for (const auto& i : instances) {
+      bool up = i.value("state", "") == "up";
+      std::string state = up ? "up" : "DOWN";
+      if (!up && !i.value("reason", "").empty()) state += ": " + i.value("reason", "");
+      std::string change = "-";
+      if (auto ago = seconds_between(doc, i, "last_change_unix_nano"); ago >= 0)
+        change = human_duration(ago) + " ago (" + i.value("last_change", "") + ")";
+      t.row({cell(target, "target"), cell(target, "kind"), cell(i, "instance_id").substr(0, 8),
+             state, cell(i, "pid"), up ? human_duration(i.value("uptime_seconds", 0.0)) : "-",
+             cell(i, "restarts"), change});
+    }
+  }
+  return t.empty() ? "no targets\n" : t.str();
+}
+
+std::string exporters_table(const json& doc) {
+  table t({"EXPORTER", "ENDPOINT", "UPSTREAM", "EXPORTED", "REJECTED", "PENDING", "RETRIES",
+           "LAST ERROR"});
+  for (const auto& e : doc.value("exporters", json::array())) {
+    t.row({cell(e, "exporter"), cell(e, "endpoint"),
+           e.value("upstream", "") == "up" ? "up" : "FAILING", cell(e, "data_points_exported"),
+           cell(e, "data_points_rejected"), cell(e, "pending_states"), cell(e, "retries"),
+           cell(e, "last_error")});
+  }
+  return t.str();
+}
+
+std::string pipelines_table(const json& doc) {
+  table t({"EXPORTER", "SIGNAL", "UPSTREAM", "RECEIVED", "EXPORTED", "DROPPED", "QUEUED",
+           "IN FLIGHT", "LAST ERROR"});
+  for (const auto& l : doc.value("pipelines", json::array())) {
+    t.row({cell(l, "exporter"), cell(l, "signal"),
+           l.value("upstream", "") == "up" ? "up" : "FAILING", cell(l, "received"),
+           cell(l, "exported"), std::to_string(count(l, "dropped")),
+           cell(l, "queued_items") + " (" + cell(l, "queued_bytes") + " B)", cell(l, "in_flight"),
+           cell(l, "last_error")});
+  }
+  return t.empty() ? "" : "\n" + t.str();
+}
+
+std::string intake_table(const json& doc) {
+  table t({"INTAKE", "ADDRESS", "REQUESTS", "ITEMS", "REJECTED", "BAD", "CONNECTIONS"});
+  for (const auto& i : doc.value("intake", json::array())) {
+    t.row({cell(i, "protocol"), cell(i, "address"), cell(i, "requests"), cell(i, "items"),
+           cell(i, "rejected"), cell(i, "bad"), cell(i, "open_connections")});
+  }
+  return t.empty() ? "" : "\n" + t.str();
+}
+
 }  // namespace
 
-std::string to_table(const status_snapshot& s) {
-  std::string out = "sidelight " + s.version + ", pid " + std::to_string(s.pid) + ", up " +
-                    human_duration(static_cast<double>(s.now_unix_ns - s.started_unix_ns) / 1e9) +
-                    ", config " + s.config_path +
-                    " (reloads: " + std::to_string(s.reloads_applied) + " applied, " +
-                    std::to_string(s.reloads_refused) + " refused)\n\n";
-  table targets(
-      {"TARGET", "KIND", "INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "LAST CHANGE"});
-  for (const auto& i : s.instances) {
-    std::string change = "-";
-    if (i.last_change_unix_ns > 0) {
-      change = human_duration(static_cast<double>(s.now_unix_ns - i.last_change_unix_ns) / 1e9) +
-               " ago (" + i.last_change + ")";
-    }
-    std::string state = i.up ? "up" : "DOWN";
-    if (!i.up && !i.reason.empty()) state += ": " + i.reason;
-    targets.row(
-        {i.target, i.kind, i.instance_id.substr(0, 8), state, i.pid ? std::to_string(*i.pid) : "-",
-         i.up ? human_duration(i.uptime_seconds) : "-", std::to_string(i.restarts), change});
-  }
-  out += s.instances.empty() ? "no targets\n" : targets.str();
-  out += "\n";
-  table exporters({"EXPORTER", "ENDPOINT", "UPSTREAM", "EXPORTED", "REJECTED", "PENDING", "RETRIES",
-                   "LAST ERROR"});
-  for (const auto& e : s.exporters) {
-    exporters.row({e.name, e.endpoint, e.upstream_ok ? "up" : "FAILING",
-                   std::to_string(e.points_exported), std::to_string(e.points_rejected),
-                   std::to_string(e.pending_states), std::to_string(e.retries),
-                   e.last_error.empty() ? "-" : e.last_error});
-  }
-  out += exporters.str();
-  if (!s.lanes.empty()) {
-    out += "\n";
-    table lanes({"EXPORTER", "SIGNAL", "UPSTREAM", "RECEIVED", "EXPORTED", "DROPPED", "QUEUED",
-                 "IN FLIGHT", "LAST ERROR"});
-    for (const auto& l : s.lanes) {
-      lanes.row({l.exporter, l.signal, l.upstream_ok ? "up" : "FAILING", std::to_string(l.received),
-                 std::to_string(l.exported), std::to_string(l.dropped_total()),
-                 std::to_string(l.queued_items) + " (" + std::to_string(l.queued_bytes) + " B)",
-                 std::to_string(l.in_flight), l.last_error.empty() ? "-" : l.last_error});
-    }
-    out += lanes.str();
-  }
-  if (!s.intake.empty()) {
-    out += "\n";
-    table intake({"INTAKE", "ADDRESS", "REQUESTS", "ITEMS", "BAD", "CONNECTIONS"});
-    for (const auto& i : s.intake) {
-      intake.row({i.protocol, i.address, std::to_string(i.requests), std::to_string(i.items),
-                  std::to_string(i.bad), std::to_string(i.open_connections)});
-    }
-    out += intake.str();
-  }
-  return out;
+std::string to_table(const json& doc) {
+  return header(doc) + targets_table(doc) + "\n" + exporters_table(doc) + pipelines_table(doc) +
+         intake_table(doc);
 }
 
 }  // namespace sidelight::admin

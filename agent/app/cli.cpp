@@ -93,12 +93,19 @@ int show_status(const options& opts) {
     std::printf("%s", fetched.text.c_str());
     return 0;
   }
-  admin::status_snapshot snap;
-  if (auto err = admin::from_json(fetched.text, snap); !err.empty()) {
-    std::fprintf(stderr, "sidelight: %s answered, but %s\n", address.c_str(), err.c_str());
+  auto doc = nlohmann::json::parse(fetched.text, nullptr, false);
+  if (!doc.is_object()) {
+    std::fprintf(stderr, "sidelight: %s answered, but not with a sidelight status document\n",
+                 address.c_str());
     return 2;
   }
-  std::printf("%s", admin::to_table(snap).c_str());
+  try {
+    std::printf("%s", admin::to_table(doc).c_str());
+  } catch (const nlohmann::json::exception& e) {
+    std::fprintf(stderr, "sidelight: %s answered with a status this version cannot show: %s\n",
+                 address.c_str(), e.what());
+    return 2;
+  }
   return 0;
 }
 

@@ -8,7 +8,7 @@
 #include <ctime>
 #include <map>
 
-#include "export/otlp_json.hpp"
+#include "codec/otlp_json.hpp"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
@@ -216,12 +216,12 @@ std::string console_exporter::format_spans_text(std::string_view request) {
   return out;
 }
 
-void console_exporter::send(signal s, exporting::payload_ptr request, done_fn done) {
+void console_exporter::send(signal s, codec::payload_ptr request, done_fn done) {
   std::string text;
   if (style_ == config::console_exporter::format::json) {
-    auto msg = new_request(s);
+    auto msg = codec::new_request(s);
     if (msg->ParseFromArray(request->data(), static_cast<int>(request->size())))
-      text = to_otlp_json(*msg);
+      text = codec::to_otlp_json(*msg);
     text += "\n";
   } else if (s == signal::metrics) {
     text = format_metrics_text(*request);

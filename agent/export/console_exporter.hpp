@@ -22,7 +22,7 @@ class console_exporter final : public exporter {
   ~console_exporter() override;
 
   const std::string& name() const override { return name_; }
-  void send(signal s, exporting::payload_ptr request, done_fn done) override;
+  void send(signal s, codec::payload_ptr request, done_fn done) override;
   void shutdown() override {}
 
   // The readable form of an ExportMetricsServiceRequest, one line per resource.

@@ -12,12 +12,12 @@
 #include <string>
 #include <string_view>
 
-#include "export/payload.hpp"
+#include "codec/payload.hpp"
+#include "codec/signal.hpp"
 
 namespace sidelight::exporting {
 
-enum class signal { traces, metrics, logs };
-std::string_view to_string(signal s);
+using codec::signal;
 
 struct export_outcome {
   enum class kind { ok, retryable, permanent };
@@ -28,9 +28,13 @@ struct export_outcome {
   std::chrono::nanoseconds latency{0};
 };
 
-// Partial success from an Export*ServiceResponse: how many items the upstream refused, and why.
-// Bytes that do not parse leave `out` as it is.
+// Partial success from an Export*ServiceResponse: how many items the upstream refused (a negative
+// count reads as none), and why. Bytes that do not parse leave `out` as it is.
 void read_partial_success(signal s, const std::string& response, export_outcome& out);
+
+// An upstream's hint never delays past `max_wait` (retry.max_interval): an absurd RetryInfo or
+// Retry-After must not keep heartbeats from being sent for longer than the backoff would.
+void limit_retry_after(export_outcome& out, std::chrono::nanoseconds max_wait);
 
 class exporter {
  public:
@@ -41,7 +45,7 @@ class exporter {
 
   // Sends one serialized Export{Traces,Metrics,Logs}ServiceRequest. `done` is called exactly once,
   // from any thread; after shutdown() with a retryable "exporter stopped" outcome.
-  virtual void send(signal s, exporting::payload_ptr request, done_fn done) = 0;
+  virtual void send(signal s, codec::payload_ptr request, done_fn done) = 0;
 
   // Cancels whatever is in flight and refuses new sends; idempotent, safe without any send.
   virtual void shutdown() = 0;

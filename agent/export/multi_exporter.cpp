@@ -92,11 +92,11 @@ void multi_exporter::mark(std::size_t i, const export_outcome& outcome) {
   st.failing = failed;
 }
 
-void multi_exporter::send(signal s, exporting::payload_ptr request, done_fn done) {
+void multi_exporter::send(signal s, codec::payload_ptr request, done_fn done) {
   attempt(s, std::move(request), std::move(done), plan(), 0);
 }
 
-void multi_exporter::attempt(signal s, exporting::payload_ptr request, done_fn done,
+void multi_exporter::attempt(signal s, codec::payload_ptr request, done_fn done,
                              std::vector<std::size_t> order, std::size_t step) {
   auto i = order[step];
   auto& upstream = members_[i].upstream;

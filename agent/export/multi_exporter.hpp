@@ -31,7 +31,7 @@ class multi_exporter final : public exporter {
   ~multi_exporter() override;
 
   const std::string& name() const override { return name_; }
-  void send(signal s, exporting::payload_ptr request, done_fn done) override;
+  void send(signal s, codec::payload_ptr request, done_fn done) override;
   void shutdown() override;
 
  private:
@@ -44,8 +44,8 @@ class multi_exporter final : public exporter {
   // The endpoints to try for the next request, in order: the ones not cooling down first (by
   // priority for failover, from the next in turn for round_robin), then the rest, soonest first.
   std::vector<std::size_t> plan();
-  void attempt(signal s, exporting::payload_ptr request, done_fn done,
-               std::vector<std::size_t> order, std::size_t step);
+  void attempt(signal s, codec::payload_ptr request, done_fn done, std::vector<std::size_t> order,
+               std::size_t step);
   void mark(std::size_t i, const export_outcome& outcome);
 
   std::string name_;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "agent_version.hpp"
+#include "codec/utf8.hpp"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 
@@ -52,7 +53,8 @@ export_outcome classify_grpc_status(grpc::StatusCode code, const std::string& me
                                     const std::string& error_details) {
   export_outcome out;
   if (code == grpc::StatusCode::OK) return out;
-  out.message = "gRPC " + std::to_string(static_cast<int>(code)) + ": " + message;
+  out.message =
+      "gRPC " + std::to_string(static_cast<int>(code)) + ": " + codec::printable_utf8(message);
 
   std::optional<std::chrono::milliseconds> retry_after;
   google::rpc::Status status;
@@ -60,8 +62,11 @@ export_outcome classify_grpc_status(grpc::StatusCode code, const std::string& me
     for (const auto& detail : status.details()) {
       google::rpc::RetryInfo info;
       if (detail.Is<google::rpc::RetryInfo>() && detail.UnpackTo(&info)) {
-        retry_after = std::chrono::milliseconds(info.retry_delay().seconds() * 1000 +
-                                                info.retry_delay().nanos() / 1'000'000);
+        // Bounded before it is multiplied: 10^12 s (or a negative delay) is the peer's to send.
+        constexpr std::int64_t kDay = 24 * 3600;
+        auto seconds = std::clamp<std::int64_t>(info.retry_delay().seconds(), 0, kDay);
+        auto nanos = std::clamp<std::int64_t>(info.retry_delay().nanos(), 0, 999'999'999);
+        retry_after = std::chrono::milliseconds(seconds * 1000 + nanos / 1'000'000);
       }
     }
   }
@@ -98,7 +103,7 @@ struct otlp_grpc_exporter::call {
   grpc::ByteBuffer response;
   grpc::Status status;
   std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
-  exporting::payload_ptr request;  // kept alive while gRPC reads it
+  codec::payload_ptr request;  // kept alive while gRPC reads it
   done_fn done;
   std::chrono::steady_clock::time_point started;
 };
@@ -151,7 +156,7 @@ otlp_grpc_exporter::~otlp_grpc_exporter() {
   shutdown();
 }
 
-void otlp_grpc_exporter::send(signal s, exporting::payload_ptr request, done_fn done) {
+void otlp_grpc_exporter::send(signal s, codec::payload_ptr request, done_fn done) {
   auto* c = new call;
   c->what = s;
   c->done = std::move(done);
@@ -209,6 +214,7 @@ void otlp_grpc_exporter::drain() {
       out = classify_grpc_status(c->status.error_code(), c->status.error_message(),
                                  c->status.error_details());
     }
+    limit_retry_after(out, cfg_.retry.max_interval);
     out.latency = std::chrono::steady_clock::now() - c->started;
     if (c->done) c->done(std::move(out));
   }

@@ -34,7 +34,7 @@ class otlp_grpc_exporter final : public exporter {
   ~otlp_grpc_exporter() override;
 
   const std::string& name() const override { return name_; }
-  void send(signal s, exporting::payload_ptr request, done_fn done) override;
+  void send(signal s, codec::payload_ptr request, done_fn done) override;
   void shutdown() override;
 
  private:

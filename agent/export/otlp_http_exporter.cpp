@@ -28,7 +28,8 @@
 #include <vector>
 
 #include "agent_version.hpp"
-#include "export/gzip.hpp"
+#include "codec/gzip.hpp"
+#include "codec/utf8.hpp"
 #include "google/rpc/status.pb.h"
 
 namespace sidelight::exporting {
@@ -47,6 +48,7 @@ namespace {
 
 constexpr std::size_t kMaxIdleConnections = 16;
 constexpr std::uint64_t kAnswerLimit = 4 << 20;
+constexpr std::size_t kAnswerBufferLimit = 64 * 1024;
 constexpr std::size_t kQuoteLimit = 300;
 
 std::string_view path_of(signal s) {
@@ -70,14 +72,9 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// An upstream's text, fit for a log line: printable ASCII, one line, bounded.
+// An upstream's text, fit for a log line: one line, bounded.
 std::string quote(std::string_view text) {
-  std::string out;
-  for (char c : text.substr(0, kQuoteLimit))
-    out.push_back(c >= 0x20 && c < 0x7f ? c : ' ');
-  out = std::string(trim(out));
-  if (text.size() > kQuoteLimit) out += "...";
-  return out;
+  return std::string(trim(codec::printable_utf8(text, kQuoteLimit)));
 }
 
 bool is_protobuf(std::string_view content_type) {
@@ -170,7 +167,9 @@ namespace {
 // One connection to the upstream, kept alive between requests.
 struct connection {
   std::variant<beast::tcp_stream, tls_stream, unix_stream> stream;
-  beast::flat_buffer buffer;
+  // Bounded: a chunk header with its extensions, or the trailers, must fit in it whole (Beast
+  // buffers each until its end is seen, and bounds neither); the body has its own limit.
+  beast::flat_buffer buffer{kAnswerBufferLimit};
 
   template <class Stream, class... Args>
   explicit connection(std::in_place_type_t<Stream> type, Args&&... args)
@@ -237,7 +236,7 @@ struct exchange {
   explicit exchange(net::io_context& io) : deadline(io), wake(io) {}
 
   signal what{};
-  exporting::payload_ptr body;  // as sent: gzipped when configured
+  codec::payload_ptr body;  // as sent: gzipped when configured
   exporter::done_fn done;
   std::chrono::steady_clock::time_point started;
   net::steady_timer deadline;
@@ -340,7 +339,7 @@ struct otlp_http_exporter::impl {
   std::uint64_t last_idle_id = 0;
   std::set<exchange*> active;
 
-  void start(signal s, exporting::payload_ptr request, done_fn done) {
+  void start(signal s, codec::payload_ptr request, done_fn done) {
     if (stopped) {
       done(stopped_outcome());
       return;
@@ -386,6 +385,7 @@ struct otlp_http_exporter::impl {
     ex->finished = true;
     ex->deadline.cancel();
     active.erase(ex.get());
+    limit_retry_after(out, cfg.retry.max_interval);
     out.latency = std::chrono::steady_clock::now() - ex->started;
     auto done = std::move(ex->done);
     done(std::move(out));
@@ -641,11 +641,11 @@ const std::string& otlp_http_exporter::name() const {
   return impl_->cfg.name;
 }
 
-void otlp_http_exporter::send(signal s, exporting::payload_ptr request, done_fn done) {
+void otlp_http_exporter::send(signal s, codec::payload_ptr request, done_fn done) {
   // On the caller's thread, before the request's deadline starts: a 4 MiB batch takes a few tens
   // of milliseconds that the I/O thread's other exchanges should not wait for.
   if (impl_->cfg.codec == config::otlp_exporter::compression::gzip) {
-    request = std::make_shared<const payload>(gzip_compress(*request));
+    request = std::make_shared<const codec::payload>(codec::gzip_compress(*request));
   }
   std::unique_lock lock(impl_->mutex);
   if (impl_->stopping) {

@@ -44,7 +44,7 @@ class otlp_http_exporter final : public exporter {
   ~otlp_http_exporter() override;
 
   const std::string& name() const override;
-  void send(signal s, exporting::payload_ptr request, done_fn done) override;
+  void send(signal s, codec::payload_ptr request, done_fn done) override;
   void shutdown() override;
 
   struct impl;

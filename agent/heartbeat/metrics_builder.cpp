@@ -1,6 +1,7 @@
 #include "heartbeat/metrics_builder.hpp"
 
 #include "agent_version.hpp"
+#include "codec/utf8.hpp"
 #include "watch/k8s.hpp"
 #include "watch/proc.hpp"
 
@@ -25,7 +26,9 @@ void set_attribute(google::protobuf::RepeatedPtrField<otlp::common::v1::KeyValue
       [v](const auto& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, std::string>) {
-          v->set_string_value(x);
+          // Names read from /proc are the process's to choose; OTLP strings must be UTF-8, or
+          // the upstream refuses the whole request.
+          v->set_string_value(codec::is_valid_utf8(x) ? x : codec::printable_utf8(x));
         } else if constexpr (std::is_same_v<T, bool>) {
           v->set_bool_value(x);
         } else if constexpr (std::is_same_v<T, std::int64_t>) {

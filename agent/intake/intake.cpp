@@ -5,6 +5,51 @@
 
 namespace sidelight::intake {
 
+namespace {
+
+using stats::kind;
+
+constexpr stats::metric kRequests{"sidelight.intake.requests", "{request}", kind::counter,
+                                  "Requests received, by protocol (NDJSON: lines).", "requests"};
+constexpr stats::metric kItems{"sidelight.intake.items", "{item}", kind::counter,
+                               "Client items accepted, by protocol.", "items"};
+constexpr stats::metric kSampledOut{"sidelight.intake.sampled_out", "{item}", kind::counter,
+                                    "Of the items accepted, those left out by head sampling.",
+                                    "sampled_out"};
+constexpr stats::metric kRejected{
+    "sidelight.intake.rejected", "{request}", kind::counter,
+    "Requests (NDJSON: lines) refused at queue.memory_limit, with a time to retry.", "rejected"};
+constexpr stats::metric kBytes{"sidelight.intake.bytes", "By", kind::counter,
+                               "Encoded bytes accepted, by protocol.", "bytes"};
+constexpr stats::metric kBad{"sidelight.intake.bad_requests", "{request}", kind::counter,
+                             "Requests (NDJSON: lines) refused as malformed.", "bad"};
+constexpr stats::metric kConnections{"sidelight.intake.connections", "{connection}", kind::counter,
+                                     "Client connections accepted.", "connections"};
+constexpr stats::metric kEvicted{
+    "sidelight.intake.connections.evicted", "{connection}", kind::counter,
+    "Connections closed at max_connections to make room (the one idle the longest).",
+    "connections_evicted"};
+constexpr stats::metric kOpen{"sidelight.intake.connections.open", "{connection}", kind::gauge,
+                              "Client connections open now.", "open_connections"};
+
+}  // namespace
+
+void report(stats::sink& out, protocol p, const protocol_counters& c, std::string_view address) {
+  auto n = [](const auto& counter) { return static_cast<double>(counter.load()); };
+  out.open("intake", {{"protocol", to_string(p)}});
+  out.fact("address", address);
+  out.value(kRequests, {}, n(c.requests));
+  out.value(kItems, {}, n(c.items));
+  out.value(kSampledOut, {}, n(c.sampled_out));
+  out.value(kRejected, {}, n(c.rejected));
+  out.value(kBytes, {}, n(c.bytes));
+  out.value(kBad, {}, n(c.bad_requests));
+  out.value(kConnections, {}, n(c.connections));
+  out.value(kEvicted, {}, n(c.connections_evicted));
+  out.value(kOpen, {}, n(c.open_connections));
+  out.close();
+}
+
 std::string_view to_string(protocol p) {
   switch (p) {
     case protocol::otlp_grpc:

@@ -16,16 +16,17 @@
 #include <shared_mutex>
 #include <string>
 
+#include "codec/signal.hpp"
 #include "config/config.hpp"
-#include "export/exporter.hpp"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
 #include "pipeline/drop_oldest_queue.hpp"
 #include "pipeline/memory_budget.hpp"
+#include "stats/stats.hpp"
 
 namespace sidelight::intake {
 
 // Where accepted data goes; called from intake threads.
-using deliver_fn = std::function<void(exporting::signal, pipeline::chunk)>;
+using deliver_fn = std::function<void(codec::signal, pipeline::chunk)>;
 
 enum class protocol { otlp_grpc, otlp_http, ndjson };
 inline constexpr std::size_t kProtocols = 3;
@@ -43,6 +44,9 @@ struct protocol_counters {
   std::atomic<std::uint64_t> connections_evicted{0};  // the longest idle, closed at the cap
   std::atomic<std::int64_t> open_connections{0};
 };
+
+// The counters as section "intake" named by the protocol, with the listener's address.
+void report(stats::sink& out, protocol p, const protocol_counters& c, std::string_view address);
 
 struct intake_counters {
   std::array<protocol_counters, kProtocols> by_protocol;

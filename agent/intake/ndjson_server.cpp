@@ -7,7 +7,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "export/payload.hpp"
+#include "codec/payload.hpp"
 #include "intake/connections.hpp"
 #include "intake/otlp_wire.hpp"
 #include "intake/socket_setup.hpp"
@@ -143,9 +143,9 @@ void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver) {
     scope.mutable_scope()->set_name("sidelight.ndjson");
     auto items = static_cast<std::uint32_t>(scope.log_records_size());
     rl.mutable_scope_logs()->Add(std::move(scope));
-    auto bytes = std::make_shared<exporting::payload>();
-    exporting::append_field1(*bytes, rl.SerializeAsString());
-    deliver(exporting::signal::logs, pipeline::chunk{std::move(bytes), items, {}, {}});
+    auto bytes = std::make_shared<codec::payload>();
+    codec::append_field1(*bytes, rl.SerializeAsString());
+    deliver(codec::signal::logs, pipeline::chunk{std::move(bytes), items, {}, {}});
   }
   for (auto& [hint, scope] : spans_) {
     otlp::trace::v1::ResourceSpans rs;
@@ -153,9 +153,9 @@ void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver) {
     scope.mutable_scope()->set_name("sidelight.ndjson");
     auto items = static_cast<std::uint32_t>(scope.spans_size());
     rs.mutable_scope_spans()->Add(std::move(scope));
-    auto bytes = std::make_shared<exporting::payload>();
-    exporting::append_field1(*bytes, rs.SerializeAsString());
-    deliver(exporting::signal::traces, pipeline::chunk{std::move(bytes), items, {}, {}});
+    auto bytes = std::make_shared<codec::payload>();
+    codec::append_field1(*bytes, rs.SerializeAsString());
+    deliver(codec::signal::traces, pipeline::chunk{std::move(bytes), items, {}, {}});
   }
   logs_.clear();
   spans_.clear();

@@ -9,6 +9,7 @@
 
 #include <charconv>
 
+#include "codec/gzip.hpp"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "intake/otlp_wire.hpp"
@@ -23,15 +24,15 @@ using namespace std::chrono_literals;
 // Calls requested ahead, so that this many can start without waiting for the thread.
 constexpr int kCallsAhead = 16;
 
-std::optional<exporting::signal> signal_of(const std::string& method) {
+std::optional<codec::signal> signal_of(const std::string& method) {
   if (method == "/opentelemetry.proto.collector.trace.v1.TraceService/Export") {
-    return exporting::signal::traces;
+    return codec::signal::traces;
   }
   if (method == "/opentelemetry.proto.collector.logs.v1.LogsService/Export") {
-    return exporting::signal::logs;
+    return codec::signal::logs;
   }
   if (method == "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export") {
-    return exporting::signal::metrics;
+    return codec::signal::metrics;
   }
   return std::nullopt;
 }
@@ -98,7 +99,7 @@ class otlp_grpc_server::call {
   void answer() {
     std::vector<grpc::Slice> slices;
     request_.Dump(&slices);
-    exporting::payload joined;  // large: a mapping of its own, not a gap in the heap later
+    codec::payload joined;  // large: a mapping of its own, not a gap in the heap later
     std::string_view bytes;
     if (slices.size() == 1) {
       bytes = std::string_view(reinterpret_cast<const char*>(slices[0].begin()), slices[0].size());
@@ -112,6 +113,15 @@ class otlp_grpc_server::call {
       bytes = joined;
     }
     auto pid = server_.pid_of(ctx_.peer());
+    std::string inflated;
+    if (compressed(bytes)) {
+      auto err = codec::gunzip(bytes, server_.settings_.max_message_size, inflated);
+      if (!err.empty()) {
+        refuse_inflated(pid, err);
+        return;
+      }
+      bytes = inflated;
+    }
     if (server_.policy_.must_refuse()) {
       server_.counters_.rejected.fetch_add(1, std::memory_order_relaxed);
       finish(over_limit_status());
@@ -141,11 +151,35 @@ class otlp_grpc_server::call {
     stream_.WriteAndFinish(response, grpc::WriteOptions(), grpc::Status::OK, this);
   }
 
+  // gRPC's own inflation is off (it inflates a message whole before checking its size): a
+  // message the client compressed arrives as it was sent. gzip is the one encoding announced,
+  // and its magic number cannot begin a protobuf message (field 3 of wire type 7 does not
+  // exist), so the bytes say whether they are compressed.
+  static bool compressed(std::string_view bytes) {
+    return bytes.size() >= 2 && bytes[0] == '\x1f' && bytes[1] == '\x8b';
+  }
+
+  void refuse_inflated(pid_t pid, const std::string& err) {
+    auto& counters = server_.counters_;
+    counters.requests.fetch_add(1, std::memory_order_relaxed);
+    counters.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    if (err == "too large") {
+      auto message = "the request inflates to more than " +
+                     std::to_string(server_.settings_.max_message_size) +
+                     " bytes (max_message_size)";
+      server_.warn_bad(pid, ctx_.method(), message);
+      finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, message));
+      return;
+    }
+    server_.warn_bad(pid, ctx_.method(), err);
+    finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, err));
+  }
+
   otlp_grpc_server& server_;
   grpc::GenericServerContext ctx_;
   grpc::GenericServerAsyncReaderWriter stream_;
   grpc::ByteBuffer request_;
-  std::optional<exporting::signal> signal_;
+  std::optional<codec::signal> signal_;
   step step_ = step::requested;
 };
 
@@ -180,10 +214,14 @@ std::variant<std::unique_ptr<otlp_grpc_server>, std::string> otlp_grpc_server::s
   builder.SetMaxReceiveMessageSize(static_cast<int>(settings.max_message_size));
   // Large frames and a deep window (8 MiB: enough for large requests, small enough to bound what
   // one stream can buffer): a 512-span request arrives in a few frames instead of many
-  // (see ../shared/DESIGN.md, "Measured on these machines").
+  // (see docs/PERFORMANCE.md).
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 16 * 1024 * 1024 - 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 * 1024 * 1024);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  // Compressed messages are inflated here, streamed and bounded by max_message_size (see
+  // call::compressed); gRPC 1.51 would inflate a bomb whole before checking its size.
+  builder.AddChannelArgument(GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION, 0);
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_DEFLATE, false);
   // Every call open on a connection can have its whole request buffered in gRPC before sidelight
   // takes it. With a client keeping 8 calls of 171 kB open and the upstream down, allowing 4
   // lowered the peak RSS by 1.3-1.6 MiB, for about 8 % more CPU per span; one client with 64

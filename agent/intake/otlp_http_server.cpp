@@ -1,6 +1,5 @@
 #include "intake/otlp_http_server.hpp"
 
-#include <simdjson.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,9 +9,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "codec/utf8.hpp"
 #include "config/loader.hpp"
-#include "export/gzip.hpp"
-#include "export/otlp_json.hpp"
+#include "codec/gzip.hpp"
+#include "codec/otlp_json.hpp"
 #include "google/rpc/status.pb.h"
 #include "intake/otlp_wire.hpp"
 #include "intake/socket_setup.hpp"
@@ -27,11 +27,14 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+// What a connection's read buffer may hold: a request head, or a chunk header with its
+// extensions, or the trailers. Bodies pass through it in reads of at most this size.
+constexpr std::size_t kBufferLimit = 64 * 1024;
 
-std::optional<exporting::signal> signal_of_path(std::string_view path) {
-  if (path == "/v1/traces") return exporting::signal::traces;
-  if (path == "/v1/logs") return exporting::signal::logs;
-  if (path == "/v1/metrics") return exporting::signal::metrics;
+std::optional<codec::signal> signal_of_path(std::string_view path) {
+  if (path == "/v1/traces") return codec::signal::traces;
+  if (path == "/v1/logs") return codec::signal::logs;
+  if (path == "/v1/metrics") return codec::signal::metrics;
   return std::nullopt;
 }
 
@@ -48,10 +51,7 @@ std::string media_type(std::string_view content_type) {
 
 otlp_http_response status_response(unsigned http_status, bool json, std::string message) {
   // Parser messages may quote the client's bytes; the answer must stay valid UTF-8.
-  if (!simdjson::validate_utf8(message.data(), message.size())) {
-    for (auto& c : message)
-      if (static_cast<unsigned char>(c) >= 0x80) c = '?';
-  }
+  message = codec::printable_utf8(message, 1024);
   google::rpc::Status st;
   st.set_code(3);  // INVALID_ARGUMENT, and the closest code for the other refusals
   st.set_message(message);
@@ -60,7 +60,7 @@ otlp_http_response status_response(unsigned http_status, bool json, std::string 
   r.message = message;
   if (json) {
     r.content_type = "application/json";
-    r.body = exporting::to_otlp_json(st);
+    r.body = codec::to_otlp_json(st);
   } else {
     r.content_type = "application/x-protobuf";
     r.body = st.SerializeAsString();
@@ -70,14 +70,16 @@ otlp_http_response status_response(unsigned http_status, bool json, std::string 
 
 }  // namespace
 
-otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const {
+std::optional<otlp_http_response> otlp_http_handler::answer_head(
+    const otlp_http_request& req) const {
   std::string path(req.target.substr(0, req.target.find('?')));
   auto sig = signal_of_path(path);
   otlp_http_response r;
   r.content_type = "text/plain; charset=utf-8";
   if (!sig) {
     r.status = 404;
-    r.body = "not found: " + path + " (OTLP/HTTP paths: /v1/traces /v1/logs /v1/metrics)\n";
+    r.body = "not found: " + codec::printable_utf8(path, 200) +
+             " (OTLP/HTTP paths: /v1/traces /v1/logs /v1/metrics)\n";
     return r;
   }
   counters_.requests.fetch_add(1, std::memory_order_relaxed);
@@ -85,7 +87,8 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
     counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
     r.status = 405;
     r.allow = "POST";
-    r.body = "method " + std::string(req.method) + " not allowed; OTLP/HTTP uses POST\n";
+    r.body =
+        "method " + codec::printable_utf8(req.method, 32) + " not allowed; OTLP/HTTP uses POST\n";
     return r;
   }
   auto type = media_type(req.content_type);
@@ -93,8 +96,16 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
   if (!json && type != "application/x-protobuf") {
     counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
     r.status = 415;
-    r.body = "unsupported content type '" + std::string(req.content_type) +
+    r.body = "unsupported content type '" + codec::printable_utf8(req.content_type, 100) +
              "'; use application/x-protobuf or application/json\n";
+    return r;
+  }
+  auto encoding = media_type(req.content_encoding);
+  if (!encoding.empty() && encoding != "identity" && encoding != "gzip") {
+    counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    r.status = 415;
+    r.body = "unsupported content encoding '" + codec::printable_utf8(req.content_encoding, 100) +
+             "'; use gzip or none\n";
     return r;
   }
   if (stopping_) {
@@ -109,32 +120,34 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
     s.retry_after = "1";
     return s;
   }
+  return std::nullopt;
+}
+
+otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const {
+  if (auto early = answer_head(req)) return *early;
+  std::string path(req.target.substr(0, req.target.find('?')));
+  auto sig = signal_of_path(path);
+  bool json = media_type(req.content_type) == "application/json";
+  otlp_http_response r;
   auto bad = [&](unsigned status, const std::string& message) {
     counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
     return status_response(status, json, message);
   };
   std::string inflated;
   std::string_view body = req.body;
-  auto encoding = media_type(req.content_encoding);
-  if (encoding == "gzip") {
-    auto err = exporting::gunzip(req.body, max_body_, inflated);
+  if (media_type(req.content_encoding) == "gzip") {
+    auto err = codec::gunzip(req.body, max_body_, inflated);
     if (err == "too large") {
       return bad(413, "the request body inflates to more than " + std::to_string(max_body_) +
                           " bytes (max_message_size)");
     }
     if (!err.empty()) return bad(400, err);
     body = inflated;
-  } else if (!encoding.empty() && encoding != "identity") {
-    r.status = 415;
-    r.body = "unsupported content encoding '" + std::string(req.content_encoding) +
-             "'; use gzip or none\n";
-    counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
-    return r;
   }
   std::string encoded;
   if (json) {
-    auto msg = exporting::new_request(*sig);
-    if (auto err = exporting::from_otlp_json(body, *msg); !err.empty()) {
+    auto msg = codec::new_request(*sig);
+    if (auto err = codec::from_otlp_json(body, *msg); !err.empty()) {
       return bad(400, "not valid OTLP/JSON: " + err);
     }
     encoded = msg->SerializeAsString();
@@ -157,6 +170,8 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
 }
 
 // One client connection: requests one after another (keep-alive), each within the idle timeout.
+// The head is read first: a request refused by its head alone is answered without reading its
+// body, and `Expect: 100-continue` is answered before the body is read.
 class otlp_http_server::session : public std::enable_shared_from_this<session> {
  public:
   session(std::shared_ptr<otlp_http_server> server, stream_protocol::socket socket, pid_t pid)
@@ -179,36 +194,98 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(server_->handler_.max_body());
     stream_.expires_after(server_->settings_.idle_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_head(ec); });
+  }
+
+  otlp_http_request request_of() const {
+    const auto& req = parser_->get();
+    otlp_http_request in;
+    in.method = view(req.method_string());
+    in.target = view(req.target());
+    in.content_type = view(req[http::field::content_type]);
+    in.content_encoding = view(req[http::field::content_encoding]);
+    in.body = view(req.body());
+    in.pid = pid_;
+    return in;
+  }
+
+  void on_head(beast::error_code ec) {
+    last_active_ = std::chrono::steady_clock::now();
+    if (ec) {
+      refuse_unreadable(ec);
+      return;
+    }
+    if (auto early = server_->handler_.answer_head(request_of())) {
+      // The body stays unread: the connection cannot carry another request after this answer.
+      bool body_pending = parser_->chunked() || parser_->content_length().value_or(0) > 0;
+      write(*early, parser_->keep_alive() && !body_pending);
+      return;
+    }
+    if (beast::iequals(view(parser_->get()[http::field::expect]), "100-continue")) {
+      continue_.emplace(http::status::continue_, 11);
+      http::async_write(stream_, *continue_,
+                        [self = shared_from_this()](beast::error_code wec, std::size_t) {
+                          if (wec) {
+                            self->close();
+                            return;
+                          }
+                          self->read_body();
+                        });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
-  void on_read(beast::error_code ec) {
-    last_active_ = std::chrono::steady_clock::now();
+  // A request that cannot be read whole within its bounds is answered (and counted as bad) when
+  // the client can still read an answer; a connection that closed or timed out is just gone.
+  void refuse_unreadable(beast::error_code ec) {
+    otlp_http_response r;
+    r.content_type = "text/plain; charset=utf-8";
     if (ec == http::error::body_limit) {
-      server_->counters_.requests.fetch_add(1, std::memory_order_relaxed);
-      server_->counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
-      otlp_http_response r;
       r.status = 413;
-      r.content_type = "text/plain; charset=utf-8";
       r.body = "request body larger than " + std::to_string(server_->handler_.max_body()) +
                " bytes (max_message_size)\n";
-      write(r, false);
+    } else if (ec == http::error::header_limit) {
+      r.status = 431;
+      r.body = "request header larger than " + std::to_string(kHeaderLimit) + " bytes\n";
+    } else if (ec == http::error::buffer_overflow) {
+      r.status = 400;
+      r.body =
+          "chunk extensions or trailers larger than " + std::to_string(kBufferLimit) + " bytes\n";
+    } else if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+               ec == asio::error::operation_aborted || ec == asio::error::eof ||
+               ec == asio::error::connection_reset || ec == http::error::partial_message) {
+      close();
+      return;
+    } else {
+      r.status = 400;
+      r.body = "not a valid HTTP/1.1 request: " + ec.message() + "\n";
+    }
+    server_->counters_.requests.fetch_add(1, std::memory_order_relaxed);
+    server_->counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    server_->warn_bad(pid_, r.body.substr(0, r.body.size() - 1));
+    write(r, false);
+  }
+
+  void on_read(beast::error_code ec) {
+    last_active_ = std::chrono::steady_clock::now();
+    if (ec) {
+      refuse_unreadable(ec);
       return;
     }
-    if (ec) return;  // closed, timed out, or not HTTP: nothing to answer
-    const auto& req = parser_->get();
-    otlp_http_request in;
-    in.method = req.method_string();
-    in.target = req.target();
-    in.content_type = req[http::field::content_type];
-    in.content_encoding = req[http::field::content_encoding];
-    in.body = req.body();
-    in.pid = pid_;
-    auto r = server_->handler_.handle(in);
+    auto r = server_->handler_.handle(request_of());
     if (r.status == 400 || r.status == 413) server_->warn_bad(pid_, r.message);
-    write(r, req.keep_alive());
+    bool keep_alive = parser_->keep_alive();
+    parser_.reset();  // the body's memory goes now, not when the next request begins
+    write(r, keep_alive);
   }
 
   void write(const otlp_http_response& r, bool keep_alive) {
@@ -229,18 +306,24 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
                           self->close();
                           return;
                         }
+                        self->response_ = {};
                         self->do_read();
                       });
   }
 
+  static std::string_view view(beast::string_view v) { return {v.data(), v.size()}; }
+
   std::shared_ptr<otlp_http_server> server_;
   beast::basic_stream<stream_protocol> stream_;
   pid_t pid_;
-  beast::flat_buffer buffer_;
-  // A large body is a mapping of its own (export/payload.hpp), not a gap left in the heap.
+  // Bounded: a chunk header with its extensions, or the trailers, must fit in it whole (Beast
+  // buffers each until its end is seen, and bounds neither).
+  beast::flat_buffer buffer_{kBufferLimit};
+  // A large body is a mapping of its own (codec/payload.hpp), not a gap left in the heap.
   using body_t =
-      http::basic_string_body<char, std::char_traits<char>, exporting::payload_allocator<char>>;
+      http::basic_string_body<char, std::char_traits<char>, codec::payload_allocator<char>>;
   std::optional<http::request_parser<body_t>> parser_;
+  std::optional<http::response<http::empty_body>> continue_;
   http::response<http::string_body> response_;
   std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
 };

@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -49,6 +50,11 @@ class otlp_http_handler {
                     std::uint64_t max_body)
       : policy_(policy), deliver_(std::move(deliver)), counters_(counters), max_body_(max_body) {}
 
+  // The answer to a request known from its head alone (wrong path, method, type or encoding;
+  // stopping; the memory limit), so that its body need not be read; nullopt when the body is
+  // wanted. `req.body` is not looked at.
+  std::optional<otlp_http_response> answer_head(const otlp_http_request& req) const;
+  // The whole request: answer_head(), then the body.
   otlp_http_response handle(const otlp_http_request& req) const;
   std::uint64_t max_body() const { return max_body_; }
   void set_stopping() { stopping_ = true; }

@@ -8,15 +8,15 @@
 #include <optional>
 #include <unordered_set>
 
-#include "export/payload.hpp"
+#include "codec/payload.hpp"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace sidelight::intake {
 
-using exporting::append_field1;
-using exporting::append_varint;
+using codec::append_field1;
+using codec::append_varint;
 
 namespace {
 
@@ -71,11 +71,11 @@ class schema {
     static const schema s;
     return s;
   }
-  const message_rule& request(exporting::signal s) const {
+  const message_rule& request(codec::signal s) const {
     return *requests_[static_cast<std::size_t>(s)];
   }
   // The rule of what a scope message holds in its field 2: Span, LogRecord or Metric.
-  const message_rule& scope_item(exporting::signal s) const {
+  const message_rule& scope_item(codec::signal s) const {
     return *items_[static_cast<std::size_t>(s)];
   }
 
@@ -89,17 +89,17 @@ class schema {
         "opentelemetry.proto.metrics.v1.ExponentialHistogramDataPoint",
         "opentelemetry.proto.metrics.v1.SummaryDataPoint",
     };
-    requests_[static_cast<std::size_t>(exporting::signal::traces)] =
+    requests_[static_cast<std::size_t>(codec::signal::traces)] =
         rule_for(otlp::collector::trace::v1::ExportTraceServiceRequest::descriptor(), items);
-    requests_[static_cast<std::size_t>(exporting::signal::metrics)] =
+    requests_[static_cast<std::size_t>(codec::signal::metrics)] =
         rule_for(otlp::collector::metrics::v1::ExportMetricsServiceRequest::descriptor(), items);
-    requests_[static_cast<std::size_t>(exporting::signal::logs)] =
+    requests_[static_cast<std::size_t>(codec::signal::logs)] =
         rule_for(otlp::collector::logs::v1::ExportLogsServiceRequest::descriptor(), items);
-    items_[static_cast<std::size_t>(exporting::signal::traces)] =
+    items_[static_cast<std::size_t>(codec::signal::traces)] =
         rule_for(otlp::trace::v1::Span::descriptor(), items);
-    items_[static_cast<std::size_t>(exporting::signal::metrics)] =
+    items_[static_cast<std::size_t>(codec::signal::metrics)] =
         rule_for(otlp::metrics::v1::Metric::descriptor(), items);
-    items_[static_cast<std::size_t>(exporting::signal::logs)] =
+    items_[static_cast<std::size_t>(codec::signal::logs)] =
         rule_for(otlp::logs::v1::LogRecord::descriptor(), items);
   }
 
@@ -322,7 +322,7 @@ void fill_missing(otlp::resource::v1::Resource& resource,
   }
 }
 
-std::string validate_request(exporting::signal s, std::string_view request, std::uint64_t& items) {
+std::string validate_request(codec::signal s, std::string_view request, std::uint64_t& items) {
   walker w;
   w.walk(bytes_of(request), bytes_of(request) + request.size(), schema::get().request(s), 0);
   items = w.items;
@@ -454,7 +454,7 @@ std::uint64_t filter_items(std::string_view resource, std::string& out, const Ke
 
 // Frames a Resource* message as a chunk: field 1 of the request.
 pipeline::chunk make_chunk(std::string_view message, std::uint64_t items) {
-  auto framed = std::make_shared<exporting::payload>();
+  auto framed = std::make_shared<codec::payload>();
   framed->reserve(message.size() + 12);
   append_field1(*framed, message);
   pipeline::chunk c;
@@ -467,7 +467,7 @@ pipeline::chunk make_chunk(std::string_view message, std::uint64_t items) {
 // `rest`) into chunks framed at most `limit` bytes where whole items allow: every piece repeats
 // the resource and the Resource*'s other fields, and each scope's header, and carries the next
 // items in order. An item larger than `limit` goes alone.
-void split_resource(exporting::signal s, const std::string& resource_field,
+void split_resource(codec::signal s, const std::string& resource_field,
                     const std::vector<std::string_view>& rest, std::uint64_t limit,
                     std::vector<pipeline::chunk>& out) {
   constexpr std::size_t kFraming = 2 * 10;  // a tag and a length, twice (scope and chunk)
@@ -534,7 +534,7 @@ void split_resource(exporting::signal s, const std::string& resource_field,
 
 }  // namespace
 
-split_request_result split_request(exporting::signal s, std::string_view request,
+split_request_result split_request(codec::signal s, std::string_view request,
                                    const otlp::resource::v1::Resource& additions,
                                    const config::sampling_settings* sampling,
                                    std::uint64_t max_chunk_bytes) {
@@ -549,8 +549,8 @@ split_request_result split_request(exporting::signal s, std::string_view request
 
   std::optional<double> ratio;
   if (sampling)
-    ratio = s == exporting::signal::traces ? sampling->traces
-            : s == exporting::signal::logs ? sampling->logs
+    ratio = s == codec::signal::traces ? sampling->traces
+            : s == codec::signal::logs ? sampling->logs
                                            : std::nullopt;
   std::vector<std::string> filtered;  // owns the sampled bodies the loop below reads
   filtered.reserve(found.size());
@@ -559,7 +559,7 @@ split_request_result split_request(exporting::signal s, std::string_view request
     std::string body;
     std::string_view in(reinterpret_cast<const char*>(rs.body), rs.len);
     auto dropped =
-        s == exporting::signal::traces
+        s == codec::signal::traces
             ? filter_items(in, body, [&](std::string_view x) { return keep_span(x, *ratio); })
             : filter_items(in, body, [&](std::string_view x) { return keep_log(x, *ratio); });
     out.sampled_out += dropped;
@@ -622,7 +622,7 @@ split_request_result split_request(exporting::signal s, std::string_view request
       continue;
     }
     // The re-framed Resource*: its new resource field, then everything else, copied once.
-    auto framed = std::make_shared<exporting::payload>();
+    auto framed = std::make_shared<codec::payload>();
     framed->reserve(resource_field.size() + rest_size + 12);
     framed->push_back(0x0a);
     append_varint(*framed, resource_field.size() + rest_size);

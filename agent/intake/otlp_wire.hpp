@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "export/exporter.hpp"
+#include "codec/signal.hpp"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
 #include "pipeline/drop_oldest_queue.hpp"
 
@@ -39,13 +39,13 @@ bool trace_sampled(std::string_view trace_id, double ratio);
 // With `max_chunk_bytes`, a Resource* framed larger than that is split into several chunks with
 // the same resource and scopes, each holding as many whole spans, log records or metrics as fit.
 // A single item larger than the limit travels alone: it cannot be split.
-split_request_result split_request(exporting::signal s, std::string_view request,
+split_request_result split_request(codec::signal s, std::string_view request,
                                    const opentelemetry::proto::resource::v1::Resource& additions,
                                    const config::sampling_settings* sampling = nullptr,
                                    std::uint64_t max_chunk_bytes = 0);
 
 // Only the validation and the count; error text or empty.
-std::string validate_request(exporting::signal s, std::string_view request, std::uint64_t& items);
+std::string validate_request(codec::signal s, std::string_view request, std::uint64_t& items);
 
 // Adds each of `additions` whose key `resource` does not have yet.
 void fill_missing(opentelemetry::proto::resource::v1::Resource& resource,

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "export/payload.hpp"
+#include "codec/payload.hpp"
 #include "pipeline/spool.hpp"
 
 namespace sidelight::pipeline {
@@ -19,8 +19,8 @@ namespace sidelight::pipeline {
 // One or more length-delimited `resource_spans` / `resource_logs` / `resource_metrics` fields
 // (field 1 of the Export*ServiceRequest), so that chunks joined end to end are a request.
 struct chunk {
-  exporting::payload_ptr bytes;  // null once the chunk lives in a spool only
-  std::uint32_t items = 0;       // spans, log records or metric data points
+  codec::payload_ptr bytes;  // null once the chunk lives in a spool only
+  std::uint32_t items = 0;   // spans, log records or metric data points
   std::chrono::steady_clock::time_point enqueued{};
   std::shared_ptr<spool_record> spooled;  // its record, when the lane has a spool
   std::size_t size() const { return bytes ? bytes->size() : spooled ? spooled->length() : 0; }

@@ -4,7 +4,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "export/payload.hpp"
+#include "codec/payload.hpp"
 
 namespace sidelight::pipeline {
 
@@ -15,6 +15,26 @@ namespace otlp = opentelemetry::proto;
 
 // While flushing for shutdown, waiting out a long backoff would only waste the deadline.
 constexpr auto kFlushRetry = 200ms;
+
+constexpr stats::metric kDataPoints{
+    "sidelight.export.data_points", "{data_point}", stats::kind::counter,
+    "Heartbeat data points by exporter and outcome (exported, rejected, superseded by a newer "
+    "state before they could be sent).",
+    "data_points_{outcome}"};
+constexpr stats::metric kRequests{"sidelight.export.requests", "{request}", stats::kind::counter,
+                                  "Heartbeat export requests by exporter and outcome (ok, failed).",
+                                  "requests_{outcome}"};
+constexpr stats::metric kRetries{"sidelight.export.retries", "{retry}", stats::kind::counter,
+                                 "Heartbeat export retries by exporter.", "retries"};
+constexpr stats::metric kUp{"sidelight.exporter.up", "", stats::kind::gauge,
+                            "1 while the exporter's last heartbeat request succeeded, else 0.",
+                            "up"};
+constexpr stats::metric kPending{"sidelight.export.pending_states", "{state}", stats::kind::gauge,
+                                 "Instance states waiting to be sent (at most one per instance).",
+                                 "pending_states"};
+constexpr stats::metric kLastLatency{"sidelight.export.last_latency", "s", stats::kind::gauge,
+                                     "How long the last heartbeat request took to be answered.",
+                                     "last_latency_seconds"};
 
 std::size_t count_points(const otlp::metrics::v1::ResourceMetrics& rm) {
   std::size_t n = 0;
@@ -58,7 +78,7 @@ void liveness_lane::offer(const std::string& key, otlp::metrics::v1::ResourceMet
   // Encoded now: a request is then the pending entries end to end, without a copy of each
   // instance's messages (the peak of the heap at every heartbeat).
   e.framed.clear();
-  exporting::append_field1(e.framed, rm.SerializeAsString());
+  codec::append_field1(e.framed, rm.SerializeAsString());
   e.points = points;
   e.generation = ++generation_;
   schedule_send();
@@ -77,7 +97,7 @@ void liveness_lane::schedule_send() {
 }
 
 void liveness_lane::send_now() {
-  exporting::release_unused_payloads();  // after a burst, an idle agent gives the memory back
+  codec::release_unused_payloads();  // after a burst, an idle agent gives the memory back
   if (stopped_ || in_flight_ || waiting_retry_ || pending_.empty()) return;
   // An ExportMetricsServiceRequest: its resource_metrics (field 1), one after the other.
   std::map<std::string, std::uint64_t> sent;
@@ -85,7 +105,7 @@ void liveness_lane::send_now() {
   std::size_t size = 0;
   for (const auto& [key, e] : pending_)
     size += e.framed.size();
-  auto bytes = std::make_shared<exporting::payload>();
+  auto bytes = std::make_shared<codec::payload>();
   bytes->reserve(size);
   for (const auto& [key, e] : pending_) {
     bytes->append(e.framed);
@@ -93,7 +113,7 @@ void liveness_lane::send_now() {
     points += e.points;
   }
   in_flight_ = true;
-  exporter_->send(exporting::signal::metrics, std::move(bytes),
+  exporter_->send(codec::signal::metrics, std::move(bytes),
                   [weak = weak_from_this(), io = &io_, sent = std::move(sent),
                    points](exporting::export_outcome outcome) mutable {
                     asio::post(*io, [weak, outcome = std::move(outcome), sent = std::move(sent),
@@ -149,9 +169,8 @@ void liveness_lane::on_done(exporting::export_outcome outcome,
     auto rejected = static_cast<std::size_t>(std::max<std::int64_t>(0, outcome.rejected));
     stats_.points_rejected += std::min(rejected, points);
     stats_.points_exported += points - std::min(rejected, points);
-    if (rejected > 0) {
-      stats_.last_error = "partial success: " + outcome.message;
-    }
+    // The error shown is the upstream's current one: none once it answers again.
+    stats_.last_error = rejected > 0 ? "partial success: " + outcome.message : std::string();
     if (!stats_.upstream_ok) {
       auto down = std::chrono::duration<double>(std::chrono::steady_clock::now() - outage_started_);
       spdlog::info("exporter {}: upstream reachable again after {:.1f}s", exporter_->name(),
@@ -196,6 +215,24 @@ void liveness_lane::check_flushed() {
   auto done = std::move(flush_done_);
   flush_done_ = nullptr;
   done(0);
+}
+
+void liveness_lane::visit(stats::sink& out, std::string_view endpoint) const {
+  auto n = [](std::uint64_t v) { return static_cast<double>(v); };
+  out.open("exporters", {{"exporter", exporter_->name()}});
+  out.fact("endpoint", endpoint);
+  out.fact("upstream", stats_.upstream_ok ? "up" : "failing");
+  out.fact("last_error", stats_.last_error);
+  out.value(kDataPoints, {{"outcome", "exported"}}, n(stats_.points_exported));
+  out.value(kDataPoints, {{"outcome", "rejected"}}, n(stats_.points_rejected));
+  out.value(kDataPoints, {{"outcome", "superseded"}}, n(stats_.points_superseded));
+  out.value(kRequests, {{"outcome", "ok"}}, n(stats_.requests_ok));
+  out.value(kRequests, {{"outcome", "failed"}}, n(stats_.requests_failed));
+  out.value(kRetries, {}, n(stats_.retries));
+  out.value(kUp, {}, stats_.upstream_ok ? 1 : 0);
+  out.value(kPending, {}, n(pending_.size()));
+  out.value(kLastLatency, {}, std::chrono::duration<double>(stats_.last_latency).count());
+  out.close();
 }
 
 void liveness_lane::stop() {

@@ -17,6 +17,7 @@
 #include "export/exporter.hpp"
 #include "opentelemetry/proto/metrics/v1/metrics.pb.h"
 #include "pipeline/backoff.hpp"
+#include "stats/stats.hpp"
 
 namespace sidelight::pipeline {
 
@@ -51,6 +52,8 @@ class liveness_lane : public std::enable_shared_from_this<liveness_lane> {
   void stop();
 
   const lane_stats& stats() const { return stats_; }
+  // Its numbers, as section "exporters" named by the exporter, with `endpoint` as a fact.
+  void visit(stats::sink& out, std::string_view endpoint) const;
   const std::string& exporter_name() const { return exporter_->name(); }
   std::size_t pending() const { return pending_.size(); }
 

@@ -21,6 +21,36 @@ constexpr auto kFlushRetry = 200ms;
 // Failures are logged at most this often per lane; the counters have every one.
 constexpr auto kWarnEvery = 10s;
 
+constexpr stats::metric kItems{
+    "sidelight.pipeline.items", "{item}", stats::kind::counter,
+    "Client spans, log records and data points by exporter, signal and outcome (received, "
+    "exported, dropped with a reason).",
+    "{outcome}"};
+constexpr stats::metric kRecovered{
+    "sidelight.pipeline.recovered", "{item}", stats::kind::counter,
+    "Of the items received, those read back from the spool at start.", "recovered"};
+constexpr stats::metric kQueueSize{"sidelight.queue.size", "By", stats::kind::gauge,
+                                   "Encoded bytes waiting in the queue.", "queued_bytes"};
+constexpr stats::metric kQueueItems{"sidelight.queue.items", "{item}", stats::kind::gauge,
+                                    "Client items waiting in the queue.", "queued_items"};
+constexpr stats::metric kQueueCapacity{
+    "sidelight.queue.capacity", "By", stats::kind::gauge,
+    "The bytes the queue may hold, queued and in flight together (queue.max_bytes, or the "
+    "spool's max_bytes).",
+    "capacity_bytes"};
+constexpr stats::metric kInFlight{"sidelight.pipeline.in_flight", "{item}", stats::kind::gauge,
+                                  "Client items sent and not yet answered, or waiting for a retry.",
+                                  "in_flight"};
+constexpr stats::metric kRequests{"sidelight.pipeline.requests", "{request}", stats::kind::counter,
+                                  "Export requests of client telemetry by outcome (ok, failed).",
+                                  "requests_{outcome}"};
+constexpr stats::metric kRetries{"sidelight.pipeline.retries", "{retry}", stats::kind::counter,
+                                 "Export retries of client telemetry.", "retries"};
+constexpr stats::metric kLatency{"sidelight.export.latency", "s", stats::kind::histogram,
+                                 "Time from sending a request of client telemetry upstream to its "
+                                 "answer.",
+                                 "latency"};
+
 std::size_t latency_bucket(double seconds) {
   auto it = std::lower_bound(kLatencyBounds.begin(), kLatencyBounds.end(), seconds);
   return static_cast<std::size_t>(it - kLatencyBounds.begin());
@@ -43,7 +73,7 @@ std::string_view to_string(drop_reason r) {
 }
 
 signal_lane::signal_lane(asio::io_context& io, std::shared_ptr<exporting::exporter> exporter,
-                         exporting::signal s, lane_settings settings)
+                         codec::signal s, lane_settings settings)
     : io_(io),
       exporter_(std::move(exporter)),
       signal_(s),
@@ -101,7 +131,7 @@ void signal_lane::offer(chunk c) {
           "exporter {}: the spool in {} cannot be written ({} failure(s) so far); {} "
           "data is dropped until it can",
           exporter_->name(), settings_.spool->dir(), settings_.spool->append_errors(),
-          exporting::to_string(signal_));
+          codec::to_string(signal_));
     }
     return;
   }
@@ -145,7 +175,7 @@ void signal_lane::recover() {
     schedule_pump();
   }
   spdlog::info("exporter {}: {} {} item(s) recovered from the spool in {}", exporter_->name(),
-               items, exporting::to_string(signal_), settings_.spool->dir());
+               items, codec::to_string(signal_), settings_.spool->dir());
 }
 
 void signal_lane::schedule_pump() {
@@ -191,7 +221,7 @@ void signal_lane::pump() {
     std::size_t size = 0;
     for (const auto& c : taken)
       size += c.size();
-    exporting::payload request;
+    codec::payload request;
     request.reserve(size);
     for (auto& c : taken) {
       b->items += c.items;
@@ -207,14 +237,13 @@ void signal_lane::pump() {
       if (c.spooled) b->records.push_back(std::move(c.spooled));
     }
     b->bytes = size;  // as counted in flight, read back or not
-    b->request = std::make_shared<const exporting::payload>(std::move(request));
+    b->request = std::make_shared<const codec::payload>(std::move(request));
     b->first_attempt = clock::now();
     send(std::move(b));
   }
   if (unreadable > 0) {
     spdlog::error("exporter {}: {} {} item(s) could not be read back from the spool in {}",
-                  exporter_->name(), unreadable, exporting::to_string(signal_),
-                  settings_.spool->dir());
+                  exporter_->name(), unreadable, codec::to_string(signal_), settings_.spool->dir());
     std::lock_guard lock(mutex_);
     stats_.in_flight_items -= unreadable;
     drop(unreadable, drop_reason::retry_exhausted);
@@ -264,9 +293,11 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
       ++stats_.requests_ok;
       if (!stats_.upstream_ok) {
         spdlog::info("exporter {}: {} export works again", exporter_->name(),
-                     exporting::to_string(signal_));
+                     codec::to_string(signal_));
       }
       stats_.upstream_ok = true;
+      // The error shown is the upstream's current one: none once it answers again.
+      stats_.last_error = rejected > 0 ? "partial success: " + outcome.message : std::string();
       probing_ = false;
       backoff_.reset();
       // The upstream answers again: everything that waited goes now.
@@ -286,7 +317,7 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
       if (now - last_warning_ >= kWarnEvery) {
         last_warning_ = now;
         spdlog::warn("exporter {}: {} export failed ({}): {}", exporter_->name(),
-                     exporting::to_string(signal_), retryable ? "will retry" : "permanent",
+                     codec::to_string(signal_), retryable ? "will retry" : "permanent",
                      outcome.message);
       }
       if (!retryable || exhausted || stopped_) {
@@ -444,8 +475,33 @@ void signal_lane::hold_spool(std::uint64_t left) {
   if (left > 0 && !spool_held_) {
     spool_held_ = true;
     spdlog::info("exporter {}: {} {} item(s) stay in the spool in {} for the next start",
-                 exporter_->name(), left, exporting::to_string(signal_), settings_.spool->dir());
+                 exporter_->name(), left, codec::to_string(signal_), settings_.spool->dir());
   }
+}
+
+void signal_lane::visit(stats::sink& out) const {
+  auto st = stats();
+  auto sig = codec::to_string(signal_);
+  out.open("pipelines", {{"exporter", exporter_->name()}, {"signal", sig}});
+  out.fact("upstream", st.upstream_ok ? "up" : "failing");
+  out.fact("last_error", st.last_error);
+  auto n = [](std::uint64_t v) { return static_cast<double>(v); };
+  out.value(kItems, {{"outcome", "received"}}, n(st.received_items));
+  out.value(kItems, {{"outcome", "exported"}}, n(st.exported_items));
+  for (std::size_t r = 0; r < kDropReasons; ++r) {
+    out.value(kItems, {{"outcome", "dropped"}, {"reason", to_string(static_cast<drop_reason>(r))}},
+              n(st.dropped_items[r]));
+  }
+  out.value(kRecovered, {}, n(st.recovered_items));
+  out.value(kQueueItems, {}, n(st.queued_items));
+  out.value(kQueueSize, {}, n(st.queued_bytes));
+  out.value(kQueueCapacity, {}, n(settings_.queue_max_bytes));
+  out.value(kInFlight, {}, n(st.in_flight_items));
+  out.value(kRequests, {{"outcome", "ok"}}, n(st.requests_ok));
+  out.value(kRequests, {{"outcome", "failed"}}, n(st.requests_failed));
+  out.value(kRetries, {}, n(st.retries));
+  out.histogram(kLatency, {}, {kLatencyBounds, st.latency_buckets, st.latency_sum_seconds});
+  out.close();
 }
 
 signal_lane_stats signal_lane::stats() const {

@@ -25,6 +25,7 @@
 #include "pipeline/backoff.hpp"
 #include "pipeline/drop_oldest_queue.hpp"
 #include "pipeline/memory_budget.hpp"
+#include "stats/stats.hpp"
 
 namespace sidelight::pipeline {
 
@@ -91,8 +92,8 @@ struct signal_lane_stats {
 
 class signal_lane : public std::enable_shared_from_this<signal_lane> {
  public:
-  signal_lane(asio::io_context& io, std::shared_ptr<exporting::exporter> exporter,
-              exporting::signal s, lane_settings settings);
+  signal_lane(asio::io_context& io, std::shared_ptr<exporting::exporter> exporter, codec::signal s,
+              lane_settings settings);
 
   // Thread-safe. Queues `c`; when the queue is full the oldest chunks are dropped (queue_full).
   // What is in flight (or waiting for a retry) counts against queue_max_bytes as well, so the
@@ -111,12 +112,14 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   void stop();
 
   signal_lane_stats stats() const;
-  exporting::signal signal() const { return signal_; }
+  // Its numbers, as section "pipelines" named by exporter and signal.
+  void visit(stats::sink& out) const;
+  codec::signal signal() const { return signal_; }
   const std::string& exporter_name() const { return exporter_->name(); }
 
  private:
   struct batch {
-    exporting::payload_ptr request;
+    codec::payload_ptr request;
     std::uint64_t items = 0;
     std::uint64_t bytes = 0;
     std::chrono::steady_clock::time_point first_attempt{};
@@ -142,7 +145,7 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
 
   asio::io_context& io_;
   std::shared_ptr<exporting::exporter> exporter_;
-  exporting::signal signal_;
+  codec::signal signal_;
   lane_settings settings_;
   asio::steady_timer batch_timer_;
   asio::steady_timer retry_timer_;
@@ -152,7 +155,7 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   drop_oldest_queue queue_;
   backoff backoff_;
   signal_lane_stats stats_;
-  exporting::payload_holder holder_;  // what the queue and the batches in flight hold
+  codec::payload_holder holder_;  // what the queue and the batches in flight hold
   bool pump_scheduled_ = false;
   bool timer_armed_ = false;
   // Batches that failed and wait for the upstream to come back. While any waits, one of them at a

@@ -1,7 +1,9 @@
 #include "watch/watch.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <string_view>
+#include <vector>
 
 #include "watch/k8s.hpp"
 #include "watch/sha1.hpp"
@@ -9,8 +11,10 @@
 
 namespace sidelight::watch {
 
-std::shared_ptr<target_watcher> make_watcher(watch_context& ctx, const config::target& t,
-                                             report_handler on_report) {
+namespace {
+
+std::shared_ptr<target_watcher> make_kind(watch_context& ctx, const config::target& t,
+                                          report_handler on_report) {
   switch (t.identity) {
     case config::target::kind::pid:
       return make_pid_watcher(ctx, t, std::move(on_report));
@@ -24,6 +28,148 @@ std::shared_ptr<target_watcher> make_watcher(watch_context& ctx, const config::t
       return make_socket_watcher(ctx, t, std::move(on_report));
   }
   return nullptr;
+}
+
+using stats::kind;
+constexpr unsigned kScraped = stats::prometheus | stats::json;
+
+constexpr stats::metric kTargetUp{
+    "sidelight.target.up",
+    "",
+    kind::gauge,
+    "1 while the target has at least min_instances live instances (running or degraded), else 0.",
+    "up",
+    kScraped};
+constexpr stats::metric kTargetStatus{
+    "sidelight.target.status",
+    "",
+    kind::gauge,
+    "1 for the target's current status (running, degraded, down, crash_loop), 0 for the others.",
+    "status_{status}",
+    stats::prometheus};
+constexpr stats::metric kTargetInstances{
+    "sidelight.target.instances",        "{instance}",     kind::gauge,
+    "Live instances of the target now.", "live_instances", kScraped};
+constexpr stats::metric kTargetMinInstances{"sidelight.target.min_instances",
+                                            "{instance}",
+                                            kind::gauge,
+                                            "Live instances the target needs to count as up.",
+                                            "min_instances",
+                                            kScraped};
+constexpr stats::metric kTargetRestarts{"sidelight.target.restarts",
+                                        "{restart}",
+                                        kind::counter,
+                                        "Restarts of the target seen since sidelight started.",
+                                        "restarts",
+                                        kScraped};
+constexpr stats::metric kTargetUptime{
+    "sidelight.target.uptime",
+    "s",
+    kind::gauge,
+    "Uptime of the target's longest-running live instance; 0 when it is down.",
+    "uptime_seconds",
+    kScraped};
+constexpr stats::metric kTargetLastChange{
+    "sidelight.target.last_change_timestamp",
+    "s",
+    kind::gauge,
+    "When an instance of the target last went up or down or restarted, in unix seconds; 0 when "
+    "none has since sidelight started.",
+    "last_change_unix_seconds",
+    kScraped};
+constexpr stats::metric kInstanceUp{"sidelight.instance.up",
+                                    "",
+                                    kind::gauge,
+                                    "1 while the instance is live, else 0.",
+                                    "up",
+                                    kScraped};
+constexpr stats::metric kInstanceUptime{"sidelight.instance.uptime",
+                                        "s",
+                                        kind::gauge,
+                                        "Seconds since the instance's process started.",
+                                        "uptime_seconds",
+                                        kScraped};
+
+constexpr std::string_view kStatuses[] = {"running", "degraded", "down", "crash_loop"};
+
+void visit_instance(stats::sink& out, const instance_report& r, const change_book& changes,
+                    std::int64_t now) {
+  out.open("instances", {{"instance_id", r.instance_id}});
+  out.fact("state", r.up ? "up" : "down");
+  if (r.process) out.fact("pid", static_cast<std::int64_t>(r.process->pid));
+  out.fact("reason", r.reason);
+  if (const auto* c = changes.find(r.instance_id)) {
+    out.fact("last_change", to_string(c->what));
+    out.fact("last_change_unix_nano", c->unix_ns);
+  }
+  out.value(kInstanceUp, {}, r.up ? 1 : 0);
+  double uptime = r.up && r.up_since_unix_ns > 0 && now > r.up_since_unix_ns
+                      ? static_cast<double>(now - r.up_since_unix_ns) / 1e9
+                      : 0;
+  out.value(kInstanceUptime, {}, uptime);
+  out.fact("restarts", static_cast<std::int64_t>(r.restarts));
+  out.close();
+}
+
+}  // namespace
+
+std::shared_ptr<target_watcher> make_watcher(watch_context& ctx, const config::target& t,
+                                             report_handler on_report) {
+  auto changes = std::make_shared<change_book>();
+  auto w = make_kind(ctx, t, [changes, on_report = std::move(on_report)](const instance_report& r) {
+    changes->note(r);
+    on_report(r);
+  });
+  if (w) w->changes_ = std::move(changes);
+  return w;
+}
+
+void change_book::note(const instance_report& r) {
+  if (r.what == change::none) return;
+  entry e{now_unix_ns(), r.what};
+  latest_ = e;
+  if (r.final) {
+    by_instance_.erase(r.instance_id);
+  } else {
+    by_instance_[r.instance_id] = e;
+  }
+}
+
+const change_book::entry* change_book::find(const std::string& instance_id) const {
+  auto it = by_instance_.find(instance_id);
+  return it == by_instance_.end() ? nullptr : &it->second;
+}
+
+void target_watcher::visit(stats::sink& out) const {
+  std::vector<instance_report> instances;
+  for_each_instance([&](const instance_report& r) { instances.push_back(r); });
+  auto now = now_unix_ns();
+  std::uint64_t live = 0;
+  std::uint64_t restarts = 0;
+  double uptime = 0;
+  for (const auto& r : instances) {
+    restarts += r.restarts;
+    if (!r.up) continue;
+    ++live;
+    if (r.up_since_unix_ns > 0 && now > r.up_since_unix_ns)
+      uptime = std::max(uptime, static_cast<double>(now - r.up_since_unix_ns) / 1e9);
+  }
+  const std::uint64_t min_instances = 1;
+  std::string_view status = live >= min_instances ? "running" : "down";
+  out.open("targets", {{"target", target_.name}, {"service", target_.name}});
+  out.fact("kind", config::to_string(target_.identity));
+  out.fact("state", status);
+  out.value(kTargetUp, {}, live >= min_instances ? 1 : 0);
+  for (auto s : kStatuses)
+    out.value(kTargetStatus, {{"status", s}}, s == status ? 1 : 0);
+  out.value(kTargetInstances, {}, static_cast<double>(live));
+  out.value(kTargetMinInstances, {}, static_cast<double>(min_instances));
+  out.value(kTargetRestarts, {}, static_cast<double>(restarts));
+  out.value(kTargetUptime, {}, uptime);
+  out.value(kTargetLastChange, {}, static_cast<double>(changes_->latest().unix_ns / 1'000'000'000));
+  for (const auto& r : instances)
+    visit_instance(out, r, *changes_, now);
+  out.close();
 }
 
 namespace {

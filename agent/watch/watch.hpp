@@ -8,11 +8,13 @@
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "config/config.hpp"
+#include "stats/stats.hpp"
 #include "watch/liveness_state.hpp"
 #include "watch/proc.hpp"
 
@@ -50,6 +52,24 @@ using report_handler = std::function<void(const instance_report&)>;
 class process_events;
 class socket_table;
 
+// When each instance of a target last changed, and how: kept as reports go by, so that the
+// status shows it without anyone else keeping books on instances.
+class change_book {
+ public:
+  struct entry {
+    std::int64_t unix_ns = 0;
+    change what = change::none;
+  };
+  void note(const instance_report& r);
+  const entry* find(const std::string& instance_id) const;
+  // The latest change of any instance: the target's last change.
+  entry latest() const { return latest_; }
+
+ private:
+  std::map<std::string, entry> by_instance_;
+  entry latest_;
+};
+
 // What all watchers of one agent share.
 struct watch_context {
   asio::io_context& io;
@@ -73,10 +93,18 @@ class target_watcher {
   // The current state of every instance, for a periodic heartbeat.
   virtual void for_each_instance(const std::function<void(const instance_report&)>& fn) const = 0;
 
+  // Its numbers: section "targets" named by target and service, with its instances nested.
+  void visit(stats::sink& out) const;
+
   const config::target& target() const { return target_; }
 
  protected:
   config::target target_;
+
+ private:
+  friend std::shared_ptr<target_watcher> make_watcher(watch_context&, const config::target&,
+                                                      report_handler);
+  std::shared_ptr<change_book> changes_ = std::make_shared<change_book>();
 };
 
 std::shared_ptr<target_watcher> make_watcher(watch_context& ctx, const config::target& t,

@@ -38,8 +38,10 @@ TEST_CASE("sidelight status shows the targets of a running agent", "[admin]") {
   auto doc = nlohmann::json::parse(json.output);
   REQUIRE(doc["targets"].size() == 1);
   CHECK(doc["targets"][0]["target"] == "svc-status");
-  CHECK(doc["targets"][0]["state"] == "up");
-  CHECK(doc["targets"][0]["pid"] == sleeper.pid());
+  CHECK(doc["targets"][0]["state"] == "running");
+  REQUIRE(doc["targets"][0]["instances"].size() == 1);
+  CHECK(doc["targets"][0]["instances"][0]["state"] == "up");
+  CHECK(doc["targets"][0]["instances"][0]["pid"] == sleeper.pid());
   CHECK(doc["ready"] == true);
 
   sleeper.kill(SIGKILL);
@@ -48,7 +50,8 @@ TEST_CASE("sidelight status shows the targets of a running agent", "[admin]") {
   auto after = run_cli(dir, {"status", "--admin", a.admin_address(), "--json"});
   auto doc2 = nlohmann::json::parse(after.output);
   CHECK(doc2["targets"][0]["state"] == "down");
-  CHECK(doc2["targets"][0]["last_change"] == "down");
+  CHECK(doc2["targets"][0]["instances"][0]["state"] == "down");
+  CHECK(doc2["targets"][0]["instances"][0]["last_change"] == "down");
 }
 
 TEST_CASE("sidelight status says clearly when nothing answers", "[admin]") {

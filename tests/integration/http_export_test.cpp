@@ -78,14 +78,18 @@ TEST_CASE(
   CHECK(up.connections() < all.size() / 2);
 }
 
-TEST_CASE("http export: 429, 502, 503 and 504 are retried, honouring Retry-After",
-          "[http-export]") {
+TEST_CASE(
+    "http export: 429, 502, 503 and 504 are retried, honouring Retry-After up to "
+    "retry.max_interval",
+    "[http-export]") {
   temp_dir dir;
   http_upstream up;
-  agent a(dir, http_yaml(dir, up));
+  auto yaml = http_yaml(dir, up);
+  yaml.replace(yaml.find("max_interval: 200ms"), 19, "max_interval: 2s");
+  agent a(dir, yaml);
   REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
   up.next(1, http_upstream::status(503, "1"));
-  up.next(1, http_upstream::status(429));
+  up.next(1, http_upstream::status(429, "3600"));
   up.next(1, http_upstream::status(502));
   up.next(1, http_upstream::status(504));
   REQUIRE(grpc_export(dir / "otlp.sock", traces_request("retried", 10)).ok());
@@ -96,10 +100,13 @@ TEST_CASE("http export: 429, 502, 503 and 504 are retried, honouring Retry-After
   CHECK(lane["exported"] == 10);
   CHECK(lane["retries"].get<int>() >= 4);
   CHECK(up.span_names().size() == 10);
-  // The retry after the 503 waited for its Retry-After of 1 s, not the 100 ms backoff.
+  // The retry after the 503 waited for its Retry-After of 1 s, not the 100 ms backoff; the one
+  // after the 429 waited for max_interval (2 s), not the hour it asked for.
   auto traces = traces_requests(up);
   REQUIRE(traces.size() == 5);
   CHECK(traces[1].at - traces[0].at >= 900ms);
+  CHECK(traces[2].at - traces[1].at >= 1900ms);
+  CHECK(traces[2].at - traces[1].at < bound(4s));
 }
 
 TEST_CASE("http export: a permanent refusal is not retried, and every item is counted",

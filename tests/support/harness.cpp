@@ -126,8 +126,15 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
+std::string sidelight_binary() {
+  // SIDELIGHT_TEST_BINARY runs the tests against another build, such as an older commit's, to
+  // see a new test fail there.
+  const char* other = std::getenv("SIDELIGHT_TEST_BINARY");
+  return other != nullptr && *other != '\0' ? other : SIDELIGHT_BINARY;
+}
+
 cli_result run_cli(const temp_dir& dir, std::vector<std::string> args) {
-  args.insert(args.begin(), SIDELIGHT_BINARY);
+  args.insert(args.begin(), sidelight_binary());
   auto out = dir / "cli-out.txt";
   std::filesystem::remove(out);
   child c(args, out);
@@ -138,7 +145,7 @@ cli_result run_cli(const temp_dir& dir, std::vector<std::string> args) {
 
 namespace {
 std::vector<std::string> agent_argv(const std::string& config) {
-  return {SIDELIGHT_BINARY, "run", "--config", config, "--log-level", "debug"};
+  return {sidelight_binary(), "run", "--config", config, "--log-level", "debug"};
 }
 }  // namespace
 

@@ -54,6 +54,9 @@ std::string sleep_binary(const temp_dir& dir, const std::string& name);
 void write_file(const std::string& path, const std::string& text);
 std::string read_file(const std::string& path);
 
+// The sidelight binary under test: this build's, or $SIDELIGHT_TEST_BINARY.
+std::string sidelight_binary();
+
 // `sidelight ARGS...` run to completion (bounded), with what it printed on stdout and stderr.
 struct cli_result {
   int exit_code = -1;  // -1 when it did not finish in time

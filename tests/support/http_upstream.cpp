@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
@@ -24,7 +25,7 @@ namespace http = beast::http;
 namespace {
 
 // What the exporter sent, inflated; empty when it is not valid gzip. Its own, not the agent's
-// (export/gzip.hpp): the integration tests link none of the code they test.
+// (codec/gzip.hpp): the integration tests link none of the code they test.
 std::string gunzip(const std::string& in) {
   z_stream z{};
   if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return {};
@@ -75,6 +76,31 @@ http_upstream::fault http_upstream::close_after_answer() {
   f.what = fault::kind::close_after_answer;
   return f;
 }
+
+http_upstream::fault http_upstream::raw(std::string head, std::string repeat, std::size_t bytes) {
+  fault f;
+  f.what = fault::kind::raw;
+  f.status = 0;  // what it took is not recorded: the client cannot have seen an answer
+  f.raw_head = std::move(head);
+  f.raw_repeat = std::move(repeat);
+  f.raw_bytes = bytes;
+  return f;
+}
+
+namespace {
+
+// Writes the fault's hostile answer until it is all out or the client stops reading.
+void write_raw(asio::ip::tcp::socket& socket, const http_upstream::fault& f) {
+  beast::error_code ec;
+  asio::write(socket, asio::buffer(f.raw_head), ec);
+  std::string block;
+  while (block.size() < 64 * 1024)
+    block += f.raw_repeat;
+  for (std::size_t sent = f.raw_head.size(); !ec && sent < f.raw_bytes; sent += block.size())
+    asio::write(socket, asio::buffer(block), ec);
+}
+
+}  // namespace
 
 http_upstream::fault http_upstream::slow(std::chrono::milliseconds delay) {
   fault f;
@@ -186,6 +212,10 @@ void http_upstream::serve(int fd) {
       http::response<http::empty_body> hints{http::status{103}, 11};
       hints.set(http::field::link, "</style.css>; rel=preload");
       http::write(socket, hints, ec);
+    }
+    if (f.what == fault::kind::raw) {
+      write_raw(socket, f);
+      break;
     }
     http::response<http::string_body> res{static_cast<http::status>(f.status), 11};
     res.set(http::field::content_type, "application/x-protobuf");

@@ -26,13 +26,26 @@ class http_upstream {
     // answer: read the request, then answer; hang: read it and never answer; drop_mid_request:
     // read only its headers and close; close_without_answer: read it, take its spans, close;
     // close_after_answer: answer (keep-alive), then close its side and wait for the client's.
-    enum class kind { answer, hang, drop_mid_request, close_without_answer, close_after_answer };
+    // raw: read the request, then write `raw_head` and `raw_repeat` again and again until
+    // `raw_bytes` are written or the client goes (a hostile answer, such as an endless chunk
+    // extension).
+    enum class kind {
+      answer,
+      hang,
+      drop_mid_request,
+      close_without_answer,
+      close_after_answer,
+      raw
+    };
     kind what = kind::answer;
     unsigned status = 200;
     std::string retry_after;             // the Retry-After header, when not empty
     std::string body;                    // the answer's body (protobuf), when not empty
     std::chrono::milliseconds delay{0};  // before answering
     bool early_hints = false;            // a 103 Early Hints before the answer
+    std::string raw_head;
+    std::string raw_repeat;
+    std::size_t raw_bytes = 0;
   };
   static fault status(unsigned code, std::string retry_after = "");
   static fault hang();
@@ -40,6 +53,7 @@ class http_upstream {
   static fault slow(std::chrono::milliseconds delay);
   static fault close_without_answer();
   static fault close_after_answer();
+  static fault raw(std::string head, std::string repeat, std::size_t bytes);
 
   struct request_seen {
     std::string target;

@@ -1,6 +1,7 @@
 #include "support/intake_client.hpp"
 
 #include <grpcpp/generic/generic_stub.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -40,14 +41,15 @@ std::string traces_request(const std::string& name, int spans, const std::string
 }
 
 grpc::Status grpc_export(const std::string& socket, const std::string& bytes,
-                         const std::string& method) {
+                         const std::string& method, bool gzip) {
   grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(64 << 20);
+  args.SetMaxSendMessageSize(-1);
   auto channel =
       grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
   grpc::GenericStub stub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + bound(10s));
+  if (gzip) ctx.set_compression_algorithm(GRPC_COMPRESS_GZIP);
   grpc::Slice slice(bytes);
   grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
@@ -73,6 +75,46 @@ http_result http_post(const std::string& socket, const std::string& target,
   http::response<http::string_body> res;
   http::read(s, buf, res, ec);
   return {res.result_int(), res.body()};
+}
+
+http_result http_get(const std::string& socket, const std::string& target) {
+  int fd = connect_unix(socket);
+  REQUIRE(fd >= 0);
+  send_all(fd, "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  auto text = read_until(fd, "\x01never", bound(5s));
+  ::close(fd);
+  http_result r;
+  if (text.rfind("HTTP/1.1 ", 0) == 0)
+    r.status = static_cast<unsigned>(std::atoi(text.c_str() + 9));
+  if (auto end = text.find("\r\n\r\n"); end != std::string::npos) r.body = text.substr(end + 4);
+  return r;
+}
+
+std::string raw_exchange(const std::string& socket, const std::string& request,
+                         std::chrono::milliseconds timeout) {
+  int fd = connect_unix(socket);
+  REQUIRE(fd >= 0);
+  send_all(fd, request);
+  auto text = read_until(fd, "\x01never", timeout);
+  ::close(fd);
+  return text;
+}
+
+std::string read_until(int fd, const std::string& text, std::chrono::milliseconds timeout) {
+  std::string got;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (got.find(text) == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    char buf[16384];
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    if (got.size() < (1u << 20)) got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
 }
 
 int connect_unix(const std::string& path) {
@@ -111,20 +153,43 @@ std::string garbage(std::size_t n) {
   return out;
 }
 
-long rss_kib(pid_t pid) {
+namespace {
+
+long status_field_kib(pid_t pid, const std::string& field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.rfind(field, 0) == 0) return std::stol(line.substr(field.size()));
   }
   return -1;
 }
 
-bool rss_below(pid_t pid, long kib) {
+bool sanitized() {
   const char* scale = std::getenv("SIDELIGHT_TEST_TIME_SCALE");
-  if (scale && std::atoi(scale) > 1) return true;
+  return scale && std::atoi(scale) > 1;
+}
+
+}  // namespace
+
+long rss_kib(pid_t pid) {
+  return status_field_kib(pid, "VmRSS:");
+}
+
+long peak_rss_kib(pid_t pid) {
+  return status_field_kib(pid, "VmHWM:");
+}
+
+bool rss_below(pid_t pid, long kib) {
+  if (sanitized()) return true;
   auto rss = rss_kib(pid);
   INFO("RSS " << rss << " KiB, bound " << kib << " KiB");
+  return rss > 0 && rss < kib;
+}
+
+bool peak_rss_below(pid_t pid, long kib) {
+  if (sanitized()) return true;
+  auto rss = peak_rss_kib(pid);
+  INFO("peak RSS " << rss << " KiB, bound " << kib << " KiB");
   return rss > 0 && rss < kib;
 }
 

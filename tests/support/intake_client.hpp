@@ -21,7 +21,8 @@ std::string traces_request(const std::string& name, int spans,
 // One unary OTLP/gRPC call with `bytes` as the request, over unix:`socket`.
 grpc::Status grpc_export(
     const std::string& socket, const std::string& bytes,
-    const std::string& method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+    const std::string& method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    bool gzip = false);
 
 struct http_result {
   unsigned status = 0;
@@ -30,7 +31,16 @@ struct http_result {
 http_result http_post(const std::string& socket, const std::string& target,
                       const std::string& content_type, const std::string& body);
 
+// GET `target` over unix:`socket` (the admin endpoint), bounded in time.
+http_result http_get(const std::string& socket, const std::string& target);
+// Writes `request` raw over unix:`socket`, then reads what comes back until the server closes
+// or `timeout` passes (at most 1 MiB is kept).
+std::string raw_exchange(const std::string& socket, const std::string& request,
+                         std::chrono::milliseconds timeout);
+
 int connect_unix(const std::string& path);  // -1 when it cannot connect
+// Reads from `fd` until `text` was seen, the peer closed, or `timeout` passed; what was read.
+std::string read_until(int fd, const std::string& text, std::chrono::milliseconds timeout);
 void send_all(int fd, const std::string& data);
 // Connects, writes `text`, closes.
 void ndjson_send(const std::string& socket, const std::string& text);
@@ -39,6 +49,9 @@ long rss_kib(pid_t pid);
 // Whether `pid`'s RSS is under `kib`. Always true in sanitizer builds (SIDELIGHT_TEST_TIME_SCALE
 // above 1), where shadow memory and ASan's quarantine make RSS say nothing about the agent.
 bool rss_below(pid_t pid, long kib);
+// The same for the peak RSS so far (VmHWM): what a burst cost, even once it was given back.
+long peak_rss_kib(pid_t pid);
+bool peak_rss_below(pid_t pid, long kib);
 
 // The agent's /api/v1/status, through `sidelight status --json`.
 nlohmann::json status_of(const temp_dir& dir, const agent& a);

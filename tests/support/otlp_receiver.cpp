@@ -67,6 +67,7 @@ class otlp_receiver::service final : public collector::MetricsService::Service {
   grpc::Status Export(grpc::ServerContext* context,
                       const collector::ExportMetricsServiceRequest* req,
                       collector::ExportMetricsServiceResponse*) override {
+    if (auto status = owner_.override_answer()) return *status;
     std::vector<point> batch;
     auto now = std::chrono::steady_clock::now();
     for (const auto& rm : req->resource_metrics()) {
@@ -108,6 +109,7 @@ class otlp_receiver::trace_service final
       grpc::ServerContext*,
       const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest* req,
       opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse*) override {
+    if (auto status = owner_.override_answer()) return *status;
     std::vector<telemetry_record> batch;
     for (const auto& rs : req->resource_spans()) {
       auto resource = attributes_of(rs.resource().attributes());
@@ -130,6 +132,7 @@ class otlp_receiver::logs_service final
       grpc::ServerContext*,
       const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest* req,
       opentelemetry::proto::collector::logs::v1::ExportLogsServiceResponse*) override {
+    if (auto status = owner_.override_answer()) return *status;
     std::vector<telemetry_record> batch;
     for (const auto& rl : req->resource_logs()) {
       auto resource = attributes_of(rl.resource().attributes());
@@ -224,6 +227,25 @@ grpc::Status otlp_receiver::record_spans(std::vector<telemetry_record> batch) {
 void otlp_receiver::fail_with(grpc::StatusCode code) {
   std::lock_guard lock(mutex_);
   fail_with_ = code;
+}
+
+void otlp_receiver::answer_all_with(std::optional<grpc::Status> status) {
+  std::lock_guard lock(mutex_);
+  override_ = std::move(status);
+}
+
+std::optional<grpc::Status> otlp_receiver::override_answer() {
+  std::lock_guard lock(mutex_);
+  if (override_) {
+    ++overridden_;
+    changed_.notify_all();
+  }
+  return override_;
+}
+
+std::size_t otlp_receiver::overridden() const {
+  std::lock_guard lock(mutex_);
+  return overridden_;
 }
 
 std::size_t otlp_receiver::refused_spans() const {

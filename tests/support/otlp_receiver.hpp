@@ -51,6 +51,11 @@ class otlp_receiver {
   void start();  // listen again on the same port
   // Answer every trace and log export with `code` (OK again to accept), counting what it refused.
   void fail_with(grpc::StatusCode code);
+  // Answer every export (metrics, traces and logs alike) with `status` until called with nullopt;
+  // the requests are counted, their content is not recorded.
+  void answer_all_with(std::optional<grpc::Status> status);
+  // What answer_all_with() answered so far.
+  std::size_t overridden() const;
   std::size_t refused_spans() const;
 
   // The first point received (ever) that matches; or nullopt after `timeout`.
@@ -75,6 +80,8 @@ class otlp_receiver {
   // False (and counted as refused) while the receiver is told to fail.
   grpc::Status record_spans(std::vector<telemetry_record> batch);
   void record_logs(std::vector<telemetry_record> batch);
+  // The answer_all_with() status in force, counted; nullopt when the request is to be taken.
+  std::optional<grpc::Status> override_answer();
 
  private:
   class service;
@@ -91,6 +98,8 @@ class otlp_receiver {
   std::vector<telemetry_record> spans_;
   grpc::StatusCode fail_with_ = grpc::StatusCode::OK;
   std::size_t refused_spans_ = 0;
+  std::optional<grpc::Status> override_;
+  std::size_t overridden_ = 0;
   std::vector<telemetry_record> logs_;
   std::size_t requests_ = 0;
   std::multimap<std::string, std::string> metadata_;

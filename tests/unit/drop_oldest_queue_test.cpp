@@ -8,7 +8,7 @@ using sidelight::pipeline::drop_oldest_queue;
 namespace {
 
 chunk make(char tag, std::size_t bytes, std::uint32_t items) {
-  return chunk{std::make_shared<const sidelight::exporting::payload>(bytes, tag), items, {}, {}};
+  return chunk{std::make_shared<const sidelight::codec::payload>(bytes, tag), items, {}, {}};
 }
 
 }  // namespace

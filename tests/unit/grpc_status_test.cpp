@@ -58,3 +58,20 @@ TEST_CASE("garbage error details are ignored", "[retry]") {
   auto out = classify_grpc_status(StatusCode::RESOURCE_EXHAUSTED, "full", "\xff\xff\xff");
   CHECK(out.result == export_outcome::kind::permanent);
 }
+
+TEST_CASE("an absurd or negative RetryInfo delay is read within a day, without overflow",
+          "[retry]") {
+  auto huge = classify_grpc_status(StatusCode::UNAVAILABLE, "later",
+                                   details_with_retry_info(100'000'000'000'000'000, 0));
+  REQUIRE(huge.retry_after);
+  CHECK(huge.retry_after->count() == 24 * 3600 * 1000);
+  auto negative =
+      classify_grpc_status(StatusCode::UNAVAILABLE, "later", details_with_retry_info(-10, -5));
+  REQUIRE(negative.retry_after);
+  CHECK(negative.retry_after->count() == 0);
+}
+
+TEST_CASE("an upstream's error text is made valid UTF-8", "[retry]") {
+  auto out = classify_grpc_status(StatusCode::UNAVAILABLE, "\xff down", "");
+  CHECK(out.message == "gRPC 14: \xef\xbf\xbd down");
+}

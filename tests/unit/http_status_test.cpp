@@ -4,7 +4,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "export/gzip.hpp"
+#include "codec/gzip.hpp"
 #include "export/otlp_http_exporter.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
@@ -29,7 +29,7 @@ export_outcome answer(unsigned status, std::string_view body = "",
 
 std::string gunzip(std::string_view in) {
   std::string out;
-  REQUIRE(sidelight::exporting::gunzip(in, 64u << 20, out).empty());
+  REQUIRE(sidelight::codec::gunzip(in, 64u << 20, out).empty());
   return out;
 }
 
@@ -99,10 +99,10 @@ TEST_CASE("gzip_compress writes a gzip member that inflates back", "[http]") {
   std::string text;
   for (int i = 0; i < 10000; ++i)
     text += "span " + std::to_string(i) + ";";
-  auto packed = gzip_compress(text);
+  auto packed = sidelight::codec::gzip_compress(text);
   CHECK(packed.size() < text.size() / 3);
   CHECK(static_cast<unsigned char>(packed[0]) == 0x1f);
   CHECK(static_cast<unsigned char>(packed[1]) == 0x8b);
   CHECK(gunzip(packed) == text);
-  CHECK(gunzip(gzip_compress("")).empty());
+  CHECK(gunzip(sidelight::codec::gzip_compress("")).empty());
 }

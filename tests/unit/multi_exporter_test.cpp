@@ -17,7 +17,7 @@ class scripted : public exporter {
  public:
   explicit scripted(std::string n) : name_(std::move(n)) {}
   const std::string& name() const override { return name_; }
-  void send(signal, sidelight::exporting::payload_ptr, done_fn done) override {
+  void send(signal, sidelight::codec::payload_ptr, done_fn done) override {
     ++seen;
     if (defer) {
       deferred.push_back(std::move(done));
@@ -63,7 +63,7 @@ struct fixture {
 export_outcome send(multi_exporter& m) {
   int answers = 0;
   export_outcome got;
-  m.send(signal::traces, std::make_shared<const sidelight::exporting::payload>("x"),
+  m.send(signal::traces, std::make_shared<const sidelight::codec::payload>("x"),
          [&](export_outcome o) {
            ++answers;
            got = std::move(o);
@@ -195,7 +195,7 @@ TEST_CASE("after its time aside, one request probes an endpoint while the others
   // a's time aside (0 ms) is over: the next request probes it, and stays in flight there.
   f.a->defer = true;
   int answered = 0;
-  m.send(signal::traces, std::make_shared<const sidelight::exporting::payload>("x"),
+  m.send(signal::traces, std::make_shared<const sidelight::codec::payload>("x"),
          [&](export_outcome) { ++answered; });
   CHECK(f.a->seen == 2);
   // Meanwhile, requests go to b, not to a swallowing them.

@@ -1,12 +1,12 @@
-#include "export/otlp_json.hpp"
+#include "codec/otlp_json.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace otlp = opentelemetry::proto;
-using sidelight::exporting::from_otlp_json;
-using sidelight::exporting::to_otlp_json;
+using sidelight::codec::from_otlp_json;
+using sidelight::codec::to_otlp_json;
 
 TEST_CASE("OTLP/JSON: ids are hex both ways, enums integers, names lowerCamelCase", "[otlp_json]") {
   otlp::collector::trace::v1::ExportTraceServiceRequest req;

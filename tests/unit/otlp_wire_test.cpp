@@ -9,7 +9,7 @@
 
 namespace otlp = opentelemetry::proto;
 namespace intake = sidelight::intake;
-using sidelight::exporting::signal;
+using sidelight::codec::signal;
 
 namespace {
 

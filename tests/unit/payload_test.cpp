@@ -1,4 +1,4 @@
-#include "export/payload.hpp"
+#include "codec/payload.hpp"
 
 #include <unistd.h>
 
@@ -9,10 +9,10 @@
 
 #include "pipeline/drop_oldest_queue.hpp"
 
-using sidelight::exporting::payload;
-using sidelight::exporting::payload_pool;
-using sidelight::exporting::payloads_are_mapped;
-using sidelight::exporting::release_unused_payloads;
+using sidelight::codec::payload;
+using sidelight::codec::payload_pool;
+using sidelight::codec::payloads_are_mapped;
+using sidelight::codec::release_unused_payloads;
 
 namespace {
 
@@ -112,8 +112,8 @@ TEST_CASE("Freed mappings are kept only within the room the fullest holder has l
   };
   drain();
   {
-    sidelight::exporting::payload_holder roomy(64u << 20);
-    sidelight::exporting::payload_holder holder(8u << 20);
+    sidelight::codec::payload_holder roomy(64u << 20);
+    sidelight::codec::payload_holder holder(8u << 20);
     free_many();
     CHECK(payload_pool().cached == 24);  // empty holders: the whole batch is kept
     drain();

@@ -10,6 +10,7 @@
 using namespace std::chrono_literals;
 namespace pipeline = sidelight::pipeline;
 namespace exporting = sidelight::exporting;
+namespace codec = sidelight::codec;
 
 namespace {
 
@@ -17,11 +18,11 @@ namespace {
 class held_exporter final : public exporting::exporter {
  public:
   struct held {
-    exporting::payload_ptr request;
+    codec::payload_ptr request;
     done_fn done;
   };
   const std::string& name() const override { return name_; }
-  void send(exporting::signal, exporting::payload_ptr request, done_fn done) override {
+  void send(codec::signal, codec::payload_ptr request, done_fn done) override {
     calls.push_back({std::move(request), std::move(done)});
   }
   void shutdown() override {}
@@ -42,7 +43,7 @@ class held_exporter final : public exporting::exporter {
 };
 
 pipeline::chunk make(char tag, std::size_t bytes, std::uint32_t items) {
-  return pipeline::chunk{std::make_shared<const exporting::payload>(bytes, tag), items, {}, {}};
+  return pipeline::chunk{std::make_shared<const codec::payload>(bytes, tag), items, {}, {}};
 }
 
 void run_until(boost::asio::io_context& io, const std::function<bool()>& done,
@@ -74,7 +75,7 @@ TEST_CASE("a lane sends a full batch at once, joined at the byte level", "[lane]
   boost::asio::io_context io;
   auto exp = std::make_shared<held_exporter>();
   auto lane =
-      std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::traces, settings());
+      std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, settings());
   lane->offer(make('a', 3, 4));
   lane->offer(make('b', 2, 6));  // 10 items: the item trigger
   run_until(
@@ -91,7 +92,7 @@ TEST_CASE("a lane sends a full batch at once, joined at the byte level", "[lane]
 TEST_CASE("a lane sends a partial batch when the batch timeout passes", "[lane]") {
   boost::asio::io_context io;
   auto exp = std::make_shared<held_exporter>();
-  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::logs, settings());
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::logs, settings());
   lane->offer(make('a', 3, 1));
   run_until(io, [&] { return exp->calls.size() == 1; });
   CHECK(*exp->calls.front().request == "aaa");
@@ -102,7 +103,7 @@ TEST_CASE("a lane retries a retryable failure and pauses new batches meanwhile",
   boost::asio::io_context io;
   auto exp = std::make_shared<held_exporter>();
   auto lane =
-      std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::traces, settings());
+      std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, settings());
   lane->offer(make('a', 10, 10));
   run_until(io, [&] { return exp->calls.size() == 1; });
   exp->answer(exporting::export_outcome::kind::retryable);
@@ -127,7 +128,7 @@ TEST_CASE("a lane counts permanent failures and partial success as rejected", "[
   boost::asio::io_context io;
   auto exp = std::make_shared<held_exporter>();
   auto lane =
-      std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::traces, settings());
+      std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, settings());
   lane->offer(make('a', 10, 10));
   run_until(io, [&] { return exp->calls.size() == 1; });
   exp->answer(exporting::export_outcome::kind::permanent);
@@ -148,7 +149,7 @@ TEST_CASE("a full lane drops the oldest and the books still balance", "[lane]") 
   auto s = settings();
   s.batch_max_items = 1000;
   s.batch_timeout = 1h;
-  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::logs, s);
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::logs, s);
   for (int i = 0; i < 30; ++i)
     lane->offer(make(static_cast<char>('a' + i % 26), 100, 2));
   auto st = lane->stats();
@@ -159,8 +160,8 @@ TEST_CASE("a full lane drops the oldest and the books still balance", "[lane]") 
 }
 
 TEST_CASE("a full lane leaves the payload pool little to keep for reuse", "[lane]") {
-  if (!exporting::payloads_are_mapped()) return;  // heap blocks: nothing is kept
-  exporting::release_unused_payloads(std::chrono::steady_clock::now() + 1h);
+  if (!codec::payloads_are_mapped()) return;  // heap blocks: nothing is kept
+  codec::release_unused_payloads(std::chrono::steady_clock::now() + 1h);
   boost::asio::io_context io;
   auto exp = std::make_shared<held_exporter>();
   auto s = settings();
@@ -168,20 +169,20 @@ TEST_CASE("a full lane leaves the payload pool little to keep for reuse", "[lane
   s.batch_max_items = 1000000;
   s.batch_max_bytes = 64u << 20;
   s.batch_timeout = 1h;
-  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::traces, s);
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, s);
   constexpr std::size_t kChunk = 256 * 1024;
   for (int i = 0; i < 40; ++i)
     lane->offer(make('f', kChunk, 1));
   CHECK(lane->stats().queued_bytes == 32 * kChunk);
   {
-    std::vector<exporting::payload> freed;
+    std::vector<codec::payload> freed;
     for (int i = 0; i < 24; ++i)
       freed.emplace_back(kChunk, 'g');
   }
-  CHECK(exporting::payload_pool().cached_bytes <= 1u << 20);
-  CHECK(exporting::payload_pool().cached > 0);
+  CHECK(codec::payload_pool().cached_bytes <= 1u << 20);
+  CHECK(codec::payload_pool().cached > 0);
   lane->stop();
-  exporting::release_unused_payloads(std::chrono::steady_clock::now() + 1h);
+  codec::release_unused_payloads(std::chrono::steady_clock::now() + 1h);
 }
 
 TEST_CASE("flush sends at once and counts what the deadline leaves as shutdown drops", "[lane]") {
@@ -189,7 +190,7 @@ TEST_CASE("flush sends at once and counts what the deadline leaves as shutdown d
   auto exp = std::make_shared<held_exporter>();
   auto s = settings();
   s.batch_timeout = 1h;
-  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::traces, s);
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, s);
   lane->offer(make('a', 10, 5));
   std::optional<std::uint64_t> left;
   lane->flush(std::chrono::steady_clock::now() + 50ms, [&](std::uint64_t n) { left = n; });
@@ -212,7 +213,7 @@ TEST_CASE("a lane waiting for the upstream does not spin on its batch timer", "[
   s.batch_timeout = 1ms;
   s.retry.initial_interval = 1h;  // the probe never comes during the test
   s.retry.max_interval = 1h;
-  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::traces, s);
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, s);
   lane->offer(make('a', 10, 10));
   run_until(io, [&] { return exp->calls.size() == 1; });
   exp->answer(exporting::export_outcome::kind::retryable);
@@ -247,7 +248,7 @@ TEST_CASE(
     s.queue_max_chunks = 3;
     s.batch_max_items = 100;
     s.batch_timeout = std::chrono::hours(1);  // nothing leaves: the queue only fills
-    auto lane = std::make_shared<pipeline::signal_lane>(io, exp, exporting::signal::logs, s);
+    auto lane = std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::logs, s);
     for (char tag : {'a', 'b', 'c', 'd', 'e', 'f', 'g'})
       lane->offer(make(tag, 5, 2));
     auto st = lane->stats();

@@ -1,4 +1,4 @@
-#include "export/payload.hpp"
+#include "codec/payload.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <new>
 #include <vector>
 
-namespace sidelight::exporting {
+namespace sidelight::codec {
 
 namespace {
 
@@ -254,4 +254,4 @@ void append_field1(payload& out, std::string_view message) {
   append_field1_to(out, message);
 }
 
-}  // namespace sidelight::exporting
+}  // namespace sidelight::codec

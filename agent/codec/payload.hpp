@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-namespace sidelight::exporting {
+namespace sidelight::codec {
 
 void* allocate_payload(std::size_t n);
 void deallocate_payload(void* p, std::size_t n) noexcept;
@@ -83,4 +83,4 @@ payload_pool_stats payload_pool();
 void release_unused_payloads(
     std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
 
-}  // namespace sidelight::exporting
+}  // namespace sidelight::codec

@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-#include "export/exporter.hpp"
+#include "codec/signal.hpp"
 
-namespace sidelight::exporting {
+namespace sidelight::codec {
 
 // An empty Export{Traces,Metrics,Logs}ServiceRequest of the signal.
 std::unique_ptr<google::protobuf::Message> new_request(signal s);
@@ -22,4 +22,4 @@ std::string to_otlp_json(google::protobuf::Message& request);
 // text naming what is wrong, or empty.
 std::string from_otlp_json(std::string_view json, google::protobuf::Message& request);
 
-}  // namespace sidelight::exporting
+}  // namespace sidelight::codec

@@ -1,10 +1,10 @@
-#include "export/gzip.hpp"
+#include "codec/gzip.hpp"
 
 #include <zlib.h>
 
 #include <new>
 
-namespace sidelight::exporting {
+namespace sidelight::codec {
 
 namespace {
 
@@ -69,4 +69,4 @@ std::string gunzip(std::string_view in, std::uint64_t limit, std::string& out) {
   return error;
 }
 
-}  // namespace sidelight::exporting
+}  // namespace sidelight::codec

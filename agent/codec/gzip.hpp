@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "export/payload.hpp"
+#include "codec/payload.hpp"
 
-namespace sidelight::exporting {
+namespace sidelight::codec {
 
 // The gzip member of `in`, compressed at zlib's fastest level.
 payload gzip_compress(std::string_view in);
@@ -16,4 +16,4 @@ payload gzip_compress(std::string_view in);
 // Inflates a gzip body into `out`, refusing to grow past `limit` bytes. Error text or empty.
 std::string gunzip(std::string_view in, std::uint64_t limit, std::string& out);
 
-}  // namespace sidelight::exporting
+}  // namespace sidelight::codec

@@ -1,4 +1,4 @@
-#include "export/otlp_json.hpp"
+#include "codec/otlp_json.hpp"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
@@ -7,7 +7,7 @@
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
-namespace sidelight::exporting {
+namespace sidelight::codec {
 
 namespace {
 
@@ -162,4 +162,4 @@ std::string from_otlp_json(std::string_view json, pb::Message& request) {
   });
 }
 
-}  // namespace sidelight::exporting
+}  // namespace sidelight::codec

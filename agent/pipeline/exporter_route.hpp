@@ -1,0 +1,73 @@
+// One exporter with everything that carries telemetry to it: the liveness lane for heartbeats,
+// one signal lane per client signal (each with its bounded queue, and its spool when the exporter
+// has one), and the flush that ends it, at shutdown or when a reload replaces it. What
+// `queue.max_bytes` means for a spooled lane is decided here.
+#pragma once
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "config/config.hpp"
+#include "export/exporter.hpp"
+#include "opentelemetry/proto/metrics/v1/metrics.pb.h"
+#include "pipeline/liveness_lane.hpp"
+#include "pipeline/signal_lane.hpp"
+#include "stats/stats.hpp"
+
+namespace sidelight::pipeline {
+
+class exporter_route {
+ public:
+  struct options {
+    std::shared_ptr<exporting::exporter> exporter;
+    std::string shown;  // where it sends, for the status
+    config::retry_settings retry;
+    const config::spool_settings* spool = nullptr;  // the exporter's, when it has one
+    std::shared_ptr<memory_budget> budget;
+  };
+
+  // The route, or the error text when a spool cannot be opened.
+  static std::variant<std::shared_ptr<exporter_route>, std::string> open(asio::io_context& io,
+                                                                         const config::config& cfg,
+                                                                         options o);
+  ~exporter_route();
+
+  const std::string& name() const { return exporter_->name(); }
+
+  // The latest state of one instance (the event loop's thread).
+  void offer(const std::string& key, opentelemetry::proto::metrics::v1::ResourceMetrics rm);
+  // A client's chunk of `s` (any thread).
+  void offer(codec::signal s, chunk c);
+  // Queues what the spools kept from an earlier run.
+  void recover();
+
+  // Sends what it holds until nothing is left or `deadline` passes, logging what could not be
+  // sent (`when`: "within shutdown_timeout", "when replaced by a reload"); then calls `done` on
+  // the loop.
+  void flush(std::chrono::steady_clock::time_point deadline, const std::string& why,
+             std::function<void()> done);
+  // Stops the lanes (what they hold is counted as shutdown) and the exporter. Idempotent.
+  void stop();
+
+  void visit(stats::sink& out) const;
+  // Why this route makes the agent not ready, appended to `out`.
+  void not_ready(std::vector<std::string>& out) const;
+
+ private:
+  exporter_route(asio::io_context& io, options o);
+
+  asio::io_context& io_;
+  std::shared_ptr<exporting::exporter> exporter_;
+  std::string shown_;
+  std::shared_ptr<liveness_lane> heartbeats_;
+  std::array<std::shared_ptr<signal_lane>, codec::kSignals> lanes_;
+  bool stopped_ = false;
+};
+
+}  // namespace sidelight::pipeline
