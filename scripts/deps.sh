@@ -2,18 +2,24 @@
 # Install the Debian 12 packages sidelight needs to build, test and fuzz.
 # Idempotent: only missing packages are installed. Uses sudo when not root.
 #
-#   scripts/deps.sh            # build + test dependencies
+#   scripts/deps.sh              # build + test dependencies
+#   scripts/deps.sh --build-only # what building the agent alone needs (the image's build stage)
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git
+  build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
-  libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev catch2
+  libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev
   libssl-dev zlib1g-dev libsimdjson-dev libre2-dev
-  clang libclang-rt-14-dev clang-format
-  python3 python3-venv socat procps systemd curl ca-certificates openssl
 )
+if [[ ${1:-} != --build-only ]]; then
+  packages+=(
+    git catch2
+    clang libclang-rt-14-dev clang-format
+    python3 python3-venv socat procps systemd curl ca-certificates openssl
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -9,6 +9,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <filesystem>
+#include <string_view>
 
 #include "admin/render.hpp"
 #include "config/loader.hpp"
@@ -64,6 +65,21 @@ std::variant<protocol::endpoint, std::string> endpoint_of(const std::string& add
   return protocol::endpoint(asio::ip::tcp::endpoint(ip, e.port));
 }
 
+// "/readyz?upstream=ignore": readiness that leaves the upstreams out.
+bool ignores_upstream(const std::string& target) {
+  auto q = target.find('?');
+  if (q == std::string::npos) return false;
+  std::string_view query(target);
+  query.remove_prefix(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    if (query.substr(0, amp) == "upstream=ignore") return true;
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
 }  // namespace
 
 namespace {
@@ -90,7 +106,13 @@ http_response route_unguarded(const std::string& method, const std::string& targ
   }
   if (path == "/readyz") {
     auto reasons = status.not_ready();
-    if (reasons.empty()) {
+    if (ignores_upstream(target)) {
+      // A sidecar: its pod's readiness is every container's, so a failing upstream must not take
+      // the app out of its Service. Ready while the agent runs; the upstream is only reported.
+      r.body = "ready\n";
+      for (const auto& why : reasons)
+        r.body += "  (not counted) " + why + "\n";
+    } else if (reasons.empty()) {
       r.body = "ready\n";
     } else {
       r.status = 503;
@@ -266,21 +288,24 @@ void admin_server::stop() {
   if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
 }
 
-fetch_result fetch_status(const std::string& address) {
+namespace {
+
+// GET `target`; `what` names it in the error when nothing answers.
+fetch_result get(const std::string& address, const std::string& target, const std::string& what) {
   asio::io_context io;
   std::string unix_path;
   auto ep = endpoint_of(address, unix_path);
   if (auto* err = std::get_if<std::string>(&ep)) return {false, *err};
   stream_type stream(io);
   fetch_result result{false, "no answer from " + address};
-  http::request<http::empty_body> req(http::verb::get, "/api/v1/status", 11);
+  http::request<http::empty_body> req(http::verb::get, target, 11);
   req.set(http::field::host, "sidelight");
   req.set(http::field::connection, "close");
   beast::flat_buffer buffer{64 * 1024};
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 << 20);
   auto failed = [&](const char* step, beast::error_code ec) {
-    result = {false, "cannot get the status from " + address + " (" + step + ": " + ec.message() +
+    result = {false, "cannot get " + what + " from " + address + " (" + step + ": " + ec.message() +
                          "); is sidelight running, with admin.listen set to that address?"};
   };
   stream.expires_after(kTimeout);
@@ -291,16 +316,24 @@ fetch_result fetch_status(const std::string& address) {
       http::async_read(stream, buffer, parser, [&](beast::error_code rec, std::size_t) {
         if (rec) return failed("read", rec);
         const auto& res = parser.get();
-        if (res.result_int() != 200) {
-          result = {false, "status from " + address + ": HTTP " + std::to_string(res.result_int())};
-        } else {
-          result = {true, res.body()};
-        }
+        result = {res.result_int() == 200, res.body(), res.result_int()};
       });
     });
   });
   io.run();
   return result;
+}
+
+}  // namespace
+
+fetch_result fetch_status(const std::string& address) {
+  auto r = get(address, "/api/v1/status", "the status");
+  if (r.ok || r.status == 0) return r;
+  return {false, "status from " + address + ": HTTP " + std::to_string(r.status), r.status};
+}
+
+fetch_result fetch(const std::string& address, const std::string& target) {
+  return get(address, target, target);
 }
 
 }  // namespace sidelight::admin

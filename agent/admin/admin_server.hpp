@@ -58,8 +58,12 @@ class admin_server : public std::enable_shared_from_this<admin_server> {
 // `sidelight status`: GET /api/v1/status from an admin address, with a timeout.
 struct fetch_result {
   bool ok = false;
-  std::string text;  // the body when ok, else an error naming the address
+  std::string text;     // the body when ok, else an error naming the address
+  unsigned status = 0;  // the HTTP status; 0 when there was no answer
 };
 fetch_result fetch_status(const std::string& address);
+// `sidelight health`: GET any admin path. ok on 200; otherwise `text` is the body when there was
+// an answer (status set), or an error naming the address when there was none.
+fetch_result fetch(const std::string& address, const std::string& target);
 
 }  // namespace sidelight::admin

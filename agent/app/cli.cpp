@@ -13,6 +13,7 @@
 #include "admin/render.hpp"
 #include "agent_version.hpp"
 #include "app/agent.hpp"
+#include "app/capabilities.hpp"
 #include "app/logging.hpp"
 #include "config/loader.hpp"
 
@@ -27,12 +28,14 @@ Commands:
   run             watch targets and export their heartbeats (the default)
   check-config    validate the configuration, print every problem, exit 0 or 1
   status          show a running sidelight's targets and exporters (from its admin endpoint)
+  health [PATH]   GET PATH (default /healthz) from a running sidelight's admin endpoint; exit 0
+                  on 200, 1 on another answer, 2 on none (a container HEALTHCHECK, an exec probe)
 
 Options:
   -c, --config FILE     configuration file (default: $SIDELIGHT_CONFIG or /etc/sidelight/sidelight.yaml)
       --log-level LEVEL trace, debug, info, warn, error or off (overrides log.level)
-      --admin ADDR      status: the admin address (default: admin.listen of --config, else
-                        127.0.0.1:13133); HOST:PORT or unix:/path
+      --admin ADDR      status, health: the admin address (default: admin.listen of --config,
+                        else 127.0.0.1:13133); HOST:PORT or unix:/path
       --json            status: print the JSON document instead of the table
   -h, --help            this text
   -v, --version         print the version
@@ -47,25 +50,40 @@ struct options {
   std::string log_level;
   std::string admin_address;
   bool json = false;
+  std::string path = "/healthz";  // health
 };
 
-int show_status(const options& opts) {
-  std::string address = opts.admin_address;
-  if (address.empty() && opts.config_given) {
-    auto result = config::load_file(opts.config_path);
-    if (!result.ok()) {
-      for (const auto& p : result.problems)
-        std::fprintf(stderr, "%s\n", config::format_problem(p).c_str());
-      return 1;
-    }
-    address = result.value->admin.listen;
-    if (address.empty()) {
-      std::fprintf(stderr, "sidelight: %s turns the admin endpoints off (admin.listen is empty)\n",
-                   opts.config_path.c_str());
-      return 1;
-    }
+// The admin address `status` and `health` ask: --admin, else admin.listen of --config, else the
+// default. Empty (after printing why) when the config cannot say.
+std::string admin_address_of(const options& opts) {
+  if (!opts.admin_address.empty() || !opts.config_given) {
+    return opts.admin_address.empty() ? "127.0.0.1:13133" : opts.admin_address;
   }
-  if (address.empty()) address = "127.0.0.1:13133";
+  auto result = config::load_file(opts.config_path);
+  if (!result.ok()) {
+    for (const auto& p : result.problems)
+      std::fprintf(stderr, "%s\n", config::format_problem(p).c_str());
+    return "";
+  }
+  if (result.value->admin.listen.empty()) {
+    std::fprintf(stderr, "sidelight: %s turns the admin endpoints off (admin.listen is empty)\n",
+                 opts.config_path.c_str());
+  }
+  return result.value->admin.listen;
+}
+
+int check_health(const options& opts) {
+  auto address = admin_address_of(opts);
+  if (address.empty()) return 1;
+  auto fetched = admin::fetch(address, opts.path);
+  std::fprintf(fetched.ok ? stdout : stderr, "%s", fetched.text.c_str());
+  if (fetched.status == 0) std::fprintf(stderr, "\n");
+  return fetched.ok ? 0 : fetched.status == 0 ? 2 : 1;
+}
+
+int show_status(const options& opts) {
+  auto address = admin_address_of(opts);
+  if (address.empty()) return 1;
   auto fetched = admin::fetch_status(address);
   if (!fetched.ok) {
     std::fprintf(stderr, "sidelight: %s\n", fetched.text.c_str());
@@ -130,7 +148,8 @@ int run_agent(const options& opts) {
   auto cfg = std::move(*result.value);
   if (!opts.log_level.empty()) cfg.log.level = opts.log_level;
   setup_logging(cfg.log);
-  spdlog::info("sidelight {} starting with {}", SIDELIGHT_VERSION, opts.config_path);
+  spdlog::info("sidelight {} starting with {}; capabilities: {}", SIDELIGHT_VERSION,
+               opts.config_path, raise_permitted_capabilities());
   agent a(std::move(cfg));
   int code = a.run();
   if (code == 0) spdlog::info("stopped");
@@ -179,6 +198,8 @@ int run_command_line(int argc, char** argv) {
     } else if (!a.starts_with("-") && !command_given) {
       command_given = true;
       opts.command = std::string(a);
+    } else if (a.starts_with("/") && opts.command == "health") {
+      opts.path = std::string(a);
     } else {
       return usage_error("unexpected argument '" + std::string(a) + "'");
     }
@@ -190,6 +211,7 @@ int run_command_line(int argc, char** argv) {
   if (opts.command == "run") return run_agent(opts);
   if (opts.command == "check-config") return check_config(opts.config_path);
   if (opts.command == "status") return show_status(opts);
+  if (opts.command == "health") return check_health(opts);
   return usage_error("unknown command '" + opts.command + "'");
 }
 

@@ -61,6 +61,7 @@ struct target {
   std::optional<duration> interval;  // overrides heartbeat.interval
   attributes resource;
   bool process_metrics = true;
+  std::string container_name;  // k8s.container.name: the pod spec's container that runs it
 
   kind identity = kind::pid;
   pid_t pid = 0;

@@ -452,6 +452,13 @@ void read_target_socket(map_view& t, target& out) {
 const std::vector<std::string_view> kIdentities = {"pid", "pidfile", "process", "systemd_unit",
                                                    "socket"};
 
+// A container name in a pod spec is an RFC 1123 label.
+bool is_dns_label(std::string_view s) {
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (s.empty() || s.size() > 63 || !alnum(s.front()) || !alnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(), [&](char c) { return alnum(c) || c == '-'; });
+}
+
 void read_targets(parse_context& ctx, const YAML::Node& node, std::vector<target>& out) {
   if (!node.IsDefined() || node.IsNull()) return;
   if (!node.IsSequence()) {
@@ -462,8 +469,8 @@ void read_targets(parse_context& ctx, const YAML::Node& node, std::vector<target
   for (std::size_t i = 0; i < node.size(); ++i) {
     std::string path = "targets[" + std::to_string(i) + "]";
     map_view m(ctx, node[i], path,
-               {"name", "version", "interval", "resource", "process_metrics", "pid", "pidfile",
-                "process", "systemd_unit", "socket"});
+               {"name", "version", "interval", "resource", "process_metrics", "container_name",
+                "pid", "pidfile", "process", "systemd_unit", "socket"});
     if (!m.valid()) continue;
     target t;
     t.where = ctx.where(node[i]);
@@ -488,6 +495,11 @@ void read_targets(parse_context& ctx, const YAML::Node& node, std::vector<target
     }
     if (m.has("resource")) read_attributes(ctx, m.get("resource"), m.join("resource"), t.resource);
     m.read("process_metrics", t.process_metrics);
+    if (m.read("container_name", t.container_name) && !is_dns_label(t.container_name)) {
+      ctx.error(m.get("container_name"), m.join("container_name"),
+                "expected a Kubernetes container name: at most 63 lowercase letters, digits and "
+                "'-', starting and ending with a letter or digit");
+    }
 
     std::vector<std::string_view> given;
     for (auto id : kIdentities) {

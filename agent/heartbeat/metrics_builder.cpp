@@ -2,6 +2,7 @@
 
 #include "agent_version.hpp"
 #include "codec/utf8.hpp"
+#include "watch/k8s.hpp"
 #include "watch/proc.hpp"
 
 namespace sidelight::heartbeat {
@@ -124,6 +125,9 @@ metrics_builder::metrics_builder(const config::config& cfg, std::string host_nam
 
 void metrics_builder::add_common_resource(otlp::resource::v1::Resource& resource) const {
   auto& attrs = *resource.mutable_attributes();
+  // The pod's identity first, so that `resource:` (and OTEL_RESOURCE_ATTRIBUTES) can override it.
+  for (const auto& [k, v] : watch::pod_attributes())
+    set_attribute(attrs, k, v);
   for (const auto& [k, v] : common_)
     set_attribute(attrs, k, v);
   set_attribute(attrs, "host.name", host_name_);
@@ -145,6 +149,12 @@ otlp::resource::v1::Resource metrics_builder::resource_of(
     if (!instance.process->executable_path.empty()) {
       set_attribute(attrs, "process.executable.path", instance.process->executable_path);
     }
+    if (!instance.process->container_id.empty()) {
+      set_attribute(attrs, "container.id", instance.process->container_id);
+    }
+  }
+  if (!target.container_name.empty()) {
+    set_attribute(attrs, "k8s.container.name", target.container_name);
   }
   return resource;
 }

@@ -37,6 +37,9 @@ class socket_table {
   // Non-empty after a dump failed (no sock_diag in this kernel, say).
   const std::string& error() const { return error_; }
 
+  // The next find_* reads the kernel's tables again, however recent the last dump is.
+  void invalidate() { read_once_ = false; }
+
  private:
   void refresh();
   std::chrono::steady_clock::time_point read_at_{};

@@ -58,6 +58,19 @@ class socket_watcher final : public slot_watcher {
 
   // Up: name the owning process when it can be seen, so its exit is noticed at once.
   void mark_up(std::optional<std::uint64_t> inode, std::optional<double> probe_seconds) {
+    if (inode && *inode == owner_inode_ && owner_ && !is_running(owner_->identity())) {
+      // The owner exited (this is the evaluation its exit asked for), yet its socket is listed:
+      // the table may be one dumped before the exit (it is shared for up to 100 ms). Ask the
+      // kernel again; only a socket another process still holds keeps the target up.
+      ctx_.sockets->invalidate();
+      inode = listening_inode();
+      if (!inode) {
+        owner_.reset();
+        owner_inode_ = 0;
+        set_down("nothing listens on " + describe(target_.socket), probe_seconds);
+        return;
+      }
+    }
     if (inode && *inode != owner_inode_) {
       owner_inode_ = *inode;
       pid_t hint = current_process() ? current_process()->pid : 0;

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "watch/k8s.hpp"
 #include "watch/sha1.hpp"
 #include "watch/slot_watchers.hpp"
 
@@ -226,6 +227,7 @@ std::optional<process_facts> read_process_facts(pid_t pid) {
   } else {
     f.executable_name = st->comm;
   }
+  f.container_id = read_container_id(pid);
   return f;
 }
 

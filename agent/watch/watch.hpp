@@ -28,6 +28,7 @@ struct process_facts {
   std::int64_t start_unix_ns = 0;
   std::string executable_name;  // base name of /proc/PID/exe, or comm when exe is unreadable
   std::string executable_path;  // empty when unreadable
+  std::string container_id;     // container.id from /proc/PID/cgroup; empty outside a container
 
   process_identity identity() const { return {pid, start_ticks}; }
 };
