@@ -117,6 +117,7 @@ std::string to_json(const status_snapshot& s) {
                            {"connections_evicted", i.connections_evicted},
                            {"open_connections", i.open_connections}});
   }
+  j["timeline"] = timeline_to_json(s.timeline);
   return j.dump(2) + "\n";
 }
 
@@ -197,6 +198,7 @@ std::string from_json(const std::string& text, status_snapshot& out) {
       i.open_connections = x.at("open_connections").get<std::int64_t>();
       out.intake.push_back(std::move(i));
     }
+    out.timeline = timeline_from_json(j.value("timeline", json()));
   } catch (const json::exception& e) {
     return std::string("not a sidelight status document: ") + e.what();
   }

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "admin/timeline.hpp"
+
 namespace sidelight::admin {
 
 struct instance_status {
@@ -96,6 +98,7 @@ struct status_snapshot {
   std::vector<exporter_status> exporters;
   std::vector<lane_status> lanes;
   std::vector<intake_status> intake;
+  std::vector<target_timeline> timeline;  // each target's last hour
 
   // Ready when every exporter's last request succeeded; the reasons when not.
   std::vector<std::string> not_ready_reasons() const;

@@ -293,6 +293,7 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
           } else {
             last_changes_[r.instance_id] = {watch::now_unix_ns(), r.what};
           }
+          note_timeline(r.target);
         }
         if (r.what == watch::change::down || r.what == watch::change::restart) {
           spdlog::info("target {}: {}{}", r.target, watch::to_string(r.what),
@@ -317,6 +318,10 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
                  cfg_->admin.listen, cfg->admin.listen);
   }
   cfg_ = cfg;
+  std::vector<std::string> names;
+  for (const auto& t : cfg_->targets)
+    names.push_back(t.name);
+  timeline_.retain(names);
   emitter_->configure(cfg_, ordered);
   for (auto& w : fresh)
     w->start();
@@ -541,6 +546,20 @@ void agent::on_instance(const watch::instance_report& r) {
   }
 }
 
+void agent::note_timeline(const std::string& target) {
+  // Until targets have a state of their own (min_instances, degraded, crash_loop), a target is
+  // running while one of its instances is up.
+  bool up = false;
+  for (const auto& t : cfg_->targets) {
+    if (t.name != target) continue;
+    if (auto it = watchers_.find(config::watch_fingerprint(t)); it != watchers_.end()) {
+      it->second->for_each_instance([&](const watch::instance_report& r) { up = up || r.up; });
+    }
+  }
+  timeline_.observe(target, up ? admin::target_state::running : admin::target_state::down,
+                    watch::now_unix_ns());
+}
+
 admin::status_snapshot agent::snapshot() const {
   admin::status_snapshot s;
   s.version = SIDELIGHT_VERSION;
@@ -633,6 +652,7 @@ admin::status_snapshot agent::snapshot() const {
   if (grpc_intake_) add_intake(intake::protocol::otlp_grpc, grpc_intake_->address());
   if (http_intake_) add_intake(intake::protocol::otlp_http, http_intake_->address());
   if (ndjson_intake_) add_intake(intake::protocol::ndjson, ndjson_intake_->address());
+  s.timeline = timeline_.view(s.now_unix_ns);
   return s;
 }
 

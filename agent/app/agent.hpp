@@ -74,6 +74,8 @@ class agent {
   void deliver(exporting::signal s, pipeline::chunk c);
   void publish_lanes();
   void on_instance(const watch::instance_report& r);
+  // Notes a target's state in the status page's timeline after one of its instances changed.
+  void note_timeline(const std::string& target);
   void wait_for_signals();
   void add_self_metrics(opentelemetry::proto::metrics::v1::ScopeMetrics& scope, std::int64_t now);
 
@@ -103,6 +105,7 @@ class agent {
   std::mutex lanes_mutex_;
   std::vector<std::array<std::shared_ptr<pipeline::signal_lane>, 3>> live_lanes_;
   std::map<std::string, last_change> last_changes_;  // by service.instance.id
+  admin::timeline_book timeline_;
   std::int64_t started_unix_ns_ = 0;
   std::uint64_t reloads_ = 0;
   std::uint64_t reloads_refused_ = 0;
