@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "admin/render.hpp"
+#include "admin/status_page.hpp"
 #include "config/loader.hpp"
 
 namespace sidelight::admin {
@@ -25,26 +26,6 @@ namespace {
 
 constexpr auto kTimeout = 5s;
 constexpr std::uint32_t kHeaderLimit = 8192;
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 // Splits HOST:PORT or unix:/path into an endpoint the generic protocol accepts.
 std::variant<protocol::endpoint, std::string> endpoint_of(const std::string& address,
@@ -85,6 +66,11 @@ http_response route(const std::string& method, const std::string& target, const 
     r.body = "ok\n";
     return r;
   }
+  if (path == "/") {  // static: it fetches /api/v1/status itself
+    r.content_type = "text/html; charset=utf-8";
+    r.body = status_page_html();
+    return r;
+  }
   auto s = snap();
   if (path == "/readyz") {
     auto reasons = s.not_ready_reasons();
@@ -99,18 +85,9 @@ http_response route(const std::string& method, const std::string& target, const 
   } else if (path == "/metrics") {
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = to_prometheus(s);
-  } else if (path == "/api/v1/status") {
+  } else {  // /api/v1/status
     r.content_type = "application/json";
     r.body = to_json(s);
-  } else {
-    r.content_type = "text/html; charset=utf-8";
-    r.body =
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
-        "content=\"5\"><title>sidelight</title></head>\n<body><h1>sidelight</h1>\n<pre>" +
-        html_escape(to_table(s)) +
-        "</pre>\n<p><a href=\"/metrics\">/metrics</a> · <a href=\"/api/v1/status\">/api/v1/"
-        "status</a> · <a href=\"/healthz\">/healthz</a> · <a href=\"/readyz\">/readyz</a></p>"
-        "</body></html>\n";
   }
   return r;
 }
