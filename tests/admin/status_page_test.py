@@ -183,11 +183,78 @@ def start_sidelight(binary, workdir, yaml):
     fail("three free ports were taken before sidelight could bind one", log_path)
 
 
+OUT_DIR = "."
 ROW = 'document.querySelector(`tr.target[data-target="{name}"]`)'
 
 
+def target_level_document(devtools, logs):
+    """The page on a status document with target-level states (running/degraded/down/crash_loop,
+    min_instances, instances nested), as /api/v1/status has them once targets have a state of
+    their own: the browser answers the page's fetch with it (Fetch domain)."""
+    now = time.time_ns()
+    doc = {
+        "version": "test", "pid": 1, "started_unix_nano": now - 100 * 10**9, "now_unix_nano": now,
+        "config": "synthetic",
+        "targets": [
+            {"target": "api", "kind": "process", "state": "crash_loop", "min_instances": 2, "restarts": 7,
+             "instances": [{"instance_id": "a1", "kind": "process", "state": "down", "restarts": 7,
+                            "reason": "exited: killed by SIGKILL", "last_change_unix_nano": now - 10**9,
+                            "last_change": "down"}]},
+            {"target": "web", "kind": "pid", "state": "degraded", "min_instances": 1,
+             "instances": [{"instance_id": "w1", "kind": "pid", "state": "degraded", "pid": 10,
+                            "uptime_seconds": 50}]},
+        ],
+        "exporters": [],
+        "pipelines": [{"exporter": "otlp", "signal": "logs", "upstream": "failing", "capacity_bytes": 1000,
+                       "queued_bytes": 900, "queued_items": 9, "received": 20, "exported": 6,
+                       "dropped": {"queue_full": 5}, "in_flight": 0, "requests_failed": 3,
+                       "last_error": "<b>boom</b>"}],
+        "timeline": {"window_seconds": 3600, "targets": [
+            {"target": "api", "state": "crash_loop", "periods": [
+                {"state": "running", "start_unix_nano": now - 600 * 10**9, "end_unix_nano": now - 60 * 10**9},
+                {"state": "crash_loop", "start_unix_nano": now - 60 * 10**9, "end_unix_nano": now}]}]},
+    }
+    body = __import__("base64").b64encode(json.dumps(doc).encode()).decode()
+    devtools.send("Fetch.enable", {"patterns": [{"urlPattern": "*api/v1/status*"}]})
+    handled = set()
+
+    def answer_paused():
+        for e in devtools.events:
+            if e.get("method") == "Fetch.requestPaused" and e["params"]["requestId"] not in handled:
+                handled.add(e["params"]["requestId"])
+                devtools.send("Fetch.fulfillRequest", {
+                    "requestId": e["params"]["requestId"], "responseCode": 200, "body": body,
+                    "responseHeaders": [{"name": "Content-Type", "value": "application/json"}]})
+
+    deadline = time.monotonic() + 10 * SCALE
+    expect = ('(() => { const s = n => document.querySelector(`tr.target[data-target="${n}"]`)?.dataset.state;'
+              ' return s("api") === "crash_loop" && s("web") === "degraded"; })()')
+    while not devtools.eval(expect):
+        answer_paused()
+        if time.monotonic() > deadline:
+            fail("within 10 s, expected the target-level states crash_loop and degraded drawn from a "
+                 "target-level status document", *logs)
+        time.sleep(0.1)  # awaiting the page's next refresh, answered above
+    checks = {
+        'document.querySelector(`tr.target[data-target="api"]`).cells[3].textContent': "0 / 2",
+        'document.querySelector(`tr.target[data-target="api"]`).cells[6].textContent': "7",
+        'document.querySelector(`#queues tr[data-exporter="otlp"]`).cells[2].textContent': "90% of 1000 B",
+        'document.querySelector(`#queues tr[data-exporter="otlp"]`).cells[8].textContent': "<b>boom</b>",
+        'document.querySelector(`#timeline .track[data-target="api"] .seg[data-state="crash_loop"]`) !== null': True,
+    }
+    for expression, expected in checks.items():
+        got = devtools.eval(expression)
+        if got != expected:
+            fail(f"target-level document: {expression} is {got!r}, expected {expected!r}", *logs)
+    devtools.screenshot(os.path.join(OUT_DIR, "status_page_target_level.png"))
+    devtools.send("Fetch.disable")
+    answer_paused()
+
+
 def main():
+    global OUT_DIR
     binary, out_dir = sys.argv[1], sys.argv[2]
+    OUT_DIR = out_dir
     os.makedirs(out_dir, exist_ok=True)
     chromium = ensure_chromium()
     workdir = tempfile.mkdtemp(prefix="sidelight-page-")
@@ -250,6 +317,8 @@ targets:
         if devtools.eval(f'{ROW.format(name="survivor")}.dataset.state') != "running":
             fail("the survivor's row changed with the victim's", *logs)
         devtools.screenshot(os.path.join(out_dir, "status_page_down.png"))
+
+        target_level_document(devtools, logs)
 
         # Offline: every request the page made went to sidelight's own address.
         urls = [e["params"]["request"]["url"] for e in devtools.events
