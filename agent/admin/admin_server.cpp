@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "admin/render.hpp"
+#include "admin/status_page.hpp"
 #include "config/loader.hpp"
 
 namespace sidelight::admin {
@@ -26,26 +27,6 @@ namespace {
 
 constexpr auto kTimeout = 5s;
 constexpr std::uint32_t kHeaderLimit = 8192;
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 // Splits HOST:PORT or unix:/path into an endpoint the generic protocol accepts.
 std::variant<protocol::endpoint, std::string> endpoint_of(const std::string& address,
@@ -104,6 +85,11 @@ http_response route_unguarded(const std::string& method, const std::string& targ
     r.body = "ok\n";
     return r;
   }
+  if (path == "/") {  // static: it fetches /api/v1/status itself
+    r.content_type = "text/html; charset=utf-8";
+    r.body = status_page_html();
+    return r;
+  }
   if (path == "/readyz") {
     auto reasons = status.not_ready();
     if (ignores_upstream(target)) {
@@ -123,18 +109,9 @@ http_response route_unguarded(const std::string& method, const std::string& targ
   } else if (path == "/metrics") {
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = to_prometheus(status);
-  } else if (path == "/api/v1/status") {
+  } else {
     r.content_type = "application/json";
     r.body = json_text(to_json(status));
-  } else {
-    r.content_type = "text/html; charset=utf-8";
-    r.body =
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
-        "content=\"5\"><title>sidelight</title></head>\n<body><h1>sidelight</h1>\n<pre>" +
-        html_escape(to_table(to_json(status))) +
-        "</pre>\n<p><a href=\"/metrics\">/metrics</a> · <a href=\"/api/v1/status\">/api/v1/"
-        "status</a> · <a href=\"/healthz\">/healthz</a> · <a href=\"/readyz\">/readyz</a></p>"
-        "</body></html>\n";
   }
   return r;
 }

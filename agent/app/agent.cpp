@@ -71,12 +71,13 @@ agent::agent(config::config cfg)
       cfg_(std::make_shared<const config::config>(std::move(cfg))),
       host_name_(local_host_name()) {
   emitter_ = std::make_shared<heartbeat::heartbeat_emitter>(
-      io_, host_name_, [this](const std::string& key, otlp::metrics::v1::ResourceMetrics rm) {
+      io_, host_name_,
+      [this](const std::string& key, otlp::metrics::v1::ResourceMetrics rm, bool gone) {
         for (std::size_t i = 0; i < routes_.size(); ++i) {
           if (i + 1 == routes_.size()) {
-            routes_[i].path->offer(key, std::move(rm));
+            routes_[i].path->offer(key, std::move(rm), gone);
           } else {
-            routes_[i].path->offer(key, rm);
+            routes_[i].path->offer(key, rm, gone);
           }
         }
       });
@@ -137,7 +138,10 @@ void agent::replace_routes(std::vector<route> next) {
   for (auto& old : routes_) {
     bool kept =
         std::any_of(next.begin(), next.end(), [&](const route& r) { return r.path == old.path; });
-    if (!kept) retire(old.path);
+    if (kept) continue;
+    for (auto& r : next)
+      if (r.path->name() == old.path->name()) r.path->take_over(old.path);
+    retire(old.path);
   }
   routes_ = std::move(next);
   auto list = std::make_shared<route_list>();
@@ -153,6 +157,11 @@ void agent::retire(std::shared_ptr<pipeline::exporter_route> r) {
   auto deadline = std::chrono::steady_clock::now() + cfg_->shutdown_timeout;
   r->flush(deadline, "when replaced by a reload", [this, r] {
     std::erase(retiring_, r);
+    // Its final numbers go to whichever route took over from it.
+    for (auto& next : routes_)
+      next.path->settle(r.get());
+    for (auto& next : retiring_)
+      next->settle(r.get());
     // Joining the exporter's thread must not happen inside one of its callbacks' turns.
     asio::post(io_, [r] { r->stop(); });
   });
@@ -390,6 +399,7 @@ void agent::visit(stats::sink& out) const {
   out.fact("started", iso8601(started_unix_ns_));
   out.fact("started_unix_nano", started_unix_ns_);
   out.fact("now_unix_nano", watch::now_unix_ns());
+  out.fact("timeline_window_seconds", watch::state_timeline::kWindowNs / 1'000'000'000);
   out.value(kBuildInfo, {{"version", SIDELIGHT_VERSION}}, 1);
   out.value(kStartTime, {}, static_cast<double>(started_unix_ns_) / 1e9);
   out.value(kReloads, {{"outcome", "applied"}}, static_cast<double>(reloads_));

@@ -124,7 +124,7 @@ void heartbeat_emitter::emit_instance(const config::target& t, const watch::inst
                                       std::int64_t now) {
   std::optional<process_usage> usage;
   if (r.up && r.process && t.process_metrics) usage = read_process_usage(r.process->identity());
-  out_(t.name + "/" + r.instance_id, builder_->build(t, r, now, usage));
+  out_(t.name + "/" + r.instance_id, builder_->build(t, r, now, usage), r.final);
 }
 
 void heartbeat_emitter::emit_self(bool stopping) {
@@ -155,7 +155,7 @@ void heartbeat_emitter::emit_self(bool stopping) {
     }
   }
   if (self_metrics_) self_metrics_(scope, now);
-  out_(cfg_->self_service_name + "/" + self_instance_id_, std::move(rm));
+  out_(cfg_->self_service_name + "/" + self_instance_id_, std::move(rm), false);
 }
 
 void heartbeat_emitter::emit_self_stopping() {

@@ -23,8 +23,10 @@ namespace asio = boost::asio;
 
 class heartbeat_emitter : public std::enable_shared_from_this<heartbeat_emitter> {
  public:
-  // Receives one instance's metrics; `key` is stable for the instance's lifetime.
-  using sink = std::function<void(const std::string& key, otlp::metrics::v1::ResourceMetrics rm)>;
+  // Receives one instance's metrics; `key` is stable for the instance's lifetime, and `gone` says
+  // this is its last report.
+  using sink =
+      std::function<void(const std::string& key, otlp::metrics::v1::ResourceMetrics rm, bool gone)>;
   // Adds sidelight's own counters (exports, failures, …) to its self-telemetry.
   using self_metrics = std::function<void(otlp::metrics::v1::ScopeMetrics&, std::int64_t now)>;
 

@@ -68,7 +68,7 @@ std::variant<std::shared_ptr<exporter_route>, std::string> exporter_route::open(
   auto ls = lane_settings_of(cfg, o.retry, o.budget);
   const auto* spool_cfg = o.spool != nullptr && !o.spool->dir.empty() ? o.spool : nullptr;
   std::shared_ptr<exporter_route> r(new exporter_route(io, o));
-  r->heartbeats_ = std::make_shared<liveness_lane>(io, r->exporter_, o.retry);
+  r->heartbeats_ = std::make_shared<liveness_lane>(io, r->exporter_, o.retry, cfg.batch.max_bytes);
   for (auto s : kSignals) {
     auto settings = ls;
     if (spool_cfg) {
@@ -83,8 +83,8 @@ std::variant<std::shared_ptr<exporter_route>, std::string> exporter_route::open(
 }
 
 void exporter_route::offer(const std::string& key,
-                           opentelemetry::proto::metrics::v1::ResourceMetrics rm) {
-  heartbeats_->offer(key, std::move(rm));
+                           opentelemetry::proto::metrics::v1::ResourceMetrics rm, bool gone) {
+  heartbeats_->offer(key, std::move(rm), gone);
 }
 
 void exporter_route::offer(codec::signal s, chunk c) {
@@ -131,14 +131,47 @@ void exporter_route::stop() {
 }
 
 void exporter_route::visit(stats::sink& out) const {
-  heartbeats_->visit(out, shown_);
-  for (const auto& l : lanes_)
-    l->visit(out);
+  heartbeats_->visit(out, shown_, heartbeats_before());
+  for (std::size_t i = 0; i < lanes_.size(); ++i)
+    lanes_[i]->visit(out, before(i));
+}
+
+signal_lane_stats exporter_route::before(std::size_t lane) const {
+  auto total = carried_[lane];
+  if (predecessor_) {
+    total.add(predecessor_->lanes_[lane]->stats());
+    total.add(predecessor_->before(lane));
+  }
+  return total;
+}
+
+lane_stats exporter_route::heartbeats_before() const {
+  auto total = carried_heartbeats_;
+  if (predecessor_) {
+    total.add(predecessor_->heartbeats_->stats());
+    total.add(predecessor_->heartbeats_before());
+  }
+  return total;
+}
+
+void exporter_route::take_over(std::shared_ptr<const exporter_route> old) {
+  predecessor_ = std::move(old);
+}
+
+void exporter_route::settle(const exporter_route* old) {
+  if (predecessor_.get() != old) return;
+  for (std::size_t i = 0; i < lanes_.size(); ++i)
+    carried_[i] = before(i);
+  carried_heartbeats_ = heartbeats_before();
+  predecessor_.reset();
 }
 
 void exporter_route::not_ready(std::vector<std::string>& out) const {
   const auto& st = heartbeats_->stats();
   if (!st.upstream_ok) out.push_back("exporter " + name() + ": upstream failing: " + st.last_error);
+  if (st.refusing) {
+    out.push_back("exporter " + name() + ": upstream refuses heartbeats: " + st.last_error);
+  }
   for (const auto& l : lanes_) {
     auto ls = l->stats();
     if (!ls.upstream_ok) {

@@ -40,8 +40,9 @@ class exporter_route {
 
   const std::string& name() const { return exporter_->name(); }
 
-  // The latest state of one instance (the event loop's thread).
-  void offer(const std::string& key, opentelemetry::proto::metrics::v1::ResourceMetrics rm);
+  // The latest state of one instance (the event loop's thread); `gone`: its last.
+  void offer(const std::string& key, opentelemetry::proto::metrics::v1::ResourceMetrics rm,
+             bool gone);
   // A client's chunk of `s` (any thread).
   void offer(codec::signal s, chunk c);
   // Queues what the spools kept from an earlier run.
@@ -56,11 +57,19 @@ class exporter_route {
   void stop();
 
   void visit(stats::sink& out) const;
+  // A reload replaced `old` (an exporter of the same name) with this route: the books continue
+  // here, so that what intake counted stays accounted for and no counter goes backwards. Until
+  // `old` has flushed, its numbers are read live; then settle() folds them in.
+  void take_over(std::shared_ptr<const exporter_route> old);
+  void settle(const exporter_route* old);
   // Why this route makes the agent not ready, appended to `out`.
   void not_ready(std::vector<std::string>& out) const;
 
  private:
   exporter_route(asio::io_context& io, options o);
+  // Everything counted before this route, by what it replaced.
+  signal_lane_stats before(std::size_t lane) const;
+  lane_stats heartbeats_before() const;
 
   asio::io_context& io_;
   std::shared_ptr<exporting::exporter> exporter_;
@@ -68,6 +77,9 @@ class exporter_route {
   std::shared_ptr<liveness_lane> heartbeats_;
   std::array<std::shared_ptr<signal_lane>, codec::kSignals> lanes_;
   bool stopped_ = false;
+  std::shared_ptr<const exporter_route> predecessor_;
+  std::array<signal_lane_stats, codec::kSignals> carried_{};
+  lane_stats carried_heartbeats_;
 };
 
 }  // namespace sidelight::pipeline

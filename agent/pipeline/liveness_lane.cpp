@@ -16,7 +16,7 @@ namespace otlp = opentelemetry::proto;
 constexpr stats::metric kDataPoints{
     "sidelight.export.data_points", "{data_point}", stats::kind::counter,
     "Heartbeat data points by exporter and outcome (exported, rejected, superseded by a newer "
-    "state before they could be sent).",
+    "state before they could be sent, dropped when more waited than the lane holds).",
     "data_points_{outcome}"};
 constexpr stats::metric kRequests{"sidelight.export.requests", "{request}", stats::kind::counter,
                                   "Heartbeat export requests by exporter and outcome (ok, failed).",
@@ -59,22 +59,62 @@ std::size_t count_points(const otlp::metrics::v1::ResourceMetrics& rm) {
 }  // namespace
 
 liveness_lane::liveness_lane(asio::io_context& io, std::shared_ptr<exporting::exporter> exporter,
-                             const config::retry_settings& retry)
-    : io_(io), exporter_(std::move(exporter)), gate_(retry), retry_timer_(io), flush_timer_(io) {}
+                             const config::retry_settings& retry, std::uint64_t max_request_bytes)
+    : io_(io),
+      exporter_(std::move(exporter)),
+      gate_(retry),
+      retry_timer_(io),
+      flush_timer_(io),
+      max_request_bytes_(max_request_bytes) {}
 
-void liveness_lane::offer(const std::string& key, otlp::metrics::v1::ResourceMetrics rm) {
+void liveness_lane::offer(const std::string& key, otlp::metrics::v1::ResourceMetrics rm,
+                          bool gone) {
   if (stopped_) return;
   auto points = count_points(rm);
   stats_.points_offered += points;
+  if (auto it = pending_.find(key); it != pending_.end()) {
+    stats_.points_superseded += it->second.points;
+    forget(it);
+  }
   auto& e = pending_[key];
-  stats_.points_superseded += e.points;
   // Encoded now: a request is then the pending entries end to end, without a copy of each
   // instance's messages (the peak of the heap at every heartbeat).
-  e.framed.clear();
   codec::append_field1(e.framed, rm.SerializeAsString());
   e.points = points;
+  e.gone = gone;
   e.generation = ++generation_;
+  (gone ? gone_order_ : live_order_)[e.generation] = key;
+  pending_bytes_ += e.framed.size() + kEntryOverhead;
+  make_room();
   schedule_send();
+}
+
+void liveness_lane::forget(std::map<std::string, entry>::iterator it) {
+  (it->second.gone ? gone_order_ : live_order_).erase(it->second.generation);
+  pending_bytes_ -= it->second.framed.size() + kEntryOverhead;
+  pending_.erase(it);
+}
+
+void liveness_lane::make_room() {
+  std::uint64_t dropped = 0;
+  while (pending_bytes_ > kMaxPendingBytes && pending_.size() > 1) {
+    // An instance that ended said so in its last state, and nothing replaces it; a live one's
+    // state is sent again at its next interval. The gone go first, the oldest of them first.
+    auto& order = gone_order_.empty() ? live_order_ : gone_order_;
+    auto it = pending_.find(order.begin()->second);
+    dropped += it->second.points;
+    forget(it);
+  }
+  if (dropped == 0) return;
+  stats_.points_dropped += dropped;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_drop_warning_ >= std::chrono::seconds(10)) {
+    last_drop_warning_ = now;
+    spdlog::warn(
+        "exporter {}: more instance states wait than {} MiB hold; the oldest are dropped ({} "
+        "data point(s) so far)",
+        exporter_->name(), kMaxPendingBytes >> 20, stats_.points_dropped);
+  }
 }
 
 // Offers made in the same turn of the event loop leave in one request.
@@ -92,17 +132,21 @@ void liveness_lane::schedule_send() {
 void liveness_lane::send_now() {
   codec::release_unused_payloads();  // after a burst, an idle agent gives the memory back
   if (stopped_ || in_flight_ || gate_.waiting() || pending_.empty()) return;
-  // An ExportMetricsServiceRequest: its resource_metrics (field 1), one after the other.
+  // An ExportMetricsServiceRequest: its resource_metrics (field 1), one after the other, up to
+  // max_request_bytes (a state larger than that goes alone); what does not fit goes next.
   std::map<std::string, std::uint64_t> sent;
   std::size_t points = 0;
   std::size_t size = 0;
-  for (const auto& [key, e] : pending_)
+  for (const auto& [key, e] : pending_) {
+    if (!sent.empty() && size + e.framed.size() > max_request_bytes_) break;
     size += e.framed.size();
+    sent[key] = e.generation;
+  }
   auto bytes = std::make_shared<codec::payload>();
   bytes->reserve(size);
-  for (const auto& [key, e] : pending_) {
+  for (const auto& [key, generation] : sent) {
+    const auto& e = pending_.at(key);
     bytes->append(e.framed);
-    sent[key] = e.generation;
     points += e.points;
   }
   in_flight_ = true;
@@ -152,7 +196,7 @@ void liveness_lane::on_done(exporting::export_outcome outcome,
   // Sent (or refused for good): what was sent leaves, unless a newer state replaced it meanwhile.
   for (const auto& [key, generation] : sent) {
     auto it = pending_.find(key);
-    if (it != pending_.end() && it->second.generation == generation) pending_.erase(it);
+    if (it != pending_.end() && it->second.generation == generation) forget(it);
   }
   if (outcome.result == kind::ok) {
     ++stats_.requests_ok;
@@ -167,10 +211,12 @@ void liveness_lane::on_done(exporting::export_outcome outcome,
                    down.count());
     }
     stats_.upstream_ok = true;
+    stats_.refusing = false;
   } else {
     ++stats_.requests_failed;
     stats_.points_rejected += points;
     stats_.last_error = outcome.message;
+    stats_.refusing = true;
     spdlog::warn("exporter {}: upstream refused {} data point(s) for good: {}", exporter_->name(),
                  points, outcome.message);
     gate_.refused();
@@ -207,21 +253,36 @@ void liveness_lane::check_flushed() {
   done(0);
 }
 
-void liveness_lane::visit(stats::sink& out, std::string_view endpoint) const {
+void lane_stats::add(const lane_stats& o) {
+  points_offered += o.points_offered;
+  points_exported += o.points_exported;
+  points_superseded += o.points_superseded;
+  points_rejected += o.points_rejected;
+  points_dropped += o.points_dropped;
+  requests_ok += o.requests_ok;
+  requests_failed += o.requests_failed;
+  retries += o.retries;
+}
+
+void liveness_lane::visit(stats::sink& out, std::string_view endpoint,
+                          const lane_stats& carried) const {
   auto n = [](std::uint64_t v) { return static_cast<double>(v); };
+  auto st = stats_;
+  st.add(carried);
   out.open("exporters", {{"exporter", exporter_->name()}});
   out.fact("endpoint", endpoint);
-  out.fact("upstream", stats_.upstream_ok ? "up" : "failing");
-  out.fact("last_error", stats_.last_error);
-  out.value(kDataPoints, {{"outcome", "exported"}}, n(stats_.points_exported));
-  out.value(kDataPoints, {{"outcome", "rejected"}}, n(stats_.points_rejected));
-  out.value(kDataPoints, {{"outcome", "superseded"}}, n(stats_.points_superseded));
-  out.value(kRequests, {{"outcome", "ok"}}, n(stats_.requests_ok));
-  out.value(kRequests, {{"outcome", "failed"}}, n(stats_.requests_failed));
-  out.value(kRetries, {}, n(stats_.retries));
-  out.value(kUp, {}, stats_.upstream_ok ? 1 : 0);
+  out.fact("upstream", st.upstream_ok ? "up" : "failing");
+  out.fact("last_error", st.last_error);
+  out.value(kDataPoints, {{"outcome", "exported"}}, n(st.points_exported));
+  out.value(kDataPoints, {{"outcome", "rejected"}}, n(st.points_rejected));
+  out.value(kDataPoints, {{"outcome", "superseded"}}, n(st.points_superseded));
+  out.value(kDataPoints, {{"outcome", "dropped"}}, n(st.points_dropped));
+  out.value(kRequests, {{"outcome", "ok"}}, n(st.requests_ok));
+  out.value(kRequests, {{"outcome", "failed"}}, n(st.requests_failed));
+  out.value(kRetries, {}, n(st.retries));
+  out.value(kUp, {}, st.upstream_ok ? 1 : 0);
   out.value(kPending, {}, n(pending_.size()));
-  out.value(kLastLatency, {}, std::chrono::duration<double>(stats_.last_latency).count());
+  out.value(kLastLatency, {}, std::chrono::duration<double>(st.last_latency).count());
   out.close();
 }
 

@@ -463,8 +463,28 @@ void signal_lane::keep_for_next_start(std::uint64_t left) {
   }
 }
 
-void signal_lane::visit(stats::sink& out) const {
+void signal_lane_stats::add(const signal_lane_stats& o) {
+  received_items += o.received_items;
+  recovered_items += o.recovered_items;
+  exported_items += o.exported_items;
+  for (std::size_t r = 0; r < kDropReasons; ++r)
+    dropped_items[r] += o.dropped_items[r];
+  queued_items += o.queued_items;
+  queued_bytes += o.queued_bytes;
+  in_flight_items += o.in_flight_items;
+  in_flight_bytes += o.in_flight_bytes;
+  in_flight_requests += o.in_flight_requests;
+  requests_ok += o.requests_ok;
+  requests_failed += o.requests_failed;
+  retries += o.retries;
+  for (std::size_t b = 0; b < latency_buckets.size(); ++b)
+    latency_buckets[b] += o.latency_buckets[b];
+  latency_sum_seconds += o.latency_sum_seconds;
+}
+
+void signal_lane::visit(stats::sink& out, const signal_lane_stats& carried) const {
   auto st = stats();
+  st.add(carried);
   auto sig = codec::to_string(signal_);
   out.open("pipelines", {{"exporter", exporter_->name()}, {"signal", sig}});
   out.fact("upstream", st.upstream_ok ? "up" : "failing");

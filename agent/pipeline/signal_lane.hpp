@@ -90,6 +90,9 @@ struct signal_lane_stats {
   bool balanced() const {
     return received_items == exported_items + dropped_total() + queued_items + in_flight_items;
   }
+  // Adds another lane's numbers (a predecessor's, replaced by a reload); the text and the
+  // upstream's state stay this one's.
+  void add(const signal_lane_stats& o);
 };
 
 class signal_lane : public std::enable_shared_from_this<signal_lane> {
@@ -114,8 +117,9 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   void stop();
 
   signal_lane_stats stats() const;
-  // Its numbers, as section "pipelines" named by exporter and signal.
-  void visit(stats::sink& out) const;
+  // Its numbers, as section "pipelines" named by exporter and signal, with `carried` (what a
+  // lane it replaced counted) added.
+  void visit(stats::sink& out, const signal_lane_stats& carried = {}) const;
   codec::signal signal() const { return signal_; }
   const std::string& exporter_name() const { return exporter_->name(); }
 

@@ -1,6 +1,7 @@
 #include "watch/watch.hpp"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <cstdio>
 #include <string_view>
 #include <vector>
@@ -116,11 +117,23 @@ void visit_instance(stats::sink& out, const instance_report& r, const change_boo
 std::shared_ptr<target_watcher> make_watcher(watch_context& ctx, const config::target& t,
                                              report_handler on_report) {
   auto changes = std::make_shared<change_book>();
-  auto w = make_kind(ctx, t, [changes, on_report = std::move(on_report)](const instance_report& r) {
-    changes->note(r);
-    on_report(r);
-  });
-  if (w) w->changes_ = std::move(changes);
+  auto self = std::make_shared<std::weak_ptr<target_watcher>>();
+  auto& io = ctx.io;
+  auto w = make_kind(
+      ctx, t, [changes, self, &io, on_report = std::move(on_report)](const instance_report& r) {
+        changes->note(r);
+        on_report(r);
+        if (r.what == change::none) return;
+        // Once the watcher has finished with this change: its instances are
+        // then all as they now are.
+        asio::post(io, [self] {
+          if (auto watcher = self->lock()) watcher->note_state();
+        });
+      });
+  if (w) {
+    w->changes_ = std::move(changes);
+    *self = w;
+  }
   return w;
 }
 
@@ -140,35 +153,68 @@ const change_book::entry* change_book::find(const std::string& instance_id) cons
   return it == by_instance_.end() ? nullptr : &it->second;
 }
 
-void target_watcher::visit(stats::sink& out) const {
+namespace {
+
+struct target_summary {
   std::vector<instance_report> instances;
-  for_each_instance([&](const instance_report& r) { instances.push_back(r); });
-  auto now = now_unix_ns();
   std::uint64_t live = 0;
   std::uint64_t restarts = 0;
   double uptime = 0;
-  for (const auto& r : instances) {
-    restarts += r.restarts;
+};
+
+target_summary summarize(const target_watcher& w, std::int64_t now) {
+  target_summary s;
+  w.for_each_instance([&](const instance_report& r) { s.instances.push_back(r); });
+  for (const auto& r : s.instances) {
+    s.restarts += r.restarts;
     if (!r.up) continue;
-    ++live;
+    ++s.live;
     if (r.up_since_unix_ns > 0 && now > r.up_since_unix_ns)
-      uptime = std::max(uptime, static_cast<double>(now - r.up_since_unix_ns) / 1e9);
+      s.uptime = std::max(s.uptime, static_cast<double>(now - r.up_since_unix_ns) / 1e9);
   }
-  const std::uint64_t min_instances = 1;
-  std::string_view status = live >= min_instances ? "running" : "down";
+  return s;
+}
+
+constexpr std::uint64_t kMinInstances = 1;
+
+target_state state_of(const target_summary& s) {
+  return s.live >= kMinInstances ? target_state::running : target_state::down;
+}
+
+}  // namespace
+
+target_state target_watcher::note_state() const {
+  auto now = now_unix_ns();
+  auto state = state_of(summarize(*this, now));
+  timeline_.observe(state, now);
+  return state;
+}
+
+void target_watcher::visit(stats::sink& out) const {
+  auto now = now_unix_ns();
+  auto s = summarize(*this, now);
+  auto state = state_of(s);
+  timeline_.observe(state, now);
   out.open("targets", {{"target", target_.name}, {"service", target_.name}});
   out.fact("kind", config::to_string(target_.identity));
-  out.fact("state", status);
-  out.value(kTargetUp, {}, live >= min_instances ? 1 : 0);
-  for (auto s : kStatuses)
-    out.value(kTargetStatus, {{"status", s}}, s == status ? 1 : 0);
-  out.value(kTargetInstances, {}, static_cast<double>(live));
-  out.value(kTargetMinInstances, {}, static_cast<double>(min_instances));
-  out.value(kTargetRestarts, {}, static_cast<double>(restarts));
-  out.value(kTargetUptime, {}, uptime);
+  out.fact("state", to_string(state));
+  out.value(kTargetUp, {}, state == target_state::down ? 0 : 1);
+  for (auto st : kStatuses)
+    out.value(kTargetStatus, {{"status", st}}, st == to_string(state) ? 1 : 0);
+  out.value(kTargetInstances, {}, static_cast<double>(s.live));
+  out.value(kTargetMinInstances, {}, static_cast<double>(kMinInstances));
+  out.value(kTargetRestarts, {}, static_cast<double>(s.restarts));
+  out.value(kTargetUptime, {}, s.uptime);
   out.value(kTargetLastChange, {}, static_cast<double>(changes_->latest().unix_ns / 1'000'000'000));
-  for (const auto& r : instances)
+  for (const auto& r : s.instances)
     visit_instance(out, r, *changes_, now);
+  for (const auto& p : timeline_.view(now)) {
+    out.open("periods", {});
+    out.fact("state", to_string(p.state));
+    out.fact("start_unix_nano", p.start_unix_ns);
+    out.fact("end_unix_nano", p.end_unix_ns);
+    out.close();
+  }
   out.close();
 }
 

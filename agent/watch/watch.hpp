@@ -17,6 +17,7 @@
 #include "stats/stats.hpp"
 #include "watch/liveness_state.hpp"
 #include "watch/proc.hpp"
+#include "watch/timeline.hpp"
 
 namespace sidelight::watch {
 
@@ -93,8 +94,11 @@ class target_watcher {
   // The current state of every instance, for a periodic heartbeat.
   virtual void for_each_instance(const std::function<void(const instance_report&)>& fn) const = 0;
 
-  // Its numbers: section "targets" named by target and service, with its instances nested.
+  // Its numbers: section "targets" named by target and service, with its instances and its last
+  // hour's periods (running, down, ...) nested.
   void visit(stats::sink& out) const;
+  // The target as a whole now, from its instances; noted in its timeline.
+  target_state note_state() const;
 
   const config::target& target() const { return target_; }
 
@@ -105,6 +109,7 @@ class target_watcher {
   friend std::shared_ptr<target_watcher> make_watcher(watch_context&, const config::target&,
                                                       report_handler);
   std::shared_ptr<change_book> changes_ = std::make_shared<change_book>();
+  mutable state_timeline timeline_;
 };
 
 std::shared_ptr<target_watcher> make_watcher(watch_context& ctx, const config::target& t,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # /metrics of a running sidelight, checked by Prometheus' own promtool (`check metrics` parses the
-# exposition format and lints names, types and help).
+# exposition format and lints names, types and help), and against the names the shipped alerts
+# and dashboard use (tests/prometheus/metric_names.txt): a rename that leaves them behind fails.
 #   promtool_test.sh path/to/sidelight path/to/repo
 set -euo pipefail
 binary=$1 root=$2
@@ -14,6 +15,7 @@ target=$!
 cat >"$work/sidelight.yaml" <<YAML
 exporters: { console: {} }
 admin: { listen: "unix:$work/admin.sock" }
+intake: { ndjson: { unix: "$work/ndjson.sock" } }
 targets:
   - name: prom-target
     pid: $target
@@ -36,4 +38,13 @@ grep -q "^sidelight_target_up{target=\"prom-target\",.*} 1$" "$work/metrics" ||
   { echo "FAIL: prom-target is not up in /metrics"; cat "$work/metrics"; exit 1; }
 grep -q "^sidelight_target_up{target=\"prom-gone\",.*} 0$" "$work/metrics" ||
   { echo "FAIL: prom-gone is not down in /metrics"; cat "$work/metrics"; exit 1; }
-echo "ok: promtool accepts /metrics"
+missing=()
+while read -r name; do
+  [[ $name == sidelight_* ]] || continue
+  grep -q "^$name[{ ]" "$work/metrics" || missing+=("$name")
+done < <(grep -v '^#' "$root/tests/prometheus/metric_names.txt")
+if ((${#missing[@]})); then
+  echo "FAIL: /metrics lacks names the alerts and dashboard use: ${missing[*]}"; cat "$work/metrics"
+  exit 1
+fi
+echo "ok: promtool accepts /metrics, which has every name the alerts and dashboard use"
