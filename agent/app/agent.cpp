@@ -14,6 +14,7 @@
 #include "export/multi_exporter.hpp"
 #include "export/otlp_grpc_exporter.hpp"
 #include "export/otlp_http_exporter.hpp"
+#include "log/fields.hpp"
 
 namespace sidelight::app {
 
@@ -295,8 +296,12 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
           }
         }
         if (r.what == watch::change::down || r.what == watch::change::restart) {
-          spdlog::info("target {}: {}{}", r.target, watch::to_string(r.what),
-                       r.reason.empty() ? "" : " (" + r.reason + ")");
+          log::info({.target = r.target,
+                     .instance = r.instance_id,
+                     .pid = r.process ? r.process->pid : 0,
+                     .error = r.reason},
+                    "target {}: {}{}", r.target, watch::to_string(r.what),
+                    r.reason.empty() ? "" : " (" + r.reason + ")");
         }
       });
       fresh.push_back(w);

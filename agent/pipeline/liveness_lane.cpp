@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "export/payload.hpp"
+#include "log/fields.hpp"
 
 namespace sidelight::pipeline {
 
@@ -117,10 +118,10 @@ void liveness_lane::on_done(exporting::export_outcome outcome,
     if (stats_.upstream_ok) {
       stats_.upstream_ok = false;
       outage_started_ = std::chrono::steady_clock::now();
-      spdlog::warn(
-          "exporter {}: upstream failed ({}); keeping the latest state of {} instance(s) "
-          "and retrying with backoff",
-          exporter_->name(), outcome.message, pending_.size());
+      log::warn({.exporter = exporter_->name(), .error = outcome.message},
+                "exporter {}: upstream failed ({}); keeping the latest state of {} instance(s) "
+                "and retrying with backoff",
+                exporter_->name(), outcome.message, pending_.size());
     }
     auto wait = backoff_.next();
     if (outcome.retry_after) {

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
+#include "log/fields.hpp"
+
 namespace sidelight::pipeline {
 
 // kSpooledChunkMemory counts a queue entry and a record with its shared_ptr control block and
@@ -285,9 +287,10 @@ void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome ou
                        (max_elapsed.count() > 0 && now - b->first_attempt >= max_elapsed);
       if (now - last_warning_ >= kWarnEvery) {
         last_warning_ = now;
-        spdlog::warn("exporter {}: {} export failed ({}): {}", exporter_->name(),
-                     exporting::to_string(signal_), retryable ? "will retry" : "permanent",
-                     outcome.message);
+        log::warn({.exporter = exporter_->name(), .error = outcome.message},
+                  "exporter {}: {} export failed ({}): {}", exporter_->name(),
+                  exporting::to_string(signal_), retryable ? "will retry" : "permanent",
+                  outcome.message);
       }
       if (!retryable || exhausted || stopped_) {
         land(*b);
