@@ -674,7 +674,15 @@ int agent::run() {
 
   wait_for_signals();
   notify_systemd("READY=1");
+  // systemd's watchdog hears from us only while this loop, the exporters' threads and the intake
+  // thread answer (app/watchdog.hpp); the probe runs on this loop.
+  watchdog_ = watchdog::from_environment(io_, [this](watchdog_round& round) {
+    for (auto& slot : exporters_)
+      slot.exporter->probe(round.expect("exporter " + slot.exporter->name()));
+    if (intake_thread_.joinable()) asio::post(intake_io_, round.expect("intake"));
+  });
   io_.run();
+  watchdog_.reset();
   return exit_code_;
 }
 

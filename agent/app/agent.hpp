@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "admin/admin_server.hpp"
+#include "app/watchdog.hpp"
 #include "config/config.hpp"
 #include "export/exporter.hpp"
 #include "heartbeat/heartbeat.hpp"
@@ -108,6 +109,7 @@ class agent {
   std::uint64_t reloads_refused_ = 0;
   bool stopping_ = false;
   int exit_code_ = 0;
+  std::unique_ptr<watchdog> watchdog_;  // runs while io_ does
 };
 
 }  // namespace sidelight::app
