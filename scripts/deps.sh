@@ -2,7 +2,8 @@
 # Install the Debian 12 packages sidelight needs to build, test and fuzz.
 # Idempotent: only missing packages are installed. Uses sudo when not root.
 #
-#   scripts/deps.sh            # build + test dependencies
+#   scripts/deps.sh                 # build + test dependencies
+#   scripts/deps.sh PACKAGE...      # and these too (e.g. scripts/package.sh's dpkg-dev lintian)
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,7 @@ packages=(
   libssl-dev zlib1g-dev libsimdjson-dev libre2-dev
   clang libclang-rt-14-dev clang-format
   python3 python3-venv socat procps systemd curl ca-certificates openssl
+  "$@"
 )
 
 missing=()
