@@ -9,9 +9,10 @@
 #   scripts/test.sh --tsan          ThreadSanitizer build, in build-tsan/
 #   scripts/test.sh --fuzz [SECS]   build the libFuzzer targets with clang and run each for SECS
 #                                   seconds (default 30) over its corpus in fuzz/corpus/
-#   scripts/test.sh --package       build the Debian package (scripts/package.sh, lintian) and
+#   scripts/test.sh --package       build the Debian package (scripts/package.sh, lintian),
 #                                   install, check and purge it in a throwaway Debian 12 root
-#                                   (tests/package/deb_test.sh; root, or sudo)
+#                                   (tests/package/deb_test.sh), then under systemd in a podman
+#                                   container (tests/package/systemd_test.sh); root, or sudo
 #   extra arguments after -- go to ctest, e.g. -- -R liveness
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +46,8 @@ if [[ $mode == package ]]; then
   deb=$(scripts/package.sh | tail -n1)
   sudo=()
   [[ $(id -u) -eq 0 ]] || sudo=(sudo env "SIDELIGHT_CACHE=$SIDELIGHT_CACHE")
-  exec "${sudo[@]}" tests/package/deb_test.sh "$deb"
+  "${sudo[@]}" tests/package/deb_test.sh "$deb"
+  exec "${sudo[@]}" tests/package/systemd_test.sh "$deb"
 fi
 
 dir=build cmake_args=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Debian package, installed as an operator would install it: `apt-get install ./sidelight.deb`
-# in a throwaway Debian 12 root (mmdebstrap; the base is cached as a tarball under
+# in a throwaway Debian 12 root (tests/package/base.sh: mmdebstrap, cached as a tarball under
 # $SIDELIGHT_CACHE/debian12, so only the first run downloads it), each step in a chroot with a
 # private mount and PID namespace. Checks the files, the conffile, the sidelight user, that
 # `sidelight --version` runs, systemd-analyze verify and security on the installed unit, that the
@@ -13,28 +13,11 @@ set -euo pipefail
 deb=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-cache=${SIDELIGHT_CACHE:-$HOME/.cache/sidelight}/debian12
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 [[ $(id -u) -eq 0 ]] || fail "needs root (chroot, mounts); run it with sudo"
-"$repo/scripts/deps.sh" mmdebstrap
-
-# ---- the base root: minbase with systemd (systemd-analyze) and man-db (verify reads the man page)
-mirrors=(
-  "deb http://deb.debian.org/debian bookworm main"
-  "deb http://deb.debian.org/debian bookworm-updates main"
-  "deb http://deb.debian.org/debian-security bookworm-security main"
-)
-include=systemd,man-db
-key=$(printf '%s\n' "${mirrors[@]}" "$include" | sha256sum | cut -c1-12)
-base=$cache/base-$key.tar
-mkdir -p "$cache/archives/partial"
-if [[ ! -s $base ]]; then
-  echo "[package-test] creating the Debian 12 base in $base (once)" >&2
-  mmdebstrap --quiet --variant=minbase --format=tar --include="$include" bookworm "$base.tmp" \
-    "${mirrors[@]}" >&2
-  mv "$base.tmp" "$base"
-fi
+base=$("$here/base.sh")
+cache=$(dirname "$base")
 
 root=$(mktemp -d /var/tmp/sidelight-deb-test.XXXXXX)
 cleanup() { rm -rf "$root"; }
