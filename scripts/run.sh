@@ -16,11 +16,18 @@
 # sidelight after its final export, then the demo; the pidfile and the sockets go with them.
 #
 #   scripts/run.sh [sidelight run arguments...]      e.g. --log-level debug, or -c my.yaml
+#
+# For its test (tests/scripts/run_test.sh): SIDELIGHT_BINARY runs that binary instead of building
+# one, SIDELIGHT_DEMO_PERIOD makes the demo crash every that many seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
-source scripts/lib.sh
-sidelight_build build sidelight >&2
+binary=${SIDELIGHT_BINARY:-}
+if [[ -z $binary ]]; then
+  scripts/deps.sh
+  source scripts/lib.sh
+  sidelight_build build sidelight >&2
+  binary=build/bin/sidelight
+fi
 
 export SIDELIGHT_RUNTIME_DIR=${SIDELIGHT_RUNTIME_DIR:-/tmp/sidelight-run}
 export SIDELIGHT_DEMO_PIDFILE=$SIDELIGHT_RUNTIME_DIR/demo.pid
@@ -40,7 +47,8 @@ cleanup() {
 trap cleanup EXIT
 # In a session of its own: Ctrl-C reaches sidelight, which exports a last time, while the demo
 # keeps its state until cleanup() stops it.
-setsid scripts/demo-service.sh "$SIDELIGHT_DEMO_PIDFILE" "$SIDELIGHT_RUNTIME_DIR/ndjson.sock" &
+setsid scripts/demo-service.sh "$SIDELIGHT_DEMO_PIDFILE" "$SIDELIGHT_RUNTIME_DIR/ndjson.sock" \
+  "${SIDELIGHT_DEMO_PERIOD:-20}" &
 demo=$!
 for _ in $(seq 50); do
   [[ -s $SIDELIGHT_DEMO_PIDFILE ]] && break
@@ -58,8 +66,8 @@ if ((${#config[@]})); then
     echo "[run] no upstream (OTEL_EXPORTER_OTLP_ENDPOINT is unset): heartbeats on the console" >&2
   fi
 fi
-echo "[run] demo service: crashes every 20 s, restarted 2 s later; Ctrl-C to stop" >&2
+echo "[run] demo service: crashes every ${SIDELIGHT_DEMO_PERIOD:-20} s, restarted 2 s later; Ctrl-C to stop" >&2
 echo "[run] intake sockets in $SIDELIGHT_RUNTIME_DIR; try:" >&2
 echo "      echo '{\"level\":\"warn\",\"message\":\"hello\"}' | socat - UNIX-CONNECT:$SIDELIGHT_RUNTIME_DIR/ndjson.sock" >&2
 # Not exec: cleanup() runs when sidelight has stopped.
-build/bin/sidelight run "${config[@]}" "$@"
+"$binary" run "${config[@]}" "$@"
