@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Debian package, installed as an operator would install it: `apt-get install ./sidelight.deb`
-# in a throwaway Debian 12 root (tests/package/base.sh: mmdebstrap, cached as a tarball under
+# in a throwaway Debian 12 root (debian12_base in lib.sh: mmdebstrap, cached as a tarball under
 # $SIDELIGHT_CACHE/debian12, so only the first run downloads it), each step in a chroot with a
 # private mount and PID namespace. Checks the files, the conffile, the sidelight user, that
 # `sidelight --version` runs, systemd-analyze verify and security on the installed unit, that the
@@ -11,12 +11,8 @@
 #   tests/package/deb_test.sh path/to/sidelight_VERSION_ARCH.deb       (as root)
 set -euo pipefail
 deb=$(realpath "$1")
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok: $*"; }
-[[ $(id -u) -eq 0 ]] || fail "needs root (chroot, mounts); run it with sudo"
-base=$("$here/base.sh")
+source "$(dirname "$0")/lib.sh"
+base=$(debian12_base)
 cache=$(dirname "$base")
 
 root=$(mktemp -d /var/tmp/sidelight-deb-test.XXXXXX)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Debian package under a real systemd: a podman container of the Debian 12 base
-# (tests/package/base.sh) with systemd as PID 1. `apt-get install ./sidelight.deb` must leave the
+# (debian12_base in lib.sh) with systemd as PID 1. `apt-get install ./sidelight.deb` must leave the
 # service running in its sandbox as user sidelight with only its two capabilities; its log lines
 # reach the journal with their priorities; `systemctl reload` with a bad config keeps it running;
 # and when only its event loop's thread is stopped (ptrace, from the host), systemd's watchdog
@@ -12,13 +12,9 @@
 # PID 1 has every capability, and the unit can only pass on what its manager has.
 set -euo pipefail
 deb=$(realpath "$1")
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok: $*"; }
-[[ $(id -u) -eq 0 ]] || fail "needs root (podman with systemd, ptrace); run it with sudo"
+source "$(dirname "$0")/lib.sh"
 "$repo/scripts/deps.sh" podman runc
-base=$("$here/base.sh")
+base=$(debian12_base)
 cache=$(dirname "$base")
 
 # podman on this kind of host: runc (crun refuses the hybrid cgroups) and no default ulimits.
@@ -40,16 +36,6 @@ podman run -d --name "$name" --runtime runc --systemd=always \
   -v "$cache/archives:/var/cache/apt/archives" "$image" /lib/systemd/systemd >/dev/null
 in_box() { podman exec "$name" env LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
 
-# await SECONDS WHAT CMD...: runs CMD until it succeeds; fails naming WHAT after SECONDS.
-await() {
-  local seconds=$1 what=$2
-  shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || fail "not within ${seconds}s: $what"
-    sleep 0.2   # polling systemd's state: there is no event to wait on from outside
-  done
-}
 booted() { [[ $(in_box systemctl is-system-running) =~ ^(running|degraded)$ ]]; }
 await 60 "systemd up in the container" booted
 ok "systemd is PID 1 in the container ($(in_box systemctl --version | head -n1))"
