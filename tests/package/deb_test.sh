@@ -53,7 +53,7 @@ snapshot() {
     sort
 }
 snapshot >"$root.before"
-trap 'rm -rf "$root" "$root.before" "$root.after"' EXIT
+trap 'rm -rf "$root" "$root.before" "$root.after" "$root.agent"' EXIT
 
 # ---- install
 apt_get install -y "$pkg"

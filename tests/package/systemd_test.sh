@@ -21,19 +21,18 @@ cache=$(dirname "$base")
 work=$(mktemp -d)
 printf '[containers]\ndefault_ulimits = []\n' >"$work/containers.conf"
 export CONTAINERS_CONF=$work/containers.conf
-image=localhost/sidelight-test-debian12:$(basename "$base" .tar | cut -d- -f2)
 name=sidelight-systemd-test-$$
+# The container's root is a fresh copy of the base, thrown away after: no image is stored.
+root=$(mktemp -d /var/tmp/sidelight-systemd-test.XXXXXX)
 cleanup() {
   podman rm -f "$name" >/dev/null 2>&1 || true
-  rm -rf "$work"
+  rm -rf "$work" "$root"
 }
 trap cleanup EXIT
-if ! podman image exists "$image"; then
-  podman import -q "$base" "$image" >/dev/null
-fi
+tar -C "$root" -xf "$base"
 podman run -d --name "$name" --runtime runc --systemd=always \
   --cap-add SYS_PTRACE,DAC_READ_SEARCH \
-  -v "$cache/archives:/var/cache/apt/archives" "$image" /lib/systemd/systemd >/dev/null
+  -v "$cache/archives:/var/cache/apt/archives" --rootfs "$root" /lib/systemd/systemd >/dev/null
 in_box() { podman exec "$name" env LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
 
 booted() { [[ $(in_box systemctl is-system-running) =~ ^(running|degraded)$ ]]; }
