@@ -2,8 +2,9 @@
 # Install the Debian 12 packages sidelight needs to build, test and fuzz.
 # Idempotent: only missing packages are installed. Uses sudo when not root.
 #
-#   scripts/deps.sh              # build + test dependencies
-#   scripts/deps.sh --build-only # what building the agent alone needs (the image's build stage)
+#   scripts/deps.sh                 # build + test dependencies
+#   scripts/deps.sh --build-only    # what building the agent alone needs (the image's build stage)
+#   scripts/deps.sh PACKAGE...      # and these too (e.g. scripts/package.sh's dpkg-dev lintian)
 set -euo pipefail
 
 packages=(
@@ -13,13 +14,19 @@ packages=(
   libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev
   libssl-dev zlib1g-dev libsimdjson-dev libre2-dev
 )
-if [[ ${1:-} != --build-only ]]; then
+build_only=0
+if [[ ${1:-} == --build-only ]]; then
+  build_only=1
+  shift
+fi
+if ((!build_only)); then
   packages+=(
     git catch2
     clang libclang-rt-14-dev clang-format
     python3 python3-venv socat procps systemd curl ca-certificates openssl
   )
 fi
+packages+=("$@")
 
 missing=()
 for p in "${packages[@]}"; do

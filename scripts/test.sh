@@ -9,6 +9,10 @@
 #   scripts/test.sh --tsan          ThreadSanitizer build, in build-tsan/
 #   scripts/test.sh --fuzz [SECS]   build the libFuzzer targets with clang and run each for SECS
 #                                   seconds (default 30) over its corpus in fuzz/corpus/
+#   scripts/test.sh --package       build the Debian package (scripts/package.sh, lintian),
+#                                   install, check and purge it in a throwaway Debian 12 root
+#                                   (tests/package/deb_test.sh), then under systemd in a podman
+#                                   container (tests/package/systemd_test.sh); root, or sudo
 #   extra arguments after -- go to ctest, e.g. -- -R liveness
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +26,7 @@ while (($#)); do
       mode=fuzz
       if [[ ${2:-} =~ ^[0-9]+$ ]]; then fuzz_seconds=$2; shift; fi
       ;;
+    --package) mode=package ;;
     --no-interop) interop=0 ;;
     --interop-only) only_interop=1 ;;
     --) shift; ctest_args=("$@"); break ;;
@@ -36,6 +41,13 @@ source scripts/lib.sh
 
 if [[ $mode == fuzz ]]; then
   exec scripts/fuzz.sh "$fuzz_seconds"
+fi
+if [[ $mode == package ]]; then
+  deb=$(scripts/package.sh | tail -n1)
+  sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo env "SIDELIGHT_CACHE=$SIDELIGHT_CACHE")
+  "${sudo[@]}" tests/package/deb_test.sh "$deb"
+  exec "${sudo[@]}" tests/package/systemd_test.sh "$deb"
 fi
 
 dir=build cmake_args=()

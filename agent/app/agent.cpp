@@ -14,6 +14,7 @@
 #include "config/loader.hpp"
 #include "export/open_exporter.hpp"
 #include "heartbeat/self_metrics.hpp"
+#include "log/fields.hpp"
 
 namespace sidelight::app {
 
@@ -195,8 +196,12 @@ void agent::rebuild_watchers(const config::config& cfg) {
       emitter_->on_report(r);
       on_instance(r);
       if (r.what == watch::change::down || r.what == watch::change::restart) {
-        spdlog::info("target {}: {}{}", r.target, watch::to_string(r.what),
-                     r.reason.empty() ? "" : " (" + r.reason + ")");
+        log::info({.target = r.target,
+                   .instance = r.instance_id,
+                   .pid = r.process ? r.process->pid : 0,
+                   .error = r.reason},
+                  "target {}: {}{}", r.target, watch::to_string(r.what),
+                  r.reason.empty() ? "" : " (" + r.reason + ")");
       }
     });
   }
@@ -464,7 +469,15 @@ int agent::run() {
 
   wait_for_signals();
   notify_systemd("READY=1");
+  // systemd's watchdog hears from us only while this loop, the exporters' threads and the intake
+  // thread answer (app/watchdog.hpp); the probe runs on this loop.
+  watchdog_ = watchdog::from_environment(io_, [this](watchdog_round& round) {
+    for (auto& r : routes_)
+      r.path->probe(round.expect("exporter " + r.path->name()));
+    if (intake_thread_.joinable()) asio::post(intake_io_, round.expect("intake"));
+  });
   io_.run();
+  watchdog_.reset();
   return exit_code_;
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "admin/admin_server.hpp"
+#include "app/watchdog.hpp"
 #include "config/config.hpp"
 #include "heartbeat/heartbeat.hpp"
 #include "intake/intake.hpp"
@@ -104,6 +105,7 @@ class agent final : public admin::status_provider {
   std::uint64_t reloads_refused_ = 0;
   bool stopping_ = false;
   int exit_code_ = 0;
+  std::unique_ptr<watchdog> watchdog_;  // runs while io_ does
 };
 
 }  // namespace sidelight::app

@@ -21,7 +21,10 @@ void notify_systemd(std::string_view state) {
   if (path[0] == '@') addr.sun_path[0] = '\0';  // an abstract socket
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
-  ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+  // Never wait for the service manager: a full socket (a PID 1 that stopped reading) must not
+  // hold up the event loop or the watchdog's thread; the message is dropped instead.
+  ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
+           reinterpret_cast<sockaddr*>(&addr),
            static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
   ::close(fd);
 }

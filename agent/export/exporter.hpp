@@ -49,6 +49,11 @@ class exporter {
 
   // Cancels whatever is in flight and refuses new sends; idempotent, safe without any send.
   virtual void shutdown() = 0;
+
+  // Calls `answered` from the thread that finishes this exporter's requests, once that thread has
+  // got to it: how systemd's watchdog learns the thread still makes progress (app/watchdog.hpp).
+  // An exporter that finishes on the caller's thread answers at once; so does one shut down.
+  virtual void probe(std::function<void()> answered) { answered(); }
 };
 
 }  // namespace sidelight::exporting

@@ -120,6 +120,17 @@ void multi_exporter::attempt(signal s, codec::payload_ptr request, done_fn done,
                  });
 }
 
+void multi_exporter::probe(std::function<void()> answered) {
+  if (members_.empty()) return answered();
+  auto left = std::make_shared<std::atomic<std::size_t>>(members_.size());
+  auto done = std::make_shared<std::function<void()>>(std::move(answered));
+  for (auto& m : members_) {
+    m.upstream->probe([left, done] {
+      if (left->fetch_sub(1) == 1) (*done)();
+    });
+  }
+}
+
 void multi_exporter::shutdown() {
   stopped_.store(true);
   for (auto& m : members_)

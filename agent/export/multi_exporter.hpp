@@ -33,6 +33,8 @@ class multi_exporter final : public exporter {
   const std::string& name() const override { return name_; }
   void send(signal s, codec::payload_ptr request, done_fn done) override;
   void shutdown() override;
+  // Answered once every endpoint's exporter has answered.
+  void probe(std::function<void()> answered) override;
 
  private:
   using clock = std::chrono::steady_clock;

@@ -1,6 +1,8 @@
 #include "export/otlp_grpc_exporter.hpp"
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <fstream>
@@ -108,6 +110,11 @@ struct otlp_grpc_exporter::call {
   std::chrono::steady_clock::time_point started;
 };
 
+struct otlp_grpc_exporter::probe_alarm {
+  grpc::Alarm alarm;
+  std::function<void()> answered;
+};
+
 std::variant<std::unique_ptr<otlp_grpc_exporter>, std::string> otlp_grpc_exporter::create(
     const config::otlp_exporter& cfg) {
   std::shared_ptr<grpc::ChannelCredentials> creds;
@@ -150,6 +157,7 @@ otlp_grpc_exporter::otlp_grpc_exporter(const config::otlp_exporter& cfg,
                                        std::shared_ptr<grpc::Channel> channel)
     : name_(cfg.name), cfg_(cfg), channel_(std::move(channel)), stub_(channel_) {
   worker_ = std::thread([this] { drain(); });
+  ::pthread_setname_np(worker_.native_handle(), "sl-grpc-export");
 }
 
 otlp_grpc_exporter::~otlp_grpc_exporter() {
@@ -199,11 +207,15 @@ void otlp_grpc_exporter::drain() {
   void* tag = nullptr;
   bool ok = false;
   while (cq_.Next(&tag, &ok)) {
-    std::unique_ptr<call> c(static_cast<call*>(tag));
-    {
-      std::lock_guard lock(mutex_);
-      in_flight_.erase(c.get());
+    std::unique_lock lock(mutex_);
+    if (probes_.erase(tag) > 0) {
+      lock.unlock();
+      std::unique_ptr<probe_alarm>(static_cast<probe_alarm*>(tag))->answered();
+      continue;
     }
+    std::unique_ptr<call> c(static_cast<call*>(tag));
+    in_flight_.erase(c.get());
+    lock.unlock();
     export_outcome out;
     if (!ok) {
       out.result = export_outcome::kind::retryable;
@@ -218,6 +230,18 @@ void otlp_grpc_exporter::drain() {
     out.latency = std::chrono::steady_clock::now() - c->started;
     if (c->done) c->done(std::move(out));
   }
+}
+
+void otlp_grpc_exporter::probe(std::function<void()> answered) {
+  std::unique_lock lock(mutex_);
+  if (stopped_) {
+    lock.unlock();
+    answered();
+    return;
+  }
+  auto* p = new probe_alarm{{}, std::move(answered)};
+  probes_.insert(p);
+  p->alarm.Set(&cq_, gpr_now(GPR_CLOCK_MONOTONIC), p);
 }
 
 void otlp_grpc_exporter::shutdown() {

@@ -36,9 +36,12 @@ class otlp_grpc_exporter final : public exporter {
   const std::string& name() const override { return name_; }
   void send(signal s, codec::payload_ptr request, done_fn done) override;
   void shutdown() override;
+  // An alarm that fires at once on the completion queue: answered when drain() reaches it.
+  void probe(std::function<void()> answered) override;
 
  private:
   struct call;
+  struct probe_alarm;
   otlp_grpc_exporter(const config::otlp_exporter& cfg, std::shared_ptr<grpc::Channel> channel);
   void drain();
 
@@ -50,6 +53,7 @@ class otlp_grpc_exporter final : public exporter {
   std::thread worker_;
   std::mutex mutex_;
   std::set<call*> in_flight_;
+  std::set<void*> probes_;  // probe_alarm tags not yet drained
   bool stopped_ = false;
 };
 

@@ -3,6 +3,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -628,6 +629,7 @@ std::variant<std::unique_ptr<otlp_http_exporter>, std::string> otlp_http_exporte
   auto* raw = i.get();
   i->door->io = &i->io;
   i->thread = std::thread([raw] { raw->io.run(); });
+  ::pthread_setname_np(i->thread.native_handle(), "sl-http-export");
   return std::unique_ptr<otlp_http_exporter>(new otlp_http_exporter(std::move(i)));
 }
 
@@ -657,6 +659,16 @@ void otlp_http_exporter::send(signal s, codec::payload_ptr request, done_fn done
             [i = impl_.get(), s, request = std::move(request), done = std::move(done)]() mutable {
               i->start(s, std::move(request), std::move(done));
             });
+}
+
+void otlp_http_exporter::probe(std::function<void()> answered) {
+  std::unique_lock lock(impl_->mutex);
+  if (impl_->stopping) {
+    lock.unlock();
+    answered();
+    return;
+  }
+  net::post(impl_->io, std::move(answered));
 }
 
 void otlp_http_exporter::shutdown() {

@@ -46,6 +46,8 @@ class otlp_http_exporter final : public exporter {
   const std::string& name() const override;
   void send(signal s, codec::payload_ptr request, done_fn done) override;
   void shutdown() override;
+  // Answered by the I/O thread, in turn with the exchanges posted before it.
+  void probe(std::function<void()> answered) override;
 
   struct impl;
 

@@ -11,6 +11,7 @@
 #include "intake/connections.hpp"
 #include "intake/otlp_wire.hpp"
 #include "intake/socket_setup.hpp"
+#include "log/fields.hpp"
 
 namespace sidelight::intake {
 
@@ -339,8 +340,8 @@ void ndjson_server::account(pid_t pid, const ndjson_batcher::result& r) {
   if (r.bad == 0) return;
   counters_.bad_requests.fetch_add(r.bad, std::memory_order_relaxed);
   if (!warnings_.allow(r.bad)) return;
-  spdlog::warn("ndjson: {} bad line(s) from {}; first: {}{}", r.bad, describe_peer(pid),
-               r.first_error, warnings_.held_back());
+  log::warn({.pid = pid, .error = r.first_error}, "ndjson: {} bad line(s) from {}; first: {}{}",
+            r.bad, describe_peer(pid), r.first_error, warnings_.held_back());
 }
 
 void ndjson_server::shutdown() {

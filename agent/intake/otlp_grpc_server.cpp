@@ -14,6 +14,7 @@
 #include "google/rpc/status.pb.h"
 #include "intake/otlp_wire.hpp"
 #include "intake/socket_setup.hpp"
+#include "log/fields.hpp"
 
 namespace sidelight::intake {
 
@@ -329,8 +330,8 @@ pid_t otlp_grpc_server::pid_of(const std::string& peer) {
 
 void otlp_grpc_server::warn_bad(pid_t pid, const std::string& method, const std::string& error) {
   if (!warnings_.allow()) return;
-  spdlog::warn("otlp_grpc: refused a request from {} to {}: {}{}", describe_peer(pid), method,
-               error, warnings_.held_back());
+  log::warn({.pid = pid, .error = error}, "otlp_grpc: refused a request from {} to {}: {}{}",
+            describe_peer(pid), method, error, warnings_.held_back());
 }
 
 void otlp_grpc_server::shutdown() {

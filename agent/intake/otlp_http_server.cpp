@@ -16,6 +16,7 @@
 #include "google/rpc/status.pb.h"
 #include "intake/otlp_wire.hpp"
 #include "intake/socket_setup.hpp"
+#include "log/fields.hpp"
 
 namespace sidelight::intake {
 
@@ -411,8 +412,8 @@ void otlp_http_server::accept(asio::basic_socket_acceptor<stream_protocol>& acce
 
 void otlp_http_server::warn_bad(pid_t pid, const std::string& what) {
   if (!warnings_.allow()) return;
-  spdlog::warn("otlp_http: refused a request from {}: {}{}", describe_peer(pid), what,
-               warnings_.held_back());
+  log::warn({.pid = pid, .error = what}, "otlp_http: refused a request from {}: {}{}",
+            describe_peer(pid), what, warnings_.held_back());
 }
 
 void otlp_http_server::shutdown() {

@@ -57,6 +57,8 @@ class exporter_route {
   void stop();
 
   void visit(stats::sink& out) const;
+  // Calls `done` from the exporter's own thread once it gets there (the watchdog's liveness probe).
+  void probe(std::function<void()> done) { exporter_->probe(std::move(done)); }
   // A reload replaced `old` (an exporter of the same name) with this route: the books continue
   // here, so that what intake counted stays accounted for and no counter goes backwards. Until
   // `old` has flushed, its numbers are read live; then settle() folds them in.

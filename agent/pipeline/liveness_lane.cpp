@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "codec/payload.hpp"
+#include "log/fields.hpp"
 
 namespace sidelight::pipeline {
 
@@ -173,10 +174,10 @@ void liveness_lane::on_done(exporting::export_outcome outcome,
     stats_.last_error = outcome.message;
     if (gate_.upstream_ok()) {
       outage_started_ = std::chrono::steady_clock::now();
-      spdlog::warn(
-          "exporter {}: upstream failed ({}); keeping the latest state of {} instance(s) "
-          "and retrying with backoff",
-          exporter_->name(), outcome.message, pending_.size());
+      log::warn({.exporter = exporter_->name(), .error = outcome.message},
+                "exporter {}: upstream failed ({}); keeping the latest state of {} instance(s) "
+                "and retrying with backoff",
+                exporter_->name(), outcome.message, pending_.size());
     }
     gate_.failing();
     stats_.upstream_ok = false;

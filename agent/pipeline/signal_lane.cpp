@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
+#include "log/fields.hpp"
+
 namespace sidelight::pipeline {
 
 // kSpooledChunkMemory counts a queue entry and a record with its shared_ptr control block and
@@ -309,9 +311,9 @@ void signal_lane::on_failure(std::shared_ptr<batch> b, const exporting::export_o
                    (max_elapsed.count() > 0 && now - b->first_attempt >= max_elapsed);
   if (now - last_warning_ >= kWarnEvery) {
     last_warning_ = now;
-    spdlog::warn("exporter {}: {} export failed ({}): {}", exporter_->name(),
-                 codec::to_string(signal_), retryable ? "will retry" : "permanent",
-                 outcome.message);
+    log::warn({.exporter = exporter_->name(), .error = outcome.message},
+              "exporter {}: {} export failed ({}): {}", exporter_->name(),
+              codec::to_string(signal_), retryable ? "will retry" : "permanent", outcome.message);
   }
   --stats_.in_flight_requests;
   if (!retryable || exhausted || stopped_) {

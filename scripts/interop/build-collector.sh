@@ -8,6 +8,9 @@
 # output goes to stderr.  Idempotent: when the binary for the current
 # manifest is already in the cache this returns in well under a second.
 #
+# Go: scripts/go.sh provides Go >= 1.26 (from PATH, the cache, or fetched through Debian's
+# golang-go and the Go module proxy).
+#
 # Manifest: tests/interop/otelcol/builder-config.yaml (its "# ocb-version:"
 # line selects the builder version; every component is pinned there).
 #
@@ -68,18 +71,12 @@ mismatch=$(grep -E '^[[:space:]]*(-[[:space:]]*)?gomod:[[:space:]]' "$manifest" 
   | awk -v v="$version" '$NF ~ /^v0\./ && $NF != v { print $NF " " $(NF-1) }' || true)
 [[ -z "$mismatch" ]] || die "manifest modules not at $version:"$'\n'"$mismatch"
 
-if ! command -v go >/dev/null 2>&1; then
-  die "'go' not found on PATH. Building the Collector needs Go >= 1.26 (the builder $version needs a recent Go); Debian's 'golang' package is too old - install Go from https://go.dev/dl/ and put it on PATH."
-fi
-export GOTOOLCHAIN=${GOTOOLCHAIN:-local}   # fail clearly instead of silently downloading a toolchain
-go_version=$(go env GOVERSION 2>/dev/null || true)
-if [[ "$go_version" =~ ^go([0-9]+)\.([0-9]+) ]]; then
-  if (( BASH_REMATCH[1] == 1 && BASH_REMATCH[2] < 26 )); then
-    die "found $go_version at $(command -v go), but Go >= 1.26 is needed. Install a newer Go from https://go.dev/dl/."
-  fi
-else
-  log "warning: could not parse Go version '$go_version'; trying anyway"
-fi
+# The builder $version needs Go >= 1.26: scripts/go.sh finds one, or fetches the official
+# toolchain through Debian's older Go and the module proxy, and prints its path.
+go_bin=$("$repo_root/scripts/go.sh" | tail -n1) || die "no Go >= 1.26 (scripts/go.sh failed)"
+export PATH="$(dirname "$go_bin"):$PATH"
+export GOTOOLCHAIN=local   # the Go just found, never another one downloaded behind our back
+go_version=$(go env GOVERSION)
 
 mkdir -p "$dir"
 
