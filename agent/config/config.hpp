@@ -62,6 +62,11 @@ struct target {
   attributes resource;
   bool process_metrics = true;
   std::string container_name;  // k8s.container.name: the pod spec's container that runs it
+  // Live instances (running or degraded) the target needs to count as up; fewer is down.
+  std::uint32_t min_instances = 1;
+  // So many restarts within the window make the target crash_loop instead of running.
+  std::uint32_t crash_loop_restarts = 3;
+  duration crash_loop_window = std::chrono::minutes(10);
 
   kind identity = kind::pid;
   pid_t pid = 0;

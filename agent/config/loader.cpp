@@ -459,6 +459,22 @@ bool is_dns_label(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [&](char c) { return alnum(c) || c == '-'; });
 }
 
+// `crash_loop: { restarts, window }`: how many restarts within how long make a crash loop.
+void read_crash_loop(const map_view& parent, target& t) {
+  if (!parent.has("crash_loop")) return;
+  map_view m(parent.ctx(), parent.get("crash_loop"), parent.join("crash_loop"),
+             {"restarts", "window"});
+  if (!m.valid()) return;
+  m.read_count_between("restarts", t.crash_loop_restarts, 1, 100000);
+  if (duration d{}; m.read("window", d)) {
+    if (d < std::chrono::seconds(1)) {
+      m.ctx().error(m.get("window"), m.join("window"), "must be at least 1s");
+    } else {
+      t.crash_loop_window = d;
+    }
+  }
+}
+
 void read_targets(parse_context& ctx, const YAML::Node& node, std::vector<target>& out) {
   if (!node.IsDefined() || node.IsNull()) return;
   if (!node.IsSequence()) {
@@ -468,9 +484,10 @@ void read_targets(parse_context& ctx, const YAML::Node& node, std::vector<target
   std::map<std::string, int> seen;  // name → line
   for (std::size_t i = 0; i < node.size(); ++i) {
     std::string path = "targets[" + std::to_string(i) + "]";
-    map_view m(ctx, node[i], path,
-               {"name", "version", "interval", "resource", "process_metrics", "container_name",
-                "pid", "pidfile", "process", "systemd_unit", "socket"});
+    map_view m(
+        ctx, node[i], path,
+        {"name", "version", "interval", "resource", "process_metrics", "container_name",
+         "min_instances", "crash_loop", "pid", "pidfile", "process", "systemd_unit", "socket"});
     if (!m.valid()) continue;
     target t;
     t.where = ctx.where(node[i]);
@@ -495,6 +512,8 @@ void read_targets(parse_context& ctx, const YAML::Node& node, std::vector<target
     }
     if (m.has("resource")) read_attributes(ctx, m.get("resource"), m.join("resource"), t.resource);
     m.read("process_metrics", t.process_metrics);
+    m.read_count_between("min_instances", t.min_instances, 1, 100000);
+    read_crash_loop(m, t);
     if (m.read("container_name", t.container_name) && !is_dns_label(t.container_name)) {
       ctx.error(m.get("container_name"), m.join("container_name"),
                 "expected a Kubernetes container name: at most 63 lowercase letters, digits and "

@@ -133,8 +133,8 @@ void metrics_builder::add_common_resource(otlp::resource::v1::Resource& resource
   set_attribute(attrs, "host.name", host_name_);
 }
 
-otlp::resource::v1::Resource metrics_builder::resource_of(
-    const config::target& target, const watch::instance_report& instance) const {
+otlp::resource::v1::Resource metrics_builder::target_resource_of(
+    const config::target& target) const {
   otlp::resource::v1::Resource resource;
   add_common_resource(resource);
   auto& attrs = *resource.mutable_attributes();
@@ -142,6 +142,13 @@ otlp::resource::v1::Resource metrics_builder::resource_of(
     set_attribute(attrs, k, v);
   set_attribute(attrs, "service.name", target.name);
   if (!target.version.empty()) set_attribute(attrs, "service.version", target.version);
+  return resource;
+}
+
+otlp::resource::v1::Resource metrics_builder::resource_of(
+    const config::target& target, const watch::instance_report& instance) const {
+  auto resource = target_resource_of(target);
+  auto& attrs = *resource.mutable_attributes();
   set_attribute(attrs, "service.instance.id", instance.instance_id);
   if (instance.process) {
     set_attribute(attrs, "process.pid", static_cast<std::int64_t>(instance.process->pid));
@@ -157,6 +164,28 @@ otlp::resource::v1::Resource metrics_builder::resource_of(
     set_attribute(attrs, "k8s.container.name", target.container_name);
   }
   return resource;
+}
+
+otlp::metrics::v1::ResourceMetrics metrics_builder::build_target(const config::target& target,
+                                                                 const watch::target_report& report,
+                                                                 std::int64_t now_unix_ns) const {
+  otlp::metrics::v1::ResourceMetrics rm;
+  *rm.mutable_resource() = target_resource_of(target);
+  auto& scope = add_scope(rm);
+  bool up = report.live >= target.min_instances;
+  auto& beat = add_gauge(scope, "service.heartbeat", "1",
+                         "1 while the service is alive, 0 when it is down.", now_unix_ns);
+  beat.set_as_int(up ? 1 : 0);
+  set_attribute(*beat.mutable_attributes(), "service.status",
+                std::string(watch::to_string(report.state)));
+  if (!up) {
+    set_attribute(*beat.mutable_attributes(), "service.down.reason",
+                  report.down_reason.empty() ? std::string("unknown") : report.down_reason);
+  }
+  add_gauge(scope, "service.instances", "{instance}", "Live instances of the service now.",
+            now_unix_ns)
+      .set_as_int(static_cast<std::int64_t>(report.live));
+  return rm;
 }
 
 otlp::metrics::v1::ResourceMetrics metrics_builder::build(

@@ -38,6 +38,16 @@ class metrics_builder {
                                            std::int64_t now_unix_ns,
                                            const std::optional<process_usage>& usage) const;
 
+  // The target as a whole: a Resource without service.instance.id, with service.heartbeat
+  // (service.status, and service.down.reason when 0) and service.instances.
+  otlp::metrics::v1::ResourceMetrics build_target(const config::target& target,
+                                                  const watch::target_report& report,
+                                                  std::int64_t now_unix_ns) const;
+
+  // The target's Resource: the common resource, the target's `resource:`, service.name and
+  // service.version.
+  otlp::resource::v1::Resource target_resource_of(const config::target& target) const;
+
   // One instance's Resource: service.name, version, instance id, process attributes, and the
   // common resource.
   otlp::resource::v1::Resource resource_of(const config::target& target,

@@ -302,7 +302,8 @@ std::string otlp_receiver::dump(const std::string& svc) const {
   for (const auto& p : points_) {
     auto it = p.resource.find("service.name");
     if (it != p.resource.end() && it->second == svc &&
-        (p.metric == "service.heartbeat" || p.metric == "service.restarts")) {
+        (p.metric == "service.heartbeat" || p.metric == "service.restarts" ||
+         p.metric == "service.instances")) {
       s << "  " << p.describe() << "\n";
     }
   }
@@ -318,6 +319,18 @@ point_filter metric_of(std::string svc, std::string metric) {
 
 point_filter heartbeat_of(std::string svc, int value) {
   auto base = metric_of(std::move(svc), "service.heartbeat");
+  return [base, value](const point& p) {
+    return base(p) && p.value == value && p.resource.count("service.instance.id");
+  };
+}
+
+point_filter target_metric_of(std::string svc, std::string metric) {
+  auto base = metric_of(std::move(svc), std::move(metric));
+  return [base](const point& p) { return base(p) && !p.resource.count("service.instance.id"); };
+}
+
+point_filter target_heartbeat_of(std::string svc, int value) {
+  auto base = target_metric_of(std::move(svc), "service.heartbeat");
   return [base, value](const point& p) { return base(p) && p.value == value; };
 }
 

@@ -107,6 +107,10 @@ class otlp_receiver {
 
 // Filters, composed with &&-like helpers below.
 point_filter metric_of(std::string service, std::string metric);
+// An instance's heartbeat (its Resource has service.instance.id).
 point_filter heartbeat_of(std::string service, int value);
+// The target-level series: a Resource without service.instance.id.
+point_filter target_metric_of(std::string service, std::string metric);
+point_filter target_heartbeat_of(std::string service, int value);
 
 }  // namespace sidelight::test
