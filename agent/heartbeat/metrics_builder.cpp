@@ -41,9 +41,11 @@ void set_attribute(google::protobuf::RepeatedPtrField<otlp::common::v1::KeyValue
 }
 
 ScopeMetrics& add_scope(otlp::metrics::v1::ResourceMetrics& rm) {
+  rm.set_schema_url(kSchemaUrl);
   auto* scope = rm.add_scope_metrics();
   scope->mutable_scope()->set_name("sidelight");
   scope->mutable_scope()->set_version(SIDELIGHT_VERSION);
+  scope->set_schema_url(kSchemaUrl);
   return *scope;
 }
 
@@ -88,6 +90,10 @@ void add_process_metrics(ScopeMetrics& scope, const process_usage& usage,
   system->set_as_double(usage.cpu_system_seconds);
   set_attribute(*system->mutable_attributes(), "cpu.mode", std::string("system"));
 
+  add_gauge(scope, "process.uptime", "s", "The time the process has been running.", now_unix_ns)
+      .set_as_double(now_unix_ns > process_start_unix_ns
+                         ? static_cast<double>(now_unix_ns - process_start_unix_ns) / 1e9
+                         : 0.0);
   add_sum(scope, "process.memory.usage", "By", "The amount of physical memory in use.", false,
           process_start_unix_ns, now_unix_ns)
       .set_as_int(usage.memory_bytes);
@@ -98,7 +104,7 @@ void add_process_metrics(ScopeMetrics& scope, const process_usage& usage,
           process_start_unix_ns, now_unix_ns)
       .set_as_int(usage.threads);
   if (usage.open_fds) {
-    add_sum(scope, "process.open_file_descriptor.count", "{file_descriptor}",
+    add_sum(scope, "process.unix.file_descriptor.count", "{file_descriptor}",
             "Number of file descriptors in use by the process.", false, process_start_unix_ns,
             now_unix_ns)
         .set_as_int(*usage.open_fds);
@@ -200,6 +206,9 @@ otlp::metrics::v1::ResourceMetrics metrics_builder::build(
   beat.set_as_int(instance.up ? 1 : 0);
   set_attribute(*beat.mutable_attributes(), "service.status",
                 std::string(instance.up ? "running" : "down"));
+  if (!instance.up && !instance.down_reason.empty()) {
+    set_attribute(*beat.mutable_attributes(), "service.down.reason", instance.down_reason);
+  }
 
   double uptime = 0;
   if (instance.up && instance.up_since_unix_ns > 0 && now_unix_ns > instance.up_since_unix_ns) {

@@ -15,6 +15,10 @@ namespace sidelight::heartbeat {
 
 namespace otlp = opentelemetry::proto;
 
+// The OpenTelemetry semantic conventions the names sidelight sends follow, set as schema_url on
+// every Resource and scope (process.unix.file_descriptor.count is from this version's names).
+inline constexpr const char* kSchemaUrl = "https://opentelemetry.io/schemas/1.37.0";
+
 // What the kernel says a process uses, read at a heartbeat.
 struct process_usage {
   double cpu_user_seconds = 0;

@@ -16,6 +16,7 @@
 
 #include "config/config.hpp"
 #include "stats/stats.hpp"
+#include "watch/exit_reason.hpp"
 #include "watch/liveness_state.hpp"
 #include "watch/proc.hpp"
 #include "watch/timeline.hpp"
@@ -46,6 +47,8 @@ struct instance_report {
   std::string reason;  // why it is down
   // On a down report: exited | signaled | oom_killed | stopped | unknown (service.down.reason).
   std::string down_reason;
+  // On the report of a process's end: how it ended, as far as the kernel said.
+  std::optional<exit_info> exit;
   std::optional<double> probe_seconds;
   change what = change::none;  // the change that caused this report (none on a tick)
   bool final = false;          // this instance is gone and will not be reported again
@@ -100,6 +103,7 @@ struct watch_context {
   std::string host_name;
   process_events* events = nullptr;  // null when kernel process events are unavailable
   socket_table* sockets = nullptr;
+  exit_reasons* exits = nullptr;  // null: every end is `unknown`
   config::duration discovery_interval = std::chrono::milliseconds(500);
 };
 

@@ -138,7 +138,9 @@ class otlp_receiver::logs_service final
       auto resource = attributes_of(rl.resource().attributes());
       for (const auto& sl : rl.scope_logs())
         for (const auto& lr : sl.log_records())
-          batch.push_back({resource, text_of(lr.body()), lr.trace_id()});
+          batch.push_back({resource, text_of(lr.body()), lr.trace_id(),
+                           attributes_of(lr.attributes()), lr.event_name(),
+                           static_cast<int>(lr.severity_number()), rl.schema_url()});
     }
     owner_.record_logs(std::move(batch));
     return grpc::Status::OK;
@@ -263,6 +265,22 @@ void otlp_receiver::record_logs(std::vector<telemetry_record> batch) {
 bool otlp_receiver::wait_spans(std::size_t count, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mutex_);
   return changed_.wait_for(lock, timeout, [&] { return spans_.size() >= count; });
+}
+
+std::optional<telemetry_record> otlp_receiver::wait_for_log(
+    const std::function<bool(const telemetry_record&)>& f,
+    std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  std::optional<telemetry_record> found;
+  changed_.wait_for(lock, timeout, [&] {
+    for (const auto& r : logs_)
+      if (f(r)) {
+        found = r;
+        return true;
+      }
+    return false;
+  });
+  return found;
 }
 
 bool otlp_receiver::wait_logs(std::size_t count, std::chrono::milliseconds timeout) const {

@@ -150,7 +150,7 @@ TEST_CASE("process metrics follow the semantic conventions", "[metrics]") {
   CHECK_FALSE(mem->sum().is_monotonic());
   CHECK(find(rm, "process.memory.virtual")->sum().data_points(0).as_int() == 64 << 20);
   CHECK(find(rm, "process.thread.count")->sum().data_points(0).as_int() == 3);
-  auto* fds = find(rm, "process.open_file_descriptor.count");
+  auto* fds = find(rm, "process.unix.file_descriptor.count");
   REQUIRE(fds);
   CHECK(fds->unit() == "{file_descriptor}");
   CHECK(fds->sum().data_points(0).as_int() == 12);
