@@ -8,13 +8,22 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <sstream>
+#include <unordered_map>
 
 #include "config/units.hpp"
+#include "config/yaml_budget.hpp"
+#include "sys/bounded_file.hpp"
 
 namespace sidelight::config {
+
+// A configuration of 40,000 resource keys is about 1 MiB. Its nodes are bounded too (see
+// yaml_budget.hpp): in yaml-cpp, what a file holds can take a hundred times its size.
+const sys::read_limits kConfigFileLimits{4 << 20, sys::overflow::refuse, true};
+// A CA bundle of every public root is about 200 KiB.
+const sys::read_limits kCertificateFileLimits{4 << 20, sys::overflow::refuse, true};
+
 namespace {
 
 using namespace std::string_literals;
@@ -266,10 +275,34 @@ attribute_value typed_scalar(const YAML::Node& node, const std::string& text) {
   return text;
 }
 
+// A list of key-value pairs in first-given order, where a key given again replaces its value in
+// constant time: a scan of the list for each key made a resource of 40,000 keys take seconds.
+template <typename V>
+class keyed_list {
+ public:
+  explicit keyed_list(std::vector<std::pair<std::string, V>>& out) : out_(out) {
+    for (std::size_t i = 0; i < out.size(); ++i)
+      index_.try_emplace(out[i].first, i);
+  }
+  void set(const std::string& key, V value) {
+    auto [it, fresh] = index_.try_emplace(key, out_.size());
+    if (fresh) {
+      out_.emplace_back(key, std::move(value));
+    } else {
+      out_[it->second].second = std::move(value);
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, V>>& out_;
+  std::unordered_map<std::string, std::size_t> index_;
+};
+
 void read_attributes(parse_context& ctx, const YAML::Node& node, const std::string& path,
                      attributes& out) {
   map_view m(ctx, node, path, {});
   if (!m.valid()) return;
+  keyed_list<attribute_value> list(out);
   for (const auto& key : m.keys()) {
     auto value = m.get(key);
     if (!value.IsScalar()) {
@@ -279,13 +312,7 @@ void read_attributes(parse_context& ctx, const YAML::Node& node, const std::stri
     }
     auto text = ctx.scalar(value, m.join(key), "a value");
     if (!text) continue;
-    auto typed = typed_scalar(value, *text);
-    auto existing = std::find_if(out.begin(), out.end(), [&](auto& kv) { return kv.first == key; });
-    if (existing != out.end()) {
-      existing->second = typed;
-    } else {
-      out.emplace_back(key, typed);
-    }
+    list.set(key, typed_scalar(value, *text));
   }
 }
 
@@ -293,15 +320,11 @@ void read_string_map(parse_context& ctx, const YAML::Node& node, const std::stri
                      std::vector<std::pair<std::string, std::string>>& out) {
   map_view m(ctx, node, path, {});
   if (!m.valid()) return;
+  keyed_list<std::string> list(out);
   for (const auto& key : m.keys()) {
     std::string value;
     m.read(key, value);
-    auto existing = std::find_if(out.begin(), out.end(), [&](auto& kv) { return kv.first == key; });
-    if (existing != out.end()) {
-      existing->second = value;
-    } else {
-      out.emplace_back(key, value);
-    }
+    list.set(key, std::move(value));
   }
 }
 
@@ -318,8 +341,10 @@ bool is_ip_literal(const std::string& host) {
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
-// "host:port" or "[v6]:port"; the host may be empty ("":port or "*:port").
-bool split_host_port(std::string_view text, std::string& host, std::uint16_t& port) {
+// "host:port" or "[v6]:port"; the host may be empty ("":port or "*:port"). Port 0 only with
+// `any_port`.
+bool split_host_port(std::string_view text, std::string& host, std::uint16_t& port,
+                     bool any_port = false) {
   std::string_view h;
   std::string_view p;
   if (text.starts_with("[")) {
@@ -337,7 +362,7 @@ bool split_host_port(std::string_view text, std::string& host, std::uint16_t& po
     if (h.find(':') != std::string_view::npos) return false;  // bare IPv6 needs brackets
   }
   host = std::string(h);
-  return parse_port(p, port) && port != 0;
+  return parse_port(p, port) && (port != 0 || any_port);
 }
 
 void read_target_process(map_view& t, target& out) {
@@ -791,8 +816,11 @@ void read_otlp_exporter(parse_context& ctx, const map_view& parent, const std::s
         if (!t.has(field)) continue;
         std::string path;
         t.read(field, path);
-        if (!path.empty() && !std::ifstream(path).good()) {
-          ctx.error(t.get(field), t.join(field), "cannot read '" + path + "'");
+        if (path.empty()) continue;
+        if (auto file = sys::read_file(path, kCertificateFileLimits); !file.ok()) {
+          ctx.error(
+              t.get(field), t.join(field),
+              "cannot read '" + path + "': it " + sys::describe(file, kCertificateFileLimits));
         }
       }
     }
@@ -1021,7 +1049,8 @@ config read_root(parse_context& ctx, const YAML::Node& doc, const env_lookup& en
     if (!l.empty() && !l.starts_with("unix:") && !l.starts_with("/")) {
       std::string host;
       std::uint16_t port = 0;
-      if (!split_host_port(l, host, port)) {
+      // Port 0 asks for any free port (tests; the address chosen is logged).
+      if (!split_host_port(l, host, port, true)) {
         ctx.error(m.get("listen"), "admin.listen",
                   "expected HOST:PORT such as 127.0.0.1:13133, or unix:/path/to.sock");
       }
@@ -1093,6 +1122,10 @@ std::optional<std::string> did_you_mean(std::string_view word,
   std::optional<std::string> best;
   std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
   for (auto c : candidates) {
+    // The distance is at least the difference in length: a long word is not measured against
+    // short candidates (it cost a file of long unknown keys seconds).
+    auto longer = std::max(word.size(), c.size());
+    if (longer - std::min(word.size(), c.size()) >= best_distance) continue;
     auto d = edit_distance(word, c);
     if (d < best_distance) {
       best_distance = d;
@@ -1103,7 +1136,8 @@ std::optional<std::string> did_you_mean(std::string_view word,
 }
 
 std::variant<endpoint, std::string> parse_endpoint(std::string_view text,
-                                                   std::uint16_t default_port, bool allow_path) {
+                                                   std::uint16_t default_port, bool allow_path,
+                                                   bool any_port) {
   endpoint e;
   e.text = std::string(text);
   std::string_view rest = text;
@@ -1140,7 +1174,7 @@ std::variant<endpoint, std::string> parse_endpoint(std::string_view text,
   if (rest.empty()) return "expected HOST:PORT, got '" + e.text + "'";
   std::string host;
   std::uint16_t port = 0;
-  if (split_host_port(rest, host, port)) {
+  if (split_host_port(rest, host, port, any_port)) {
     e.host = host;
     e.port = port;
   } else if (rest.find(':') == std::string_view::npos ||
@@ -1171,6 +1205,10 @@ load_result load_text(std::string_view yaml, const std::string& source_name,
                       const env_lookup& env) {
   load_result result;
   parse_context ctx(source_name, env, result.problems);
+  if (auto over = check_yaml_budget(yaml, source_name)) {
+    result.problems.push_back({problem::severity::error, over->where, over->message});
+    return result;
+  }
   YAML::Node doc;
   try {
     doc = YAML::Load(std::string(yaml));
@@ -1190,18 +1228,17 @@ load_result load_text(std::string_view yaml, const std::string& source_name,
 }
 
 load_result load_file(const std::string& path, const env_lookup& env) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  // Never blocks (a FIFO is refused, not waited on) and never reads without bound.
+  auto file = sys::read_file(path, kConfigFileLimits);
+  if (!file.ok()) {
     load_result result;
     result.problems.push_back(
         {problem::severity::error,
          {path, 0, 0},
-         "cannot read the configuration file: " + std::string(std::strerror(errno))});
+         "cannot read the configuration file: it " + sys::describe(file, kConfigFileLimits)});
     return result;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return load_text(text.str(), path, env);
+  return load_text(file.text, path, env);
 }
 
 }  // namespace sidelight::config
