@@ -147,11 +147,9 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
   }
   std::string encoded;
   if (json) {
-    auto msg = codec::new_request(*sig);
-    if (auto err = codec::from_otlp_json(body, *msg); !err.empty()) {
+    if (auto err = codec::otlp_json_to_wire(*sig, body, max_body_, encoded); !err.empty()) {
       return bad(400, "not valid OTLP/JSON: " + err);
     }
-    encoded = msg->SerializeAsString();
     body = encoded;
   }
   auto origin = policy_.lookup(req.peer);
