@@ -88,6 +88,8 @@ agent::agent(config::config cfg)
 }
 
 agent::~agent() {
+  // A reload still reading the file posts to a loop that no longer runs: its result is dropped.
+  if (reload_thread_.joinable()) reload_thread_.join();
   stop_intake();
   for (auto& [fp, w] : watchers_)
     w->stop();
@@ -192,7 +194,9 @@ void agent::rebuild_watchers(const config::config& cfg) {
     next[fp] = watch::make_watcher(*watch_ctx_, t, [this](const watch::instance_report& r) {
       emitter_->on_report(r);
       on_instance(r);
-      if (r.what == watch::change::down || r.what == watch::change::restart) {
+      // A process target's instance that is gone for good is logged by its watcher, which sums
+      // up churn instead of writing a line per exit.
+      if (!r.final && (r.what == watch::change::down || r.what == watch::change::restart)) {
         log::info({.target = r.target,
                    .instance = r.instance_id,
                    .pid = r.process ? r.process->pid : 0,
@@ -249,15 +253,35 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
   return "";
 }
 
-bool agent::reload() {
+void agent::reload() {
+  if (reloading_) {
+    reload_again_ = true;
+    return;
+  }
+  reloading_ = true;
   notify_systemd("RELOADING=1");
-  auto result = config::load_file(cfg_->source);
-  for (const auto& p : result.problems) {
+  if (reload_thread_.joinable()) reload_thread_.join();  // done: it posted its result
+  reload_thread_ = std::thread([this, source = cfg_->source] {
+    auto result = std::make_shared<config::load_result>(config::load_file(source));
+    asio::post(io_, [this, result] { finish_reload(std::move(*result)); });
+  });
+}
+
+void agent::finish_reload(config::load_result result) {
+  reloading_ = false;
+  if (stopping_) return;
+  // A file of many mistakes is not logged whole.
+  constexpr std::size_t kProblemsLogged = 50;
+  for (std::size_t i = 0; i < std::min(result.problems.size(), kProblemsLogged); ++i) {
+    const auto& p = result.problems[i];
     if (p.level == config::problem::severity::error) {
       spdlog::error("reload: {}", config::format_problem(p));
     } else {
       spdlog::warn("reload: {}", config::format_problem(p));
     }
+  }
+  if (result.problems.size() > kProblemsLogged) {
+    spdlog::error("reload: {} more problem(s) not shown", result.problems.size() - kProblemsLogged);
   }
   bool applied = false;
   if (!result.ok()) {
@@ -272,7 +296,7 @@ bool agent::reload() {
   }
   applied ? ++reloads_ : ++reloads_refused_;
   notify_systemd("READY=1");
-  return applied;
+  if (std::exchange(reload_again_, false)) reload();
 }
 
 void agent::wait_for_signals() {
@@ -389,9 +413,11 @@ void agent::deliver(codec::signal s, pipeline::chunk c) {
 void agent::on_instance(const watch::instance_report& r) {
   if (!r.process) return;
   if (r.up && !r.final) {
-    if (auto resource = emitter_->resource_of(r)) policy_.set_instance(r.process->pid, *resource);
+    if (auto resource = emitter_->resource_of(r)) {
+      policy_.set_instance(r.process->identity(), *resource);
+    }
   } else {
-    policy_.erase_instance(r.process->pid);
+    policy_.erase_instance(r.process->identity());
   }
 }
 

@@ -22,7 +22,7 @@ bool is_ip_literal(const std::string& host) {
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
-bool split_host_port(std::string_view text, std::string& host, std::uint16_t& port) {
+bool split_host_port(std::string_view text, std::string& host, std::uint16_t& port, bool any_port) {
   std::string_view h;
   std::string_view p;
   if (text.starts_with("[")) {
@@ -40,11 +40,12 @@ bool split_host_port(std::string_view text, std::string& host, std::uint16_t& po
     if (h.find(':') != std::string_view::npos) return false;  // bare IPv6 needs brackets
   }
   host = std::string(h);
-  return parse_port(p, port) && port != 0;
+  return parse_port(p, port) && (port != 0 || any_port);
 }
 
 std::variant<endpoint, std::string> parse_endpoint(std::string_view text,
-                                                   std::uint16_t default_port, bool allow_path) {
+                                                   std::uint16_t default_port, bool allow_path,
+                                                   bool any_port) {
   endpoint e;
   e.text = std::string(text);
   std::string_view rest = text;
@@ -81,7 +82,7 @@ std::variant<endpoint, std::string> parse_endpoint(std::string_view text,
   if (rest.empty()) return "expected HOST:PORT, got '" + e.text + "'";
   std::string host;
   std::uint16_t port = 0;
-  if (split_host_port(rest, host, port)) {
+  if (split_host_port(rest, host, port, any_port)) {
     e.host = host;
     e.port = port;
   } else if (rest.find(':') == std::string_view::npos ||

@@ -21,9 +21,11 @@ std::vector<schema::key<listener>> common_keys(std::string_view tcp_help) {
   using s = listener;
   return {
       path_key("unix", &s::unix_path,
-               "A stream socket. Its directory is created (0755); a stale socket is replaced; a "
-               "live one (another process answers) or a path that is not a socket is an error "
-               "(exit 2).",
+               "A stream socket. Its directory is created (0755), and must belong to root or "
+               "sidelight's user and not be writable by group or others unless sticky (like "
+               "/tmp). A stale socket is replaced; a live one (another process answers) or a "
+               "path that is not a socket is an error (exit 2). The socket is made in a private "
+               "directory with its mode and group and renamed into place: no link is followed.",
                socket_path()),
       text_key("tcp", &s::tcp, tcp_help, {.check = tcp_problem}),
       mode_key("mode", &s::mode, "The socket file's permissions."),
@@ -72,7 +74,8 @@ const schema::table<listener>& ndjson_table() {
       "HOST:PORT, opt-in loopback TCP; one JSON object per line.",
       schema::path_key("unix_datagram", &listener::unix_datagram,
                        "A datagram socket: one object (or several lines) per datagram, the "
-                       "sender known through SCM_CREDENTIALS.",
+                       "sender known through SCM_CREDENTIALS (and SCM_PIDFD on Linux 6.5+) by "
+                       "its PID and start time.",
                        schema::socket_path())));
   return keys;
 }

@@ -2,12 +2,18 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "config/walk.hpp"
+#include "config/yaml_budget.hpp"
+#include "sys/bounded_file.hpp"
 
 namespace sidelight::config {
+
+// A configuration of 40,000 resource keys is about 1 MiB. Its nodes are bounded too (see
+// yaml_budget.hpp): in yaml-cpp, what a file holds can take a hundred times its size.
+const sys::read_limits kConfigFileLimits{4 << 20, sys::overflow::refuse, true};
+
 namespace {
 
 using namespace std::string_literals;
@@ -179,6 +185,10 @@ std::optional<std::string> did_you_mean(std::string_view word,
   std::optional<std::string> best;
   std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
   for (auto c : candidates) {
+    // The distance is at least the difference in length: a long word is not measured against
+    // short candidates (it cost a file of long unknown keys seconds).
+    auto longer = std::max(word.size(), c.size());
+    if (longer - std::min(word.size(), c.size()) >= best_distance) continue;
     auto d = edit_distance(word, c);
     if (d < best_distance) {
       best_distance = d;
@@ -205,6 +215,10 @@ load_result load_text(std::string_view yaml, const std::string& source_name,
                       const env_lookup& env) {
   load_result result;
   parse_context ctx(source_name, env, result.problems);
+  if (auto over = check_yaml_budget(yaml, source_name)) {
+    result.problems.push_back({problem::severity::error, over->where, over->message});
+    return result;
+  }
   YAML::Node doc;
   try {
     doc = YAML::Load(std::string(yaml));
@@ -224,18 +238,17 @@ load_result load_text(std::string_view yaml, const std::string& source_name,
 }
 
 load_result load_file(const std::string& path, const env_lookup& env) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  // Never blocks (a FIFO is refused, not waited on) and never reads without bound.
+  auto file = sys::read_file(path, kConfigFileLimits);
+  if (!file.ok()) {
     load_result result;
     result.problems.push_back(
         {problem::severity::error,
          {path, 0, 0},
-         "cannot read the configuration file: " + std::string(std::strerror(errno))});
+         "cannot read the configuration file: it " + sys::describe(file, kConfigFileLimits)});
     return result;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return load_text(text.str(), path, env);
+  return load_text(file.text, path, env);
 }
 
 }  // namespace sidelight::config

@@ -9,6 +9,7 @@
 #include "config/address.hpp"
 #include "config/config.hpp"
 #include "config/env_expand.hpp"
+#include "sys/bounded_file.hpp"
 
 namespace sidelight::config {
 
@@ -29,6 +30,9 @@ struct load_result {
   std::size_t error_count() const;
 };
 
+// The file is read by sys::read_file within kConfigFileLimits: a FIFO, a device or a file over
+// 4 MiB is refused with a problem saying so.
+extern const sys::read_limits kConfigFileLimits;
 load_result load_file(const std::string& path, const env_lookup& env = process_environment());
 load_result load_text(std::string_view yaml, const std::string& source_name,
                       const env_lookup& env = process_environment());

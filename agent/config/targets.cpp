@@ -206,7 +206,9 @@ const schema::table<target>& target_table() {
                     "never taken for it, and it is never restarted, only down.",
                     {.range = {.min = 1, .max = 4194304}, .fallback = ""}),
           path_key("pidfile", &s::pidfile,
-                   "Identity: the process the file names now, re-read when the file changes.",
+                   "Identity: the process the file names now, re-read when the file changes. A "
+                   "FIFO, a directory, a device, over 64 bytes, or naming PID 1, a kernel thread "
+                   "or sidelight itself is refused (the target is down, a warning logged).",
                    absolute("file path")),
           section_key("process", &s::process, process_table(),
                       "Identity: every process matching all the fields given, each an instance "

@@ -1,7 +1,5 @@
 #include "config/tls.hpp"
 
-#include <fstream>
-
 #include "config/schema.hpp"
 
 namespace sidelight::config {
@@ -9,8 +7,10 @@ namespace {
 
 // A file named here is read when the exporter starts; say so now rather than at the first export.
 std::string readable(const std::string& path) {
-  if (path.empty() || std::ifstream(path).good()) return "";
-  return "cannot read '" + path + "'";
+  if (path.empty()) return "";
+  auto file = sys::read_file(path, kTlsFileLimits);
+  if (file.ok()) return "";
+  return "cannot read '" + path + "': it " + sys::describe(file, kTlsFileLimits);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "config/common.hpp"
+#include "sys/bounded_file.hpp"
 
 namespace sidelight::config {
 
@@ -12,6 +13,10 @@ struct tls_settings {
   std::string key_file;
   std::string server_name;
 };
+
+// A certificate, key or CA file is read within this, without blocking (a FIFO in its place is
+// refused, not waited on). A CA bundle of every public root is about 200 KiB.
+inline constexpr sys::read_limits kTlsFileLimits{4 << 20, sys::overflow::refuse, true};
 
 const schema::table<tls_settings>& tls_table();
 

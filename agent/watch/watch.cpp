@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sys/bounded_file.hpp"
 #include "watch/k8s.hpp"
 #include "watch/sha1.hpp"
 #include "watch/slot_watchers.hpp"
@@ -223,8 +224,7 @@ namespace {
 // After a reboot PIDs and start ticks repeat; the boot id tells the two apart.
 const std::string& boot_id() {
   static const std::string id = [] {
-    auto text = read_small_file("/proc/sys/kernel/random/boot_id", 64);
-    std::string s = text.value_or("");
+    auto s = sys::read_file("/proc/sys/kernel/random/boot_id", {64, sys::overflow::truncate}).text;
     while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
       s.pop_back();
     return s;

@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "support/harness.hpp"
+#include "support/heartbeat_checks.hpp"
 #include "support/otlp_receiver.hpp"
 
 using namespace sidelight::test;
@@ -20,30 +21,6 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-
-std::string config_for(const otlp_receiver& r, const std::string& targets,
-                       const std::string& interval = "60s") {
-  return "heartbeat:\n  interval: " + interval +
-         "\n  discovery_interval: 100ms\n"
-         "exporters:\n  otlp:\n    endpoint: " +
-         r.endpoint() +
-         "\n    compression: none\n"
-         "    retry: { initial_interval: 100ms, max_interval: 300ms }\n"
-         "targets:\n" +
-         targets;
-}
-
-point require_point(const otlp_receiver& r, const point_filter& f, std::chrono::milliseconds t,
-                    const std::string& expected, const std::string& service, const agent& a,
-                    clock_type::time_point since = clock_type::time_point::min()) {
-  auto p = r.wait_for_after(since, f, bound(t));
-  if (!p) {
-    FAIL("timed out after " << bound(t).count() << " ms waiting for " << expected << "\n"
-                            << r.dump(service) << "agent log:\n"
-                            << a.log());
-  }
-  return *p;
-}
 
 std::string pid_of(const point& p) {
   return p.resource.at("process.pid");
