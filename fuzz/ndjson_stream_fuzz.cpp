@@ -19,10 +19,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   sidelight::intake::ndjson_batcher::result r;
   while (!rest.empty()) {
     auto n = std::min(piece, rest.size());
-    batcher.feed(rest.substr(0, n), false, 0, deliver, r);
+    batcher.feed(rest.substr(0, n), false, {}, deliver, r);
     rest.remove_prefix(n);
   }
-  batcher.feed({}, true, 0, deliver, r);
+  batcher.feed({}, true, {}, deliver, r);
   if (items != r.items || r.items + r.bad > r.lines) std::abort();
   return 0;
 }

@@ -1,6 +1,5 @@
 #include "admin/admin_server.hpp"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -8,12 +7,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <filesystem>
 #include <string_view>
+#include <tuple>
 
 #include "admin/render.hpp"
 #include "admin/status_page.hpp"
 #include "config/loader.hpp"
+#include "sys/unix_socket.hpp"
 
 namespace sidelight::admin {
 
@@ -25,6 +25,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// A client has this long to send its whole request head: a probe sends it at once, and a slow
+// client holds a connection for no longer. Writing the answer has kTimeout.
+constexpr auto kHeadTimeout = 2s;
 constexpr auto kTimeout = 5s;
 constexpr std::uint32_t kHeaderLimit = 8192;
 
@@ -37,7 +40,7 @@ std::variant<protocol::endpoint, std::string> endpoint_of(const std::string& add
     if (unix_path.size() >= 108) return "socket path too long: " + unix_path;
     return protocol::endpoint(asio::local::stream_protocol::endpoint(unix_path));
   }
-  auto parsed = config::parse_endpoint(address, 13133);
+  auto parsed = config::parse_endpoint(address, 13133, false, true);
   if (auto* err = std::get_if<std::string>(&parsed)) return *err;
   const auto& e = std::get<config::endpoint>(parsed);
   boost::system::error_code ec;
@@ -139,18 +142,30 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
     parser_.header_limit(kHeaderLimit);
     parser_.body_limit(0);
   }
-  ~admin_session() { --server_->connections_; }
 
   void start() {
-    stream_.expires_after(kTimeout);
+    stream_.expires_after(kHeadTimeout);
     http::async_read(
         stream_, buffer_, parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
+  // Closes the connection to make room for a new one; its pending operation ends at once.
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+  }
+  // Eviction order: connections still waiting for their request first, the oldest first.
+  bool evict_before(const admin_session& other) const {
+    return std::tie(answering_, accepted_) < std::tie(other.answering_, other.accepted_);
+  }
 
  private:
   void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout) return;
+    answering_ = true;
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted) {
+      return;
+    }
     http_response r;
     if (ec) {
       r.status = ec == http::error::body_limit ? 413 : 400;
@@ -180,6 +195,8 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
   beast::flat_buffer buffer_{kHeaderLimit};
   http::request_parser<http::empty_body> parser_;
   http::response<http::string_body> response_;
+  std::chrono::steady_clock::time_point accepted_ = std::chrono::steady_clock::now();
+  bool answering_ = false;
 };
 
 admin_server::admin_server(asio::io_context& io, const status_provider& status)
@@ -199,34 +216,30 @@ std::variant<std::shared_ptr<admin_server>, std::string> admin_server::listen(
     return "cannot listen on " + address + ": " + what + ": " + ec.message();
   };
 
-  if (!s->unix_path_.empty()) {
-    namespace fs = std::filesystem;
-    std::error_code fec;
-    fs::create_directories(fs::path(s->unix_path_).parent_path(), fec);
-    struct stat st {};
-    if (::lstat(s->unix_path_.c_str(), &st) == 0) {
-      if (!S_ISSOCK(st.st_mode)) {
-        return "cannot listen on " + address + ": the path exists and is not a socket";
-      }
-      // A socket file: in use if something answers, else stale and replaced.
-      protocol::socket probe(io);
-      boost::system::error_code ec;
-      probe.connect(endpoint, ec);
-      if (!ec) return "cannot listen on " + address + ": another process listens there";
-      ::unlink(s->unix_path_.c_str());
-    }
-  }
-
   boost::system::error_code ec;
-  s->acceptor_.open(endpoint.protocol(), ec);
-  if (ec) return fail("socket", ec);
-  if (s->unix_path_.empty()) {
+  if (!s->unix_path_.empty()) {
+    // As intake's sockets are made: the directory checked, no path followed; owner-only.
+    sys::unix_socket_options o;
+    o.mode = 0600;
+    o.backlog = asio::socket_base::max_listen_connections;
+    auto bound = sys::bind_unix_socket(s->unix_path_, o);
+    if (auto* err = std::get_if<std::string>(&bound)) {
+      auto why =
+          err->starts_with(s->unix_path_ + ": ") ? err->substr(s->unix_path_.size() + 2) : *err;
+      return "cannot listen on " + address + ": " + why;
+    }
+    s->socket_file_ = std::get<sys::bound_socket>(bound).file;
+    s->acceptor_.assign(endpoint.protocol(), std::get<sys::bound_socket>(bound).fd, ec);
+    if (ec) return fail("socket", ec);
+  } else {
+    s->acceptor_.open(endpoint.protocol(), ec);
+    if (ec) return fail("socket", ec);
     s->acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    s->acceptor_.bind(endpoint, ec);
+    if (ec) return fail("bind", ec);
+    s->acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return fail("listen", ec);
   }
-  s->acceptor_.bind(endpoint, ec);
-  if (ec) return fail("bind", ec);
-  s->acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return fail("listen", ec);
 
   if (s->unix_path_.empty()) {
     auto local = s->acceptor_.local_endpoint(ec);
@@ -248,21 +261,33 @@ void admin_server::accept() {
         auto self = weak.lock();
         if (!self || !self->acceptor_.is_open()) return;
         if (!ec) {
-          // Over the cap the socket is dropped here, which closes it: a flood costs nothing else.
-          if (self->connections_ < kMaxConnections) {
-            ++self->connections_;
-            std::make_shared<admin_session>(std::move(socket), self)->start();
-          }
+          self->make_room();
+          auto session = std::make_shared<admin_session>(std::move(socket), self);
+          self->sessions_.push_back(session);
+          session->start();
         }
         self->accept();
       });
+}
+
+// At the cap, the connection that has waited longest for its request is closed: slow or stuck
+// clients cannot keep a probe out, and a probe, which sends its request at once and is answered
+// in the same turn, is never the one waiting longest.
+void admin_server::make_room() {
+  std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
+  if (sessions_.size() < kMaxConnections) return;
+  auto victim = std::min_element(
+      sessions_.begin(), sessions_.end(),
+      [](const auto& a, const auto& b) { return a.lock()->evict_before(*b.lock()); });
+  victim->lock()->close();
+  sessions_.erase(victim);
 }
 
 void admin_server::stop() {
   if (!acceptor_.is_open()) return;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
-  if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+  sys::remove_socket_file(socket_file_);
 }
 
 namespace {

@@ -1,7 +1,8 @@
 // The admin endpoints over HTTP/1.1 (Boost.Beast), on the agent's own event loop: /healthz,
 // /readyz, /metrics (Prometheus text), /api/v1/status (JSON) and / (a status page). Listens on a
 // loopback TCP address or a Unix socket. Small by design: GET only, one request per connection,
-// bounded header size, a cap on connections and a timeout on each, so a stuck client costs nothing.
+// bounded header size, 2 s to send it, and a cap on connections at which the one waiting longest
+// for its request is closed, so that slow or stuck clients never keep a health probe out.
 #pragma once
 
 #include <boost/asio/basic_socket_acceptor.hpp>
@@ -11,12 +12,15 @@
 #include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "admin/render.hpp"
+#include "sys/unix_socket.hpp"
 
 namespace sidelight::admin {
 
 namespace asio = boost::asio;
+class admin_session;
 
 struct http_response {
   unsigned status = 200;
@@ -31,7 +35,7 @@ http_response route(const std::string& method, const std::string& target,
 
 class admin_server : public std::enable_shared_from_this<admin_server> {
  public:
-  static constexpr std::size_t kMaxConnections = 32;
+  static constexpr std::size_t kMaxConnections = 64;
 
   // `address` is HOST:PORT (port 0 picks a free one) or unix:/path. An error text on failure.
   // `status` must outlive the server; it is read on `io`'s thread.
@@ -46,13 +50,15 @@ class admin_server : public std::enable_shared_from_this<admin_server> {
  private:
   admin_server(asio::io_context& io, const status_provider& status);
   void accept();
+  void make_room();
   friend class admin_session;
 
   asio::basic_socket_acceptor<asio::generic::stream_protocol> acceptor_;
   const status_provider& status_;
   std::string address_;
   std::string unix_path_;
-  std::size_t connections_ = 0;
+  sys::socket_file socket_file_;  // removed at stop only while still ours
+  std::vector<std::weak_ptr<admin_session>> sessions_;
 };
 
 // `sidelight status`: GET /api/v1/status from an admin address, with a timeout.

@@ -75,13 +75,10 @@ agent::agent(config::config cfg)
   emitter_ = std::make_shared<heartbeat::heartbeat_emitter>(
       io_, host_name_,
       [this](const std::string& key, otlp::metrics::v1::ResourceMetrics rm, bool gone) {
-        for (std::size_t i = 0; i < routes_.size(); ++i) {
-          if (i + 1 == routes_.size()) {
-            routes_[i].path->offer(key, std::move(rm), gone);
-          } else {
-            routes_[i].path->offer(key, rm, gone);
-          }
-        }
+        // Every route but the last gets a copy; the last takes the original.
+        for (std::size_t i = 0; i + 1 < routes_.size(); ++i)
+          routes_[i].path->offer(key, rm, gone);
+        if (!routes_.empty()) routes_.back().path->offer(key, std::move(rm), gone);
       });
   emitter_->set_self_metrics([this](otlp::metrics::v1::ScopeMetrics& scope, std::int64_t now) {
     heartbeat::add_self_metrics(*this, scope, emitter_->agent_start_unix_ns(), now);
@@ -94,6 +91,8 @@ agent::agent(config::config cfg)
 }
 
 agent::~agent() {
+  // A reload still reading the file posts to a loop that no longer runs: its result is dropped.
+  if (reload_thread_.joinable()) reload_thread_.join();
   stop_intake();
   for (auto& [fp, w] : watchers_)
     w->stop();
@@ -206,7 +205,9 @@ void agent::rebuild_watchers(const config::config& cfg) {
       emitter_->on_report(r);
       on_instance(r);
       if (r.what == watch::change::down && r.exit) send_exit_event(r);
-      if (r.what == watch::change::down || r.what == watch::change::restart) {
+      // A process target's instance that is gone for good is logged by its watcher, which sums
+      // up churn instead of writing a line per exit.
+      if (!r.final && (r.what == watch::change::down || r.what == watch::change::restart)) {
         log::info({.target = r.target,
                    .instance = r.instance_id,
                    .pid = r.process ? r.process->pid : 0,
@@ -263,15 +264,35 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
   return "";
 }
 
-bool agent::reload() {
+void agent::reload() {
+  if (reloading_) {
+    reload_again_ = true;
+    return;
+  }
+  reloading_ = true;
   notify_systemd("RELOADING=1");
-  auto result = config::load_file(cfg_->source);
-  for (const auto& p : result.problems) {
+  if (reload_thread_.joinable()) reload_thread_.join();  // done: it posted its result
+  reload_thread_ = std::thread([this, source = cfg_->source] {
+    auto result = std::make_shared<config::load_result>(config::load_file(source));
+    asio::post(io_, [this, result] { finish_reload(std::move(*result)); });
+  });
+}
+
+void agent::finish_reload(config::load_result result) {
+  reloading_ = false;
+  if (stopping_) return;
+  // A file of many mistakes is not logged whole.
+  constexpr std::size_t kProblemsLogged = 50;
+  for (std::size_t i = 0; i < std::min(result.problems.size(), kProblemsLogged); ++i) {
+    const auto& p = result.problems[i];
     if (p.level == config::problem::severity::error) {
       spdlog::error("reload: {}", config::format_problem(p));
     } else {
       spdlog::warn("reload: {}", config::format_problem(p));
     }
+  }
+  if (result.problems.size() > kProblemsLogged) {
+    spdlog::error("reload: {} more problem(s) not shown", result.problems.size() - kProblemsLogged);
   }
   bool applied = false;
   if (!result.ok()) {
@@ -286,7 +307,7 @@ bool agent::reload() {
   }
   applied ? ++reloads_ : ++reloads_refused_;
   notify_systemd("READY=1");
-  return applied;
+  if (std::exchange(reload_again_, false)) reload();
 }
 
 void agent::wait_for_signals() {
@@ -395,8 +416,9 @@ void agent::deliver(codec::signal s, pipeline::chunk c) {
     std::lock_guard lock(delivery_mutex_);
     routes = delivery_;
   }
-  for (std::size_t i = 0; i < routes->size(); ++i)
-    (*routes)[i]->offer(s, i + 1 == routes->size() ? std::move(c) : c);
+  for (std::size_t i = 0; i + 1 < routes->size(); ++i)
+    (*routes)[i]->offer(s, c);
+  if (!routes->empty()) routes->back()->offer(s, std::move(c));
 }
 
 void agent::send_exit_event(const watch::instance_report& r) {
@@ -412,9 +434,11 @@ void agent::send_exit_event(const watch::instance_report& r) {
 void agent::on_instance(const watch::instance_report& r) {
   if (!r.process) return;
   if (r.up && !r.final) {
-    if (auto resource = emitter_->resource_of(r)) policy_.set_instance(r.process->pid, *resource);
+    if (auto resource = emitter_->resource_of(r)) {
+      policy_.set_instance(r.process->identity(), *resource);
+    }
   } else {
-    policy_.erase_instance(r.process->pid);
+    policy_.erase_instance(r.process->identity());
   }
 }
 

@@ -18,6 +18,7 @@
 #include "admin/admin_server.hpp"
 #include "app/watchdog.hpp"
 #include "config/config.hpp"
+#include "config/loader.hpp"
 #include "heartbeat/heartbeat.hpp"
 #include "intake/intake.hpp"
 #include "intake/ndjson_server.hpp"
@@ -40,9 +41,11 @@ class agent final : public admin::status_provider {
   // Runs until stopped; returns the process exit code.
   int run();
 
-  // Loads the config file again and applies it if it is valid; false (with the problems logged)
-  // when it is refused.
-  bool reload();
+  // Reads and checks the config file again on a thread of its own (a large file takes a while,
+  // and the event loop must go on meanwhile), then applies it on the loop if it is valid, or
+  // logs its problems and keeps the running one. A SIGHUP during a reload reloads once more
+  // after it.
+  void reload();
   // Begins a clean stop: final export, flush within shutdown_timeout, then run() returns 0.
   void request_stop();
 
@@ -73,6 +76,7 @@ class agent final : public admin::status_provider {
   // The event of an instance's end (heartbeat/exit_event.hpp), to every logs pipeline.
   void send_exit_event(const watch::instance_report& r);
   void on_instance(const watch::instance_report& r);
+  void finish_reload(config::load_result result);
   void wait_for_signals();
 
   asio::io_context io_;
@@ -108,6 +112,9 @@ class agent final : public admin::status_provider {
   std::int64_t started_unix_ns_ = 0;
   std::uint64_t reloads_ = 0;
   std::uint64_t reloads_refused_ = 0;
+  std::thread reload_thread_;  // reads and checks the file; the loop applies it
+  bool reloading_ = false;
+  bool reload_again_ = false;
   bool stopping_ = false;
   int exit_code_ = 0;
   std::unique_ptr<watchdog> watchdog_;  // runs while io_ does

@@ -8,7 +8,7 @@ std::string watch_fingerprint(const target& t) {
   std::ostringstream out;
   out << t.name << '\x1f' << static_cast<int>(t.identity) << '\x1f';
   // The watcher decides the target's status with these, so a change makes a new watcher.
-  out << t.min_instances << '\x1f' << t.crash_loop_restarts << '\x1f' << t.crash_loop_window.count()
+  out << t.min_instances << '\x1f' << t.crash_loop.restarts << '\x1f' << t.crash_loop.window.count()
       << '\x1f';
   switch (t.identity) {
     case target::kind::pid:

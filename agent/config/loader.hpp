@@ -6,8 +6,10 @@
 #include <string_view>
 #include <vector>
 
+#include "config/address.hpp"
 #include "config/config.hpp"
 #include "config/env_expand.hpp"
+#include "sys/bounded_file.hpp"
 
 namespace sidelight::config {
 
@@ -28,16 +30,12 @@ struct load_result {
   std::size_t error_count() const;
 };
 
+// The file is read by sys::read_file within kConfigFileLimits: a FIFO, a device or a file over
+// 4 MiB is refused with a problem saying so.
+extern const sys::read_limits kConfigFileLimits;
 load_result load_file(const std::string& path, const env_lookup& env = process_environment());
 load_result load_text(std::string_view yaml, const std::string& source_name,
                       const env_lookup& env = process_environment());
-
-// "host:port", "http://host:port", "https://host:port", "unix:/path" or "unix:///path".
-// With `allow_path`, http(s) URLs may carry a base path ("https://host/otlp"), kept in url_path.
-// Returns an error message on failure.
-std::variant<endpoint, std::string> parse_endpoint(std::string_view text,
-                                                   std::uint16_t default_port,
-                                                   bool allow_path = false);
 
 // Closest candidate by edit distance, when it is close enough to be a likely typo.
 std::optional<std::string> did_you_mean(std::string_view word,

@@ -1,6 +1,7 @@
 #include "export/console_exporter.hpp"
 
 #include <google/protobuf/util/json_util.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cinttypes>
@@ -12,6 +13,7 @@
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "sys/bounded_file.hpp"
 
 namespace sidelight::exporting {
 namespace {
@@ -72,8 +74,17 @@ console_exporter::console_exporter(const config::console_exporter& cfg, std::FIL
 
 std::variant<std::unique_ptr<console_exporter>, std::string> console_exporter::open_file(
     const config::console_exporter& cfg) {
-  std::FILE* f = std::fopen(cfg.path.c_str(), "ae");
-  if (!f) return cfg.path + ": " + std::strerror(errno);
+  // Only a regular file: a FIFO would block the event loop at the open (and at every write once
+  // full), a device is nothing to append OTLP to.
+  std::string why;
+  int fd = sys::open_append(cfg.path, 0644, why);
+  if (fd < 0) return cfg.path + " " + why;
+  std::FILE* f = ::fdopen(fd, "a");
+  if (!f) {
+    int err = errno;
+    ::close(fd);
+    return cfg.path + ": " + std::strerror(err);
+  }
   auto e = std::make_unique<console_exporter>(cfg, f);
   e->owns_ = true;
   return e;

@@ -5,11 +5,11 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <fstream>
 #include <sstream>
 
 #include "agent_version.hpp"
 #include "codec/utf8.hpp"
+#include "export/tls_files.hpp"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 
@@ -30,14 +30,6 @@ const std::string& method_of(signal s) {
       return logs;
   }
   return metrics;
-}
-
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 std::string byte_buffer_to_string(const grpc::ByteBuffer& buffer) {
@@ -119,15 +111,13 @@ std::variant<std::unique_ptr<otlp_grpc_exporter>, std::string> otlp_grpc_exporte
     const config::otlp_exporter& cfg) {
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (cfg.use_tls()) {
+    auto files = read_tls_files(cfg.tls);
+    if (auto* err = std::get_if<std::string>(&files)) return *err;
+    auto& pem = std::get<tls_files>(files);
     grpc::SslCredentialsOptions ssl;
-    for (auto [path, field] : {std::pair{&cfg.tls.ca_file, &ssl.pem_root_certs},
-                               std::pair{&cfg.tls.cert_file, &ssl.pem_cert_chain},
-                               std::pair{&cfg.tls.key_file, &ssl.pem_private_key}}) {
-      if (path->empty()) continue;
-      auto text = read_file(*path);
-      if (!text) return "cannot read " + *path;
-      *field = *text;
-    }
+    ssl.pem_root_certs = std::move(pem.ca);
+    ssl.pem_cert_chain = std::move(pem.cert_chain);
+    ssl.pem_private_key = std::move(pem.private_key);
     creds = grpc::SslCredentials(ssl);
   } else {
     creds = grpc::InsecureChannelCredentials();

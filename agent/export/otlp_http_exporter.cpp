@@ -31,6 +31,7 @@
 #include "agent_version.hpp"
 #include "codec/gzip.hpp"
 #include "codec/utf8.hpp"
+#include "export/tls_files.hpp"
 #include "google/rpc/status.pb.h"
 
 namespace sidelight::exporting {
@@ -606,6 +607,9 @@ std::variant<std::unique_ptr<otlp_http_exporter>, std::string> otlp_http_exporte
     i->host_header = host + ":" + std::to_string(t.port);
   }
   if (cfg.use_tls() && t.kind != config::endpoint::scheme::unix_path) {
+    auto files = read_tls_files(cfg.tls);
+    if (auto* err = std::get_if<std::string>(&files)) return *err;
+    const auto& pem = std::get<tls_files>(files);
     try {
       ssl::context ctx(ssl::context::tls_client);
       ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -614,11 +618,11 @@ std::variant<std::unique_ptr<otlp_http_exporter>, std::string> otlp_http_exporte
       if (cfg.tls.ca_file.empty()) {
         ctx.set_default_verify_paths();
       } else {
-        ctx.load_verify_file(cfg.tls.ca_file);
+        ctx.add_certificate_authority(boost::asio::buffer(pem.ca));
       }
       if (!cfg.tls.cert_file.empty()) {
-        ctx.use_certificate_chain_file(cfg.tls.cert_file);
-        ctx.use_private_key_file(cfg.tls.key_file, ssl::context::pem);
+        ctx.use_certificate_chain(boost::asio::buffer(pem.cert_chain));
+        ctx.use_private_key(boost::asio::buffer(pem.private_key), ssl::context::pem);
       }
       i->tls.emplace(std::move(ctx));
     } catch (const boost::system::system_error& e) {

@@ -1,5 +1,8 @@
 #include "heartbeat/metrics_builder.hpp"
 
+#include <string_view>
+#include <unordered_map>
+
 #include "agent_version.hpp"
 #include "codec/utf8.hpp"
 #include "watch/k8s.hpp"
@@ -11,17 +14,9 @@ using otlp::metrics::v1::AggregationTemporality;
 using otlp::metrics::v1::NumberDataPoint;
 using otlp::metrics::v1::ScopeMetrics;
 
-void set_attribute(google::protobuf::RepeatedPtrField<otlp::common::v1::KeyValue>& attrs,
-                   const std::string& key, const config::attribute_value& value) {
-  otlp::common::v1::KeyValue* kv = nullptr;
-  for (auto& existing : attrs) {
-    if (existing.key() == key) kv = &existing;
-  }
-  if (!kv) {
-    kv = attrs.Add();
-    kv->set_key(key);
-  }
-  auto* v = kv->mutable_value();
+namespace {
+
+void set_value(otlp::common::v1::AnyValue* v, const config::attribute_value& value) {
   std::visit(
       [v](const auto& x) {
         using T = std::decay_t<decltype(x)>;
@@ -38,6 +33,40 @@ void set_attribute(google::protobuf::RepeatedPtrField<otlp::common::v1::KeyValue
         }
       },
       value);
+}
+
+// The configured resource with each key once, its last value in its first place (as set_attribute
+// leaves it), so that it can be appended without searching for each key.
+config::attributes unique_keys(const config::attributes& first, const config::attributes& then) {
+  config::attributes out;
+  std::unordered_map<std::string_view, std::size_t> index;
+  out.reserve(first.size() + then.size());
+  for (const auto* list : {&first, &then}) {
+    for (const auto& [k, v] : *list) {
+      auto [it, fresh] = index.try_emplace(k, out.size());
+      if (fresh) {
+        out.emplace_back(k, v);
+      } else {
+        out[it->second].second = v;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void set_attribute(google::protobuf::RepeatedPtrField<otlp::common::v1::KeyValue>& attrs,
+                   const std::string& key, const config::attribute_value& value) {
+  otlp::common::v1::KeyValue* kv = nullptr;
+  for (auto& existing : attrs) {
+    if (existing.key() == key) kv = &existing;
+  }
+  if (!kv) {
+    kv = attrs.Add();
+    kv->set_key(key);
+  }
+  set_value(kv->mutable_value(), value);
 }
 
 ScopeMetrics& add_scope(otlp::metrics::v1::ResourceMetrics& rm) {
@@ -127,15 +156,26 @@ std::optional<process_usage> read_process_usage(const watch::process_identity& p
 
 metrics_builder::metrics_builder(const config::config& cfg, std::string host_name,
                                  std::int64_t agent_start_unix_ns)
-    : common_(cfg.resource), host_name_(std::move(host_name)), agent_start_(agent_start_unix_ns) {}
+    : common_(unique_keys(watch::pod_attributes(), cfg.resource)),
+      host_name_(std::move(host_name)),
+      agent_start_(agent_start_unix_ns) {}
 
 void metrics_builder::add_common_resource(otlp::resource::v1::Resource& resource) const {
   auto& attrs = *resource.mutable_attributes();
-  // The pod's identity first, so that `resource:` (and OTEL_RESOURCE_ATTRIBUTES) can override it.
-  for (const auto& [k, v] : watch::pod_attributes())
-    set_attribute(attrs, k, v);
-  for (const auto& [k, v] : common_)
-    set_attribute(attrs, k, v);
+  // Into an empty resource the keys, unique already, are appended without a search each: one
+  // search per key made a resource of 40,000 keys take 23 s to build. The pod's identity is
+  // among them, first, so that `resource:` (and OTEL_RESOURCE_ATTRIBUTES) can override it.
+  bool fresh = attrs.empty();
+  if (fresh) attrs.Reserve(static_cast<int>(common_.size()) + 1);
+  for (const auto& [k, v] : common_) {
+    if (!fresh) {
+      set_attribute(attrs, k, v);
+      continue;
+    }
+    auto* kv = attrs.Add();
+    kv->set_key(k);
+    set_value(kv->mutable_value(), v);
+  }
   set_attribute(attrs, "host.name", host_name_);
 }
 

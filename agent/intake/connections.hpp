@@ -4,46 +4,16 @@
 #pragma once
 
 #include <algorithm>
-#include <chrono>
-#include <cstdint>
 #include <memory>
-#include <string>
 #include <vector>
+
+#include "sys/log_limiter.hpp"
 
 namespace sidelight::intake {
 
-// Not thread-safe: each server uses its own from one thread.
-class client_warnings {
- public:
-  explicit client_warnings(std::chrono::steady_clock::duration every = std::chrono::seconds(10))
-      : every_(every) {}
-
-  // True when a line about `count` more problems may be logged now; held_back() then says how
-  // many went unlogged since the last line (and resets).
-  bool allow(std::uint64_t count = 1) {
-    auto now = std::chrono::steady_clock::now();
-    if (logged_ && now - last_ < every_) {
-      suppressed_ += count;
-      return false;
-    }
-    logged_ = true;
-    last_ = now;
-    return true;
-  }
-  // " (N more since the last report)", or "".
-  std::string held_back() {
-    std::string text;
-    if (suppressed_ > 0) text = " (" + std::to_string(suppressed_) + " more since the last report)";
-    suppressed_ = 0;
-    return text;
-  }
-
- private:
-  std::chrono::steady_clock::duration every_;
-  std::chrono::steady_clock::time_point last_{};
-  bool logged_ = false;
-  std::uint64_t suppressed_ = 0;
-};
+// Bad input is logged at most every 10 s per server, with the count held back meanwhile. Not
+// thread-safe: each server uses its own from one thread.
+using client_warnings = sys::log_limiter;
 
 // With `sessions` at `cap`, closes and forgets the one idle the longest (Session has
 // last_active() and close()); forgets sessions already gone. True when it closed one.

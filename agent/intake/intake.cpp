@@ -1,6 +1,5 @@
 #include "intake/intake.hpp"
 
-#include <fstream>
 #include <mutex>
 
 namespace sidelight::intake {
@@ -68,15 +67,16 @@ void intake_policy::set_common(resource r) {
   common_ = std::move(shared);
 }
 
-void intake_policy::set_instance(pid_t pid, resource r) {
+void intake_policy::set_instance(const watch::process_identity& process, resource r) {
   auto shared = std::make_shared<const resource>(std::move(r));
   std::unique_lock lock(mutex_);
-  instances_[pid] = std::move(shared);
+  instances_[process.pid] = {process.start_ticks, std::move(shared)};
 }
 
-void intake_policy::erase_instance(pid_t pid) {
+void intake_policy::erase_instance(const watch::process_identity& process) {
   std::unique_lock lock(mutex_);
-  instances_.erase(pid);
+  auto it = instances_.find(process.pid);
+  if (it != instances_.end() && it->second.start_ticks == process.start_ticks) instances_.erase(it);
 }
 
 void intake_policy::set_sampling(config::sampling_settings s) {
@@ -89,19 +89,20 @@ config::sampling_settings intake_policy::sampling() const {
   return sampling_;
 }
 
-intake_policy::origin intake_policy::lookup(pid_t pid) const {
+intake_policy::origin intake_policy::lookup(const peer_identity& sender) const {
   std::shared_lock lock(mutex_);
-  if (pid > 0) {
-    if (auto it = instances_.find(pid); it != instances_.end()) return {it->second, true};
+  if (sender.pid > 0) {
+    auto it = instances_.find(sender.pid);
+    if (it != instances_.end() && it->second.start_ticks == sender.start_ticks) {
+      return {it->second.additions, true};
+    }
   }
   return {common_, false};
 }
 
 std::string describe_peer(pid_t pid) {
   if (pid <= 0) return "unknown client";
-  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
-  std::string comm;
-  std::getline(in, comm);
+  auto comm = watch::read_comm(pid).value_or("");
   return "pid " + std::to_string(pid) + (comm.empty() ? "" : " (" + comm + ")");
 }
 

@@ -22,8 +22,14 @@
 #include "pipeline/drop_oldest_queue.hpp"
 #include "pipeline/memory_budget.hpp"
 #include "stats/stats.hpp"
+#include "watch/proc.hpp"
 
 namespace sidelight::intake {
+
+// The process that sent data, fixed when it connected (or sent its datagram): its PID and start
+// time. A PID alone is looked up too late: by the time a batch is handled the sender may have
+// exited and a watched service taken its PID. pid 0: unknown (TCP, or the process was gone).
+using peer_identity = watch::process_identity;
 
 // Where accepted data goes; called from intake threads.
 using deliver_fn = std::function<void(codec::signal, pipeline::chunk)>;
@@ -64,8 +70,10 @@ class intake_policy {
   using resource = opentelemetry::proto::resource::v1::Resource;
 
   void set_common(resource r);
-  void set_instance(pid_t pid, resource r);
-  void erase_instance(pid_t pid);
+  // A watched instance's resource, for data its process sends; erase_instance forgets it only
+  // if that same process is still the one known under its PID.
+  void set_instance(const watch::process_identity& process, resource r);
+  void erase_instance(const watch::process_identity& process);
   // Head sampling applies to everything received after this call.
   void set_sampling(config::sampling_settings s);
   config::sampling_settings sampling() const;
@@ -83,12 +91,17 @@ class intake_policy {
     std::shared_ptr<const resource> additions;
     bool watched = false;  // the sender is a watched target instance
   };
-  origin lookup(pid_t pid) const;
+  // A sender is a watched instance only when both its PID and its start time match.
+  origin lookup(const peer_identity& sender) const;
 
  private:
   mutable std::shared_mutex mutex_;
   std::shared_ptr<const resource> common_ = std::make_shared<resource>();
-  std::map<pid_t, std::shared_ptr<const resource>> instances_;
+  struct instance {
+    std::uint64_t start_ticks = 0;
+    std::shared_ptr<const resource> additions;
+  };
+  std::map<pid_t, instance> instances_;
   config::sampling_settings sampling_;
   std::atomic<std::uint64_t> max_chunk_bytes_{0};
   std::shared_ptr<const pipeline::memory_budget> budget_;  // set once, before intake starts

@@ -23,6 +23,8 @@ namespace otlp = opentelemetry::proto;
 constexpr std::size_t kReadSize = 64 * 1024;
 // A datagram larger than this is refused (Linux's default limit is about 208 KiB).
 constexpr std::size_t kMaxDatagram = 1 << 20;
+// The sender's pidfd with each datagram (SO_PASSPIDFD, Linux 6.5; not in Debian 12's headers).
+constexpr int kScmPidfd = 0x04;
 
 }  // namespace
 
@@ -79,8 +81,8 @@ void ndjson_batcher::too_long(result& r) {
   }
 }
 
-void ndjson_batcher::feed(std::string_view data, bool at_end, pid_t pid, const deliver_fn& deliver,
-                          result& r) {
+void ndjson_batcher::feed(std::string_view data, bool at_end, const peer_identity& sender,
+                          const deliver_fn& deliver, result& r) {
   sampling_ = policy_.sampling();
   while (!data.empty()) {
     auto nl = data.find('\n');
@@ -121,12 +123,12 @@ void ndjson_batcher::feed(std::string_view data, bool at_end, pid_t pid, const d
     }
     skipping_ = false;
   }
-  emit(pid, deliver);
+  emit(sender, deliver);
 }
 
-void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver) {
+void ndjson_batcher::emit(const peer_identity& sender, const deliver_fn& deliver) {
   if (logs_.empty() && spans_.empty()) return;
-  auto origin = policy_.lookup(pid);
+  auto origin = policy_.lookup(sender);
   auto resource_for = [&](const std::string& hint) {
     otlp::resource::v1::Resource resource;
     // The line's "service" is the client's own word, unless the sender is a watched target.
@@ -165,11 +167,11 @@ void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver) {
 // One stream client: reads, feeds the batcher, closes when idle too long.
 class ndjson_server::session : public std::enable_shared_from_this<session> {
  public:
-  session(ndjson_server& server, asio::local::stream_protocol::socket socket, pid_t pid)
+  session(ndjson_server& server, asio::local::stream_protocol::socket socket, peer_identity peer)
       : server_(server.shared_from_this()),
         socket_(std::move(socket)),
         idle_(socket_.get_executor()),
-        pid_(pid),
+        peer_(peer),
         batcher_(server.policy_, server.settings_.max_message_size),
         buffer_(kReadSize, '\0') {}
 
@@ -201,8 +203,8 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
     last_active_ = std::chrono::steady_clock::now();
     bool at_end = ec.failed();
     ndjson_batcher::result r;
-    batcher_.feed(std::string_view(buffer_.data(), n), at_end, pid_, server_->deliver_, r);
-    server_->account(pid_, r);
+    batcher_.feed(std::string_view(buffer_.data(), n), at_end, peer_, server_->deliver_, r);
+    server_->account(peer_.pid, r);
     if (at_end) {
       idle_.cancel();
       return;
@@ -213,7 +215,7 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
   std::shared_ptr<ndjson_server> server_;
   asio::local::stream_protocol::socket socket_;
   asio::steady_timer idle_;
-  pid_t pid_;
+  peer_identity peer_;  // fixed at accept
   ndjson_batcher batcher_;
   std::string buffer_;
   std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
@@ -239,14 +241,17 @@ std::variant<std::shared_ptr<ndjson_server>, std::string> ndjson_server::start(
   if (!settings.unix_path.empty()) {
     auto bound = bind_unix_socket(settings.unix_path, SOCK_STREAM, settings);
     if (auto* err = std::get_if<std::string>(&bound)) return "ndjson: " + *err;
-    s->acceptor_.assign(asio::local::stream_protocol(), std::get<int>(bound), ec);
+    s->stream_file_ = std::get<sys::bound_socket>(bound).file;
+    s->acceptor_.assign(asio::local::stream_protocol(), std::get<sys::bound_socket>(bound).fd, ec);
     if (ec) return "ndjson: " + ec.message();
     s->accept();
   }
   if (!settings.unix_datagram.empty()) {
     auto bound = bind_unix_socket(settings.unix_datagram, SOCK_DGRAM, settings);
     if (auto* err = std::get_if<std::string>(&bound)) return "ndjson: " + *err;
-    s->datagrams_.assign(asio::local::datagram_protocol(), std::get<int>(bound), ec);
+    s->datagram_file_ = std::get<sys::bound_socket>(bound).file;
+    s->datagrams_.assign(asio::local::datagram_protocol(), std::get<sys::bound_socket>(bound).fd,
+                         ec);
     if (ec) return "ndjson: " + ec.message();
     s->datagram_batcher_ = std::make_unique<ndjson_batcher>(
         policy, std::min<std::uint64_t>(settings.max_message_size, kMaxDatagram));
@@ -277,8 +282,8 @@ void ndjson_server::accept() {
       if (evict_longest_idle(self->sessions_, self->settings_.max_connections)) {
         self->counters_.connections_evicted.fetch_add(1, std::memory_order_relaxed);
       }
-      auto pid = peer_pid(socket.native_handle());
-      auto s = std::make_shared<session>(*self, std::move(socket), pid);
+      auto peer = identify_peer(socket.native_handle());
+      auto s = std::make_shared<session>(*self, std::move(socket), peer);
       self->sessions_.push_back(s);
       s->start();
     } else {
@@ -300,7 +305,7 @@ void ndjson_server::receive() {
     if (ec || self->stopped_) return;
     for (int i = 0; i < 64; ++i) {
       iovec iov{self->datagram_buffer_.data(), self->datagram_buffer_.size()};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int))];
       msghdr msg{};
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
@@ -309,21 +314,25 @@ void ndjson_server::receive() {
       auto n = ::recvmsg(self->datagrams_.native_handle(), &msg, MSG_DONTWAIT | MSG_TRUNC);
       if (n < 0) break;
       pid_t pid = 0;
+      int pidfd = -1;
       for (auto* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
           ucred cred{};
           std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
           pid = cred.pid;
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == kScmPidfd) {
+          std::memcpy(&pidfd, CMSG_DATA(c), sizeof pidfd);
         }
       }
+      auto sender = identify_sender(pid, pidfd);
       ndjson_batcher::result r;
       if (static_cast<std::size_t>(n) > kMaxDatagram) {
         r.lines = r.bad = 1;
         r.first_error = "datagram larger than " + std::to_string(kMaxDatagram) + " bytes";
       } else {
         self->datagram_batcher_->feed(
-            std::string_view(self->datagram_buffer_.data(), static_cast<std::size_t>(n)), true, pid,
-            self->deliver_, r);
+            std::string_view(self->datagram_buffer_.data(), static_cast<std::size_t>(n)), true,
+            sender, self->deliver_, r);
       }
       self->account(pid, r);
     }
@@ -355,8 +364,8 @@ void ndjson_server::shutdown() {
     if (auto s = w.lock()) s->close();
   }
   sessions_.clear();
-  if (!settings_.unix_path.empty()) ::unlink(settings_.unix_path.c_str());
-  if (!settings_.unix_datagram.empty()) ::unlink(settings_.unix_datagram.c_str());
+  sys::remove_socket_file(stream_file_);
+  sys::remove_socket_file(datagram_file_);
 }
 
 }  // namespace sidelight::intake

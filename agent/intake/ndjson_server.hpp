@@ -17,6 +17,7 @@
 #include "intake/connections.hpp"
 #include "intake/intake.hpp"
 #include "intake/ndjson.hpp"
+#include "sys/unix_socket.hpp"
 
 namespace sidelight::intake {
 
@@ -40,12 +41,13 @@ class ndjson_batcher {
 
   // Feeds bytes read from one client; complete lines are decoded, a partial one waits for more.
   // `at_end`: the client is gone (or this is a whole datagram), so the rest is a last line.
-  void feed(std::string_view data, bool at_end, pid_t pid, const deliver_fn& deliver, result& r);
+  void feed(std::string_view data, bool at_end, const peer_identity& sender,
+            const deliver_fn& deliver, result& r);
 
  private:
   void line(std::string_view text, result& r);
   void too_long(result& r);  // one more line refused for its length
-  void emit(pid_t pid, const deliver_fn& deliver);
+  void emit(const peer_identity& sender, const deliver_fn& deliver);
 
   const intake_policy& policy_;
   std::uint64_t max_line_;
@@ -84,6 +86,8 @@ class ndjson_server : public std::enable_shared_from_this<ndjson_server> {
   protocol_counters& counters_;
   asio::local::stream_protocol::acceptor acceptor_;
   asio::local::datagram_protocol::socket datagrams_;
+  sys::socket_file stream_file_;  // removed at stop only while still ours
+  sys::socket_file datagram_file_;
   asio::steady_timer accept_retry_;
   std::unique_ptr<ndjson_batcher> datagram_batcher_;
   std::string datagram_buffer_;

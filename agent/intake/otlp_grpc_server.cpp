@@ -113,12 +113,12 @@ class otlp_grpc_server::call {
         joined.append(reinterpret_cast<const char*>(s.begin()), s.size());
       bytes = joined;
     }
-    auto pid = server_.pid_of(ctx_.peer());
+    auto sender = server_.peer_of(ctx_.peer());
     std::string inflated;
     if (compressed(bytes)) {
       auto err = codec::gunzip(bytes, server_.settings_.max_message_size, inflated);
       if (!err.empty()) {
-        refuse_inflated(pid, err);
+        refuse_inflated(sender.pid, err);
         return;
       }
       bytes = inflated;
@@ -128,7 +128,7 @@ class otlp_grpc_server::call {
       finish(over_limit_status());
       return;
     }
-    auto origin = server_.policy_.lookup(pid);
+    auto origin = server_.policy_.lookup(sender);
     auto sampling = server_.policy_.sampling();
     auto result = split_request(*signal_, bytes, *origin.additions, &sampling,
                                 server_.policy_.max_chunk_bytes());
@@ -136,7 +136,7 @@ class otlp_grpc_server::call {
     counters.requests.fetch_add(1, std::memory_order_relaxed);
     if (!result.error.empty()) {
       counters.bad_requests.fetch_add(1, std::memory_order_relaxed);
-      server_.warn_bad(pid, ctx_.method(), result.error);
+      server_.warn_bad(sender.pid, ctx_.method(), result.error);
       finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, result.error));
       return;
     }
@@ -203,7 +203,8 @@ std::variant<std::unique_ptr<otlp_grpc_server>, std::string> otlp_grpc_server::s
     auto bound = bind_unix_socket(settings.unix_path, SOCK_STREAM, settings);
     if (auto* err = std::get_if<std::string>(&bound)) return "otlp_grpc: " + *err;
     boost::system::error_code ec;
-    s->acceptor_.assign(asio::local::stream_protocol(), std::get<int>(bound), ec);
+    s->socket_file_ = std::get<sys::bound_socket>(bound).file;
+    s->acceptor_.assign(asio::local::stream_protocol(), std::get<sys::bound_socket>(bound).fd, ec);
     if (ec) return "otlp_grpc: " + ec.message();
   }
 
@@ -284,7 +285,7 @@ void otlp_grpc_server::accept() {
         {
           std::lock_guard lock(peers_mutex_);
           make_room();
-          peers_[fd] = peer{peer_pid(fd), st.st_ino, std::chrono::steady_clock::now()};
+          peers_[fd] = peer{identify_peer(fd), st.st_ino, std::chrono::steady_clock::now()};
         }
         grpc::AddInsecureChannelFromFd(server_.get(), fd);
         accept();
@@ -316,16 +317,16 @@ void otlp_grpc_server::serve() {
     static_cast<call*>(tag)->proceed(ok);
 }
 
-pid_t otlp_grpc_server::pid_of(const std::string& peer) {
+peer_identity otlp_grpc_server::peer_of(const std::string& peer) {
   // gRPC names a connection it was handed as "fd:N".
-  if (!peer.starts_with("fd:")) return 0;
+  if (!peer.starts_with("fd:")) return {};
   int fd = -1;
   std::from_chars(peer.data() + 3, peer.data() + peer.size(), fd);
   std::lock_guard lock(peers_mutex_);
   auto it = peers_.find(fd);
-  if (it == peers_.end()) return 0;
+  if (it == peers_.end()) return {};
   it->second.last_call = std::chrono::steady_clock::now();
-  return it->second.pid;
+  return it->second.identity;
 }
 
 void otlp_grpc_server::warn_bad(pid_t pid, const std::string& method, const std::string& error) {
@@ -340,7 +341,7 @@ void otlp_grpc_server::shutdown() {
   boost::system::error_code ec;
   acceptor_.close(ec);
   accept_retry_.cancel();
-  if (!settings_.unix_path.empty()) ::unlink(settings_.unix_path.c_str());
+  sys::remove_socket_file(socket_file_);
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + 1s);
   if (cq_) cq_->Shutdown();
   if (worker_.joinable()) worker_.join();

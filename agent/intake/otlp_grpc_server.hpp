@@ -23,6 +23,7 @@
 #include "config/config.hpp"
 #include "intake/connections.hpp"
 #include "intake/intake.hpp"
+#include "sys/unix_socket.hpp"
 
 namespace sidelight::intake {
 
@@ -46,7 +47,7 @@ class otlp_grpc_server {
   void accept();
   void serve();
   void request_call();
-  pid_t pid_of(const std::string& peer);
+  peer_identity peer_of(const std::string& peer);
   void warn_bad(pid_t pid, const std::string& method, const std::string& error);
 
   config::listener settings_;
@@ -54,6 +55,7 @@ class otlp_grpc_server {
   deliver_fn deliver_;
   protocol_counters& counters_;
   asio::local::stream_protocol::acceptor acceptor_;
+  sys::socket_file socket_file_;  // removed at stop only while still ours
   grpc::AsyncGenericService service_;
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   std::unique_ptr<grpc::Server> server_;
@@ -62,7 +64,7 @@ class otlp_grpc_server {
   // Connections handed to gRPC, by descriptor. gRPC closes them without telling; the inode tells
   // whether a descriptor still is the socket accepted.
   struct peer {
-    pid_t pid = 0;
+    peer_identity identity;  // fixed at accept
     ino_t inode = 0;
     std::chrono::steady_clock::time_point last_call;
   };

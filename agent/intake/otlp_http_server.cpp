@@ -9,10 +9,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "codec/utf8.hpp"
-#include "config/loader.hpp"
 #include "codec/gzip.hpp"
 #include "codec/otlp_json.hpp"
+#include "codec/utf8.hpp"
+#include "config/loader.hpp"
 #include "google/rpc/status.pb.h"
 #include "intake/otlp_wire.hpp"
 #include "intake/socket_setup.hpp"
@@ -147,14 +147,12 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
   }
   std::string encoded;
   if (json) {
-    auto msg = codec::new_request(*sig);
-    if (auto err = codec::from_otlp_json(body, *msg); !err.empty()) {
+    if (auto err = codec::otlp_json_to_wire(*sig, body, max_body_, encoded); !err.empty()) {
       return bad(400, "not valid OTLP/JSON: " + err);
     }
-    encoded = msg->SerializeAsString();
     body = encoded;
   }
-  auto origin = policy_.lookup(req.pid);
+  auto origin = policy_.lookup(req.peer);
   auto sampling = policy_.sampling();
   auto result = split_request(*sig, body, *origin.additions, &sampling, policy_.max_chunk_bytes());
   if (!result.error.empty()) return bad(400, result.error);
@@ -175,8 +173,9 @@ otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const
 // body, and `Expect: 100-continue` is answered before the body is read.
 class otlp_http_server::session : public std::enable_shared_from_this<session> {
  public:
-  session(std::shared_ptr<otlp_http_server> server, stream_protocol::socket socket, pid_t pid)
-      : server_(std::move(server)), stream_(std::move(socket)), pid_(pid) {
+  session(std::shared_ptr<otlp_http_server> server, stream_protocol::socket socket,
+          peer_identity peer)
+      : server_(std::move(server)), stream_(std::move(socket)), peer_(peer) {
     server_->counters_.open_connections.fetch_add(1, std::memory_order_relaxed);
   }
   ~session() { server_->counters_.open_connections.fetch_sub(1, std::memory_order_relaxed); }
@@ -208,7 +207,7 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
     in.content_type = view(req[http::field::content_type]);
     in.content_encoding = view(req[http::field::content_encoding]);
     in.body = view(req.body());
-    in.pid = pid_;
+    in.peer = peer_;
     return in;
   }
 
@@ -272,7 +271,7 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
     }
     server_->counters_.requests.fetch_add(1, std::memory_order_relaxed);
     server_->counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
-    server_->warn_bad(pid_, r.body.substr(0, r.body.size() - 1));
+    server_->warn_bad(peer_.pid, r.body.substr(0, r.body.size() - 1));
     write(r, false);
   }
 
@@ -283,7 +282,7 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
       return;
     }
     auto r = server_->handler_.handle(request_of());
-    if (r.status == 400 || r.status == 413) server_->warn_bad(pid_, r.message);
+    if (r.status == 400 || r.status == 413) server_->warn_bad(peer_.pid, r.message);
     bool keep_alive = parser_->keep_alive();
     parser_.reset();  // the body's memory goes now, not when the next request begins
     write(r, keep_alive);
@@ -316,7 +315,7 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
 
   std::shared_ptr<otlp_http_server> server_;
   beast::basic_stream<stream_protocol> stream_;
-  pid_t pid_;
+  peer_identity peer_;  // fixed at accept
   // Bounded: a chunk header with its extensions, or the trailers, must fit in it whole (Beast
   // buffers each until its end is seen, and bounds neither).
   beast::flat_buffer buffer_{kBufferLimit};
@@ -347,7 +346,9 @@ std::variant<std::shared_ptr<otlp_http_server>, std::string> otlp_http_server::s
   if (!settings.unix_path.empty()) {
     auto bound = bind_unix_socket(settings.unix_path, SOCK_STREAM, settings);
     if (auto* err = std::get_if<std::string>(&bound)) return "otlp_http: " + *err;
-    s->unix_acceptor_.assign(stream_protocol(AF_UNIX, 0), std::get<int>(bound), ec);
+    s->socket_file_ = std::get<sys::bound_socket>(bound).file;
+    s->unix_acceptor_.assign(stream_protocol(AF_UNIX, 0), std::get<sys::bound_socket>(bound).fd,
+                             ec);
     if (ec) return "otlp_http: " + ec.message();
     s->accept(s->unix_acceptor_);
   }
@@ -392,9 +393,10 @@ void otlp_http_server::accept(asio::basic_socket_acceptor<stream_protocol>& acce
       }
       boost::system::error_code lec;
       auto local = socket.local_endpoint(lec);
-      pid_t pid =
-          !lec && local.protocol().family() == AF_UNIX ? peer_pid(socket.native_handle()) : 0;
-      auto s = std::make_shared<session>(self, std::move(socket), pid);
+      auto peer = !lec && local.protocol().family() == AF_UNIX
+                      ? identify_peer(socket.native_handle())
+                      : peer_identity{};
+      auto s = std::make_shared<session>(self, std::move(socket), peer);
       self->sessions_.push_back(s);
       s->start();
     } else {
@@ -427,7 +429,7 @@ void otlp_http_server::shutdown() {
     if (auto s = w.lock()) s->close();
   }
   sessions_.clear();
-  if (!settings_.unix_path.empty()) ::unlink(settings_.unix_path.c_str());
+  sys::remove_socket_file(socket_file_);
 }
 
 }  // namespace sidelight::intake

@@ -20,6 +20,7 @@
 #include "config/config.hpp"
 #include "intake/connections.hpp"
 #include "intake/intake.hpp"
+#include "sys/unix_socket.hpp"
 
 namespace sidelight::intake {
 
@@ -31,7 +32,7 @@ struct otlp_http_request {
   std::string_view content_type;
   std::string_view content_encoding;
   std::string_view body;
-  pid_t pid = 0;
+  peer_identity peer;  // fixed when the client connected
 };
 
 struct otlp_http_response {
@@ -89,6 +90,7 @@ class otlp_http_server : public std::enable_shared_from_this<otlp_http_server> {
   protocol_counters& counters_;
   otlp_http_handler handler_;
   asio::basic_socket_acceptor<asio::generic::stream_protocol> unix_acceptor_;
+  sys::socket_file socket_file_;  // removed at stop only while still ours
   asio::basic_socket_acceptor<asio::generic::stream_protocol> tcp_acceptor_;
   std::string tcp_address_;
   std::vector<std::weak_ptr<session>> sessions_;

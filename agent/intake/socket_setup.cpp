@@ -1,96 +1,67 @@
 #include "intake/socket_setup.hpp"
 
-#include <grp.h>
+#include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
+#include "sys/unix_socket.hpp"
+#include "watch/proc.hpp"
+
+// Linux 6.5; Debian 12's headers predate them.
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
 
 namespace sidelight::intake {
 
-namespace {
-
-std::string errno_text(const std::string& what, int err) {
-  return what + ": " + std::strerror(err);
-}
-
-bool fill_address(const std::string& path, sockaddr_un& addr) {
-  if (path.size() >= sizeof addr.sun_path) return false;
-  std::memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  return true;
-}
-
-// True when some process accepts connections (or datagrams) on `path`.
-bool in_use(const std::string& path, int type) {
-  sockaddr_un addr{};
-  if (!fill_address(path, addr)) return false;
-  int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  bool used = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return used;
-}
-
-}  // namespace
-
-std::variant<int, std::string> bind_unix_socket(const std::string& path, int type,
-                                                const config::listener& settings) {
-  sockaddr_un addr{};
-  if (!fill_address(path, addr)) return path + ": socket path too long";
-  auto dir = std::filesystem::path(path).parent_path();
-  std::error_code ec;
-  if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return dir.string() + ": cannot create the socket's directory: " + ec.message();
-    ::chmod(dir.c_str(), 0755);
-  }
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return path + ": exists and is not a socket; refusing to replace it";
-    if (in_use(path, type)) return path + ": in use by another process";
-    if (::unlink(path.c_str()) != 0)
-      return errno_text(path + ": cannot remove the stale socket", errno);
-  }
-  int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return errno_text("socket", errno);
-  auto fail = [&](const std::string& what) -> std::variant<int, std::string> {
-    int err = errno;
-    ::close(fd);
-    return errno_text(path + ": " + what, err);
-  };
-  // The mode is applied to the path after bind; a restrictive umask meanwhile keeps others out.
-  auto old_umask = ::umask(0177);
-  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::umask(old_umask);
-  if (rc != 0) return fail("bind");
-  if (::chmod(path.c_str(), settings.mode) != 0) return fail("chmod");
-  if (!settings.group.empty()) {
-    group* g = ::getgrnam(settings.group.c_str());
-    if (!g) {
-      ::close(fd);
-      return path + ": unknown group '" + settings.group + "'";
-    }
-    if (::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) return fail("chown");
-  }
-  if (type == SOCK_STREAM && ::listen(fd, 1024) != 0) return fail("listen");
-  if (type == SOCK_DGRAM) {
+std::variant<sys::bound_socket, std::string> bind_unix_socket(const std::string& path, int type,
+                                                              const config::listener& settings) {
+  sys::unix_socket_options o;
+  o.type = type;
+  o.mode = static_cast<mode_t>(settings.mode);
+  o.group = settings.group;
+  auto bound = sys::bind_unix_socket(path, o);
+  if (auto* b = std::get_if<sys::bound_socket>(&bound); b && type == SOCK_DGRAM) {
     int on = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+    ::setsockopt(b->fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+    request_sender_pidfds(b->fd);
   }
-  return fd;
+  return bound;
 }
 
-int peer_pid(int fd) {
+bool request_sender_pidfds(int fd) {
+  int on = 1;
+  return ::setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, &on, sizeof on) == 0;
+}
+
+peer_identity identify_sender(pid_t pid, int pidfd) {
+  peer_identity id;
+  if (pid > 0) {
+    auto st = watch::read_stat(pid);
+    if (st && !st->zombie()) id = {pid, st->start_ticks};
+  }
+  if (pidfd >= 0) {
+    // The pidfd names the very process that connected or sent; still running after the read
+    // above, it held the PID during the read, so the start time is its own. Readable: it exited,
+    // and whoever has the PID now is someone else.
+    pollfd p{pidfd, POLLIN, 0};
+    if (::poll(&p, 1, 0) != 0) id = {};
+    ::close(pidfd);
+  }
+  return id;
+}
+
+peer_identity identify_peer(int fd) {
   ucred cred{};
   socklen_t len = sizeof cred;
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return 0;
-  return cred.pid;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) return {};
+  int pidfd = -1;
+  len = sizeof pidfd;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0) pidfd = -1;
+  return identify_sender(cred.pid, pidfd);
 }
 
 }  // namespace sidelight::intake

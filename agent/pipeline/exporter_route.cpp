@@ -56,8 +56,8 @@ std::variant<std::shared_ptr<spool>, std::string> open_spool(const std::string& 
 
 }  // namespace
 
-exporter_route::exporter_route(asio::io_context& io, options o)
-    : io_(io), exporter_(std::move(o.exporter)), shown_(std::move(o.shown)) {}
+exporter_route::exporter_route(options o)
+    : exporter_(std::move(o.exporter)), shown_(std::move(o.shown)) {}
 
 exporter_route::~exporter_route() {
   stop();
@@ -67,7 +67,7 @@ std::variant<std::shared_ptr<exporter_route>, std::string> exporter_route::open(
     asio::io_context& io, const config::config& cfg, options o) {
   auto ls = lane_settings_of(cfg, o.retry, o.budget);
   const auto* spool_cfg = o.spool != nullptr && !o.spool->dir.empty() ? o.spool : nullptr;
-  std::shared_ptr<exporter_route> r(new exporter_route(io, o));
+  std::shared_ptr<exporter_route> r(new exporter_route(o));
   r->heartbeats_ = std::make_shared<liveness_lane>(io, r->exporter_, o.retry, cfg.batch.max_bytes);
   for (auto s : kSignals) {
     auto settings = ls;

@@ -68,12 +68,11 @@ class exporter_route {
   void not_ready(std::vector<std::string>& out) const;
 
  private:
-  exporter_route(asio::io_context& io, options o);
+  explicit exporter_route(options o);
   // Everything counted before this route, by what it replaced.
   signal_lane_stats before(std::size_t lane) const;
   lane_stats heartbeats_before() const;
 
-  asio::io_context& io_;
   std::shared_ptr<exporting::exporter> exporter_;
   std::string shown_;
   std::shared_ptr<liveness_lane> heartbeats_;

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "watch/k8s.hpp"
 #include "watch/process_events.hpp"
 
 namespace sidelight::watch {
@@ -133,7 +134,7 @@ std::optional<std::pair<int, std::uint64_t>> parse_stat_exit_code(std::string_vi
 std::optional<int> read_zombie_status(const process_identity& p) {
   auto st = read_stat(p.pid);
   if (!st || st->start_ticks != p.start_ticks || !st->zombie()) return std::nullopt;
-  auto text = read_small_file(("/proc/" + std::to_string(p.pid) + "/stat").c_str(), 4096);
+  auto text = read_proc_text(("/proc/" + std::to_string(p.pid) + "/stat").c_str(), 4096);
   if (!text) return std::nullopt;
   auto parsed = parse_stat_exit_code(*text);
   if (!parsed || parsed->second != p.start_ticks) return std::nullopt;
@@ -168,13 +169,13 @@ std::optional<std::uint64_t> oom_kill_field(std::string_view text) {
 }  // namespace
 
 std::optional<std::uint64_t> read_oom_kills(const std::string& path) {
-  auto text = read_small_file(path.c_str(), 4096);
+  auto text = read_proc_text(path.c_str(), 4096);
   if (!text) return std::nullopt;
   return oom_kill_field(*text);
 }
 
 std::optional<oom_counter> read_oom_counter(pid_t pid) {
-  auto text = read_small_file(("/proc/" + std::to_string(pid) + "/cgroup").c_str(), 65536);
+  auto text = read_proc_text(("/proc/" + std::to_string(pid) + "/cgroup").c_str(), 65536);
   if (!text) return std::nullopt;
   std::string v1, v2;
   std::string_view all = *text;

@@ -1,12 +1,9 @@
 #include "watch/k8s.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+
+#include "sys/bounded_file.hpp"
 
 namespace sidelight::watch {
 namespace {
@@ -95,33 +92,9 @@ std::string read_container_id(pid_t pid) {
 }
 
 std::optional<std::string> read_proc_text(const char* path, std::size_t limit) {
-  int fd = ::open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) return std::nullopt;
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return std::nullopt;
-  }
-  // Files under /proc report size 0: read until the end, but never past the bound.
-  std::string out;
-  char buf[4096];
-  bool over = false;
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      if (n < 0) over = true;  // an error (EAGAIN included) is no complete text either
-      break;
-    }
-    if (out.size() + static_cast<std::size_t>(n) > limit) {
-      over = true;
-      break;
-    }
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  if (over) return std::nullopt;
-  return out;
+  auto r = sys::read_file(path, {limit, sys::overflow::refuse, true});
+  if (!r.ok()) return std::nullopt;
+  return std::move(r.text);
 }
 
 }  // namespace sidelight::watch

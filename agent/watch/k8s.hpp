@@ -42,8 +42,8 @@ std::string container_id_from_cgroup(std::string_view text);
 // container.id of a live process; "" when none or unreadable.
 std::string read_container_id(pid_t pid);
 
-// A file under /proc, opened without blocking, refused unless it is a regular file, and refused
-// when it holds more than `limit` bytes.
+// A file under /proc, read by sys::read_file: never blocking, refused unless it is a regular file,
+// and refused when it holds more than `limit` bytes.
 std::optional<std::string> read_proc_text(const char* path, std::size_t limit);
 
 }  // namespace sidelight::watch

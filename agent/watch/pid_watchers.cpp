@@ -1,12 +1,16 @@
 // `pid:` and `pidfile:` targets.
+#include <spdlog/spdlog.h>
 #include <sys/inotify.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <filesystem>
 
+#include "sys/bounded_file.hpp"
+#include "sys/log_limiter.hpp"
 #include "watch/slot_watchers.hpp"
 
 namespace sidelight::watch {
@@ -35,6 +39,8 @@ class pid_watcher final : public slot_watcher {
 // How much a process's start time (10 ms ticks) may appear to follow the write of the pidfile that
 // names it before we call it a stranger that reused the PID.
 constexpr std::int64_t kPidfileTolerance = 100'000'000;
+// A pidfile holds a number and a newline; anything longer is not a pidfile.
+constexpr sys::read_limits kPidfileLimits{64, sys::overflow::refuse, true};
 
 class pidfile_watcher final : public slot_watcher {
  public:
@@ -102,42 +108,88 @@ class pidfile_watcher final : public slot_watcher {
     if (relevant) reevaluate_soon();
   }
 
+  // What the pidfile names: a live process, or why not. `refused` marks a pidfile that is not
+  // what a pidfile must be (worth a warning), as opposed to one that is missing or stale.
+  struct reading {
+    std::optional<process_facts> facts;
+    std::string reason;
+    bool refused = false;
+  };
+
+  reading read_pidfile() const {
+    const auto& path = target_.pidfile;
+    auto file = sys::read_file(path, kPidfileLimits);
+    if (file.status == sys::file_status::missing)
+      return {{}, "pidfile " + path + " does not exist"};
+    if (!file.ok())
+      return {{}, "pidfile " + path + " " + sys::describe(file, kPidfileLimits), true};
+    std::string_view text(file.text);
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+      text.remove_suffix(1);
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+      text.remove_prefix(1);
+    // Empty while the service rewrites it: not worth a warning.
+    if (text.empty()) return {{}, "pidfile " + path + " holds no pid"};
+    pid_t pid = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
+    if (ec != std::errc() || p != text.data() + text.size() || pid <= 0) {
+      return {{}, "pidfile " + path + " holds no pid (" + printable(text) + ")", true};
+    }
+    auto named = "pidfile " + path + " names pid " + std::to_string(pid);
+    if (pid == 1) return {{}, named + " (init), which is never a service's own process", true};
+    if (pid == ::getpid()) return {{}, named + ", sidelight itself", true};
+    auto st = read_stat(pid);
+    if (st && st->kernel_thread())
+      return {{}, named + ", a kernel thread (" + st->comm + ")", true};
+    auto facts = read_process_facts(pid);
+    if (!facts) return {{}, "process " + std::to_string(pid) + " from " + path + " is not running"};
+    // A process that started after the pidfile was written did not write it: the service died
+    // and an unrelated process reused its PID.
+    if (facts->start_unix_ns > file.modified_unix_ns + kPidfileTolerance) {
+      return {{},
+              "pid " + std::to_string(pid) + " from " + path + " now belongs to another process"};
+    }
+    return {facts, ""};
+  }
+
   void evaluate() override {
     arm_inotify();
-    std::string reason;
-    struct stat st {};
-    auto content = read_small_file(target_.pidfile.c_str(), 64);
-    if (!content || ::stat(target_.pidfile.c_str(), &st) != 0) {
-      reason = "pidfile " + target_.pidfile + " does not exist";
-    } else {
-      std::string_view text(*content);
-      while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
-        text.remove_suffix(1);
-      while (!text.empty() && text.front() == ' ')
-        text.remove_prefix(1);
-      pid_t pid = 0;
-      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
-      if (ec != std::errc() || p != text.data() + text.size() || pid <= 0) {
-        reason = "pidfile " + target_.pidfile + " holds no pid";
-      } else if (auto facts = read_process_facts(pid); !facts) {
-        reason = "process " + std::to_string(pid) + " from " + target_.pidfile + " is not running";
-      } else {
-        std::int64_t written =
-            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-        if (facts->start_unix_ns <= written + kPidfileTolerance) {
-          set_up(*facts);
-          return;
-        }
-        // The process holding this PID started after the pidfile was written, so it did not write
-        // it: the service died and an unrelated process reused its PID.
-        reason = "pid " + std::to_string(pid) + " from " + target_.pidfile +
-                 " now belongs to another process";
-      }
+    auto named = read_pidfile();
+    warn_once(named);
+    if (named.facts) {
+      set_up(*named.facts);
+      return;
     }
     // The pidfile names no live process. While the process we know is still running (the file is
     // being rewritten, or was removed by hand), it stays the service.
     if (is_up() && current_process() && is_running(current_process()->identity())) return;
-    set_down(std::move(reason));
+    set_down(std::move(named.reason));
+  }
+
+  // A refused pidfile is logged at once, then at most once a minute per target, whatever it turns
+  // into meanwhile: whoever can rewrite it cannot flood the log (the down reason is always
+  // current).
+  void warn_once(const reading& r) {
+    if (r.refused && refusals_.allow()) {
+      spdlog::warn("target {}: refusing the pidfile: {}{}", target_.name, r.reason,
+                   refusals_.held_back());
+    }
+  }
+
+  // Up to 32 bytes of what a bad pidfile holds, quoted, with anything unprintable escaped.
+  static std::string printable(std::string_view text) {
+    std::string out = "'";
+    for (char c : text.substr(0, 32)) {
+      auto u = static_cast<unsigned char>(c);
+      if (u >= 0x20 && u < 0x7f) {
+        out += c;
+      } else {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "\\x%02x", u);
+        out += hex;
+      }
+    }
+    return out + (text.size() > 32 ? "...'" : "'");
   }
 
   config::duration poll_interval() const override {
@@ -148,6 +200,7 @@ class pidfile_watcher final : public slot_watcher {
   std::string directory_;
   std::string file_name_;
   boost::asio::posix::stream_descriptor inotify_;
+  sys::log_limiter refusals_{std::chrono::minutes(1)};
 };
 
 }  // namespace

@@ -1,14 +1,14 @@
 #include "watch/proc.hpp"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+
+#include "sys/bounded_file.hpp"
 
 namespace sidelight::watch {
 namespace {
@@ -25,23 +25,14 @@ std::string proc_path(pid_t pid, const char* leaf) {
   return buf;
 }
 
-}  // namespace
-
-std::optional<std::string> read_small_file(const char* path, std::size_t limit) {
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::string out;
-  char buf[4096];
-  while (out.size() < limit) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  if (out.size() > limit) out.resize(limit);
-  return out;
+// A file of /proc/PID, cut at `limit` bytes; nullopt when it cannot be read.
+std::optional<std::string> read_proc_file(pid_t pid, const char* leaf, std::size_t limit) {
+  auto r = sys::read_file(proc_path(pid, leaf), {limit, sys::overflow::truncate, false});
+  if (!r.ok()) return std::nullopt;
+  return std::move(r.text);
 }
+
+}  // namespace
 
 std::optional<process_stat> parse_stat(pid_t pid, std::string_view text) {
   auto open = text.find('(');
@@ -103,20 +94,20 @@ std::optional<process_stat> parse_stat(pid_t pid, std::string_view text) {
 }
 
 std::optional<process_stat> read_stat(pid_t pid) {
-  auto text = read_small_file(proc_path(pid, "stat").c_str(), 4096);
+  auto text = read_proc_file(pid, "stat", 4096);
   if (!text) return std::nullopt;
   return parse_stat(pid, *text);
 }
 
 std::optional<std::string> read_comm(pid_t pid) {
-  auto text = read_small_file(proc_path(pid, "comm").c_str(), 64);
+  auto text = read_proc_file(pid, "comm", 64);
   if (!text) return std::nullopt;
   if (!text->empty() && text->back() == '\n') text->pop_back();
   return text;
 }
 
 std::optional<std::string> read_cmdline(pid_t pid) {
-  auto text = read_small_file(proc_path(pid, "cmdline").c_str(), 32768);
+  auto text = read_proc_file(pid, "cmdline", 32768);
   if (!text) return std::nullopt;
   while (!text->empty() && text->back() == '\0')
     text->pop_back();

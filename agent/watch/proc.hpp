@@ -1,4 +1,5 @@
-// Reads what the kernel says about a process under /proc. No state, no I/O beyond /proc.
+// Reads what the kernel says about a process under /proc. No state, no I/O beyond /proc; every
+// file is read through sys::read_file (never blocking, bounded).
 #pragma once
 
 #include <sys/types.h>
@@ -59,8 +60,5 @@ std::uint64_t page_size();
 std::int64_t boot_time_unix_ns();
 std::int64_t ticks_to_unix_ns(std::uint64_t start_ticks);
 std::int64_t now_unix_ns();
-
-// Reads a small file in one go; nullopt when it cannot be opened.
-std::optional<std::string> read_small_file(const char* path, std::size_t limit = 65536);
 
 }  // namespace sidelight::watch

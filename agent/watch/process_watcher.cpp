@@ -2,12 +2,14 @@
 // New processes are found through kernel process events where available, else by scanning /proc;
 // each instance's exit is seen through pidfd, reported once as down, and the instance is dropped.
 #include <re2/re2.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <set>
 
+#include "sys/log_limiter.hpp"
 #include "watch/exit_watch.hpp"
 #include "watch/process_events.hpp"
 #include "watch/process_match.hpp"
@@ -23,6 +25,9 @@ using namespace std::chrono_literals;
 constexpr auto kForkSettle = 100ms;
 constexpr auto kFullScanWithEvents = 30s;
 constexpr auto kFullScanWithoutEvents = 10s;
+// Exits are logged at once, then summed up at most this often: a target that matches short-lived
+// processes (a worker per job) must not write a line for each (16,000 in 20 s of churn).
+constexpr auto kExitLogPeriod = 10s;
 
 class process_watcher final : public target_watcher,
                               public std::enable_shared_from_this<process_watcher> {
@@ -32,7 +37,8 @@ class process_watcher final : public target_watcher,
         ctx_(ctx),
         on_report_(std::move(on_report)),
         scan_timer_(ctx.io),
-        fork_timer_(ctx.io) {}
+        fork_timer_(ctx.io),
+        exit_summary_timer_(ctx.io) {}
 
   ~process_watcher() override { stop(); }
 
@@ -56,6 +62,7 @@ class process_watcher final : public target_watcher,
     subscription_ = 0;
     scan_timer_.cancel();
     fork_timer_.cancel();
+    exit_summary_timer_.cancel();
     instances_.clear();
   }
 
@@ -132,7 +139,35 @@ class process_watcher final : public target_watcher,
     if (it == instances_.end() || it->second->facts.identity() != identity) return;
     auto inst = std::move(it->second);
     instances_.erase(it);
-    if (on_report_) on_report_(report_of(*inst, change::down, e));
+    report_gone(*inst, e);
+  }
+
+  // An instance is gone for good: reported (final) and logged, within the log's budget.
+  void report_gone(const instance& inst, const std::optional<exit_info>& e = std::nullopt) {
+    auto report = report_of(inst, change::down, e);
+    if (on_report_) on_report_(report);
+    if (exit_log_.allow()) {
+      spdlog::info("target {}: down ({}){}", target_.name, report.reason, exit_log_.held_back());
+    } else {
+      arm_exit_summary();
+    }
+  }
+
+  // When exits were held back, one line says how many once the period is over.
+  void arm_exit_summary() {
+    if (exit_summary_armed_) return;
+    exit_summary_armed_ = true;
+    exit_summary_timer_.expires_at(exit_log_.next_allowed());
+    exit_summary_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (!self || ec) return;
+      self->exit_summary_armed_ = false;
+      auto held = self->exit_log_.suppressed();
+      if (held == 0 || !self->exit_log_.allow(0)) return;
+      self->exit_log_.held_back();
+      spdlog::info("target {}: {} more process(es) exited since the last report",
+                   self->target_.name, held);
+    });
   }
 
   // A known instance that exec'd into something else is no longer the service.
@@ -148,7 +183,7 @@ class process_watcher final : public target_watcher,
     auto inst = std::move(it->second);
     instances_.erase(it);
     inst->exit.cancel();
-    if (on_report_) on_report_(report_of(*inst, change::down));
+    report_gone(*inst);
     if (st) rejected_[pid] = st->start_ticks;
   }
 
@@ -234,6 +269,9 @@ class process_watcher final : public target_watcher,
   boost::asio::steady_timer scan_timer_;
   boost::asio::steady_timer fork_timer_;
   bool fork_timer_armed_ = false;
+  sys::log_limiter exit_log_{kExitLogPeriod};
+  boost::asio::steady_timer exit_summary_timer_;
+  bool exit_summary_armed_ = false;
   bool running_ = false;
   std::size_t subscription_ = 0;
   std::map<pid_t, std::unique_ptr<instance>> instances_;

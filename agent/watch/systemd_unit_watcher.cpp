@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <set>
 
+#include "sys/bounded_file.hpp"
 #include "watch/slot_watchers.hpp"
 
 namespace sidelight::watch {
@@ -43,9 +44,9 @@ std::optional<std::string> find_unit_cgroup(const fs::path& dir, const std::stri
 
 std::vector<pid_t> read_procs(const std::string& dir) {
   std::vector<pid_t> pids;
-  auto text = read_small_file((dir + "/cgroup.procs").c_str(), 1 << 20);
-  if (!text) return pids;
-  std::string_view rest(*text);
+  // A cgroup of a million processes is not a unit to watch: the list is cut at 1 MiB.
+  auto read = sys::read_file(dir + "/cgroup.procs", {1 << 20, sys::overflow::truncate});
+  std::string_view rest(read.text);
   while (!rest.empty()) {
     auto nl = rest.find('\n');
     auto line = rest.substr(0, nl);

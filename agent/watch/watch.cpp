@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sys/bounded_file.hpp"
 #include "watch/k8s.hpp"
 #include "watch/sha1.hpp"
 #include "watch/slot_watchers.hpp"
@@ -198,11 +199,11 @@ target_summary summarize(const target_watcher& w, std::int64_t now) {
 // know; degraded when a live instance fails its probe.
 void decide_state(const config::target& cfg, const change_book& changes, std::int64_t now,
                   target_report& t) {
-  auto ends = changes.ends_since(now - cfg.crash_loop_window.count());
-  if (ends >= cfg.crash_loop_restarts) {
+  auto ends = changes.ends_since(now - cfg.crash_loop.window.count());
+  if (ends >= cfg.crash_loop.restarts) {
     t.state = target_state::crash_loop;
     t.reason = std::to_string(ends) + " restarts within " +
-               std::to_string(cfg.crash_loop_window.count() / 1'000'000'000) + "s";
+               std::to_string(cfg.crash_loop.window.count() / 1'000'000'000) + "s";
   } else if (t.live >= cfg.min_instances) {
     t.state = target_state::running;
     t.reason.clear();
@@ -254,7 +255,7 @@ void target_watcher::visit(stats::sink& out) const {
   out.value(kTargetMinInstances, {}, static_cast<double>(target_.min_instances));
   out.value(kTargetRestarts, {}, static_cast<double>(t.restarts));
   out.value(kTargetUptime, {}, t.uptime_seconds);
-  out.value(kTargetLastChange, {}, static_cast<double>(changes_->latest().unix_ns / 1'000'000'000));
+  out.value(kTargetLastChange, {}, static_cast<double>(changes_->latest().unix_ns) / 1e9);
   for (const auto& r : s.instances)
     visit_instance(out, r, *changes_, now);
   for (const auto& p : timeline_.view(now)) {
@@ -272,8 +273,7 @@ namespace {
 // After a reboot PIDs and start ticks repeat; the boot id tells the two apart.
 const std::string& boot_id() {
   static const std::string id = [] {
-    auto text = read_small_file("/proc/sys/kernel/random/boot_id", 64);
-    std::string s = text.value_or("");
+    auto s = sys::read_file("/proc/sys/kernel/random/boot_id", {64, sys::overflow::truncate}).text;
     while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
       s.pop_back();
     return s;

@@ -14,6 +14,7 @@
 
 #include "support/awaits.hpp"
 #include "support/harness.hpp"
+#include "support/heartbeat_checks.hpp"
 #include "support/otlp_receiver.hpp"
 
 using namespace sidelight::test;

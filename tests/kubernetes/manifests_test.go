@@ -233,7 +233,7 @@ func checkSidelight(t *testing.T, name string, spec *corev1.PodSpec, c *corev1.C
 	for _, e := range app.Env {
 		appEnv[e.Name] = e.Value
 	}
-	if appEnv["OTEL_EXPORTER_OTLP_ENDPOINT"] != "unix:///run/sidelight/otlp.sock" {
+	if appEnv["OTEL_EXPORTER_OTLP_ENDPOINT"] != "unix:///run/sidelight/sockets/otlp.sock" {
 		t.Errorf("%s: the app's OTEL_EXPORTER_OTLP_ENDPOINT must name the sidecar's socket", name)
 	}
 }
