@@ -1,5 +1,6 @@
 #include "admin/render.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -273,6 +274,12 @@ std::string cell(const json& obj, const char* key) {
   return v.is_null() ? "-" : v.dump();
 }
 
+std::string upper(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
 std::uint64_t count(const json& obj, const char* key) {
   if (!obj.is_object() || !obj.contains(key)) return 0;
   const auto& v = obj.at(key);
@@ -299,13 +306,25 @@ std::string header(const json& doc) {
          std::to_string(count(reloads, "refused")) + " refused)\n\n";
 }
 
+// The target as a whole: its status, live instances of min_instances, and why when not running.
+std::string target_status(const json& target) {
+  auto state = target.value("state", "");
+  std::string out = state == "running" || state.empty() ? state : upper(state);
+  out += " " + cell(target, "live_instances") + "/" + cell(target, "min_instances");
+  auto reason = target.value("down_reason", "");
+  if (state != "running" && !reason.empty()) out += ": " + reason;
+  return out;
+}
+
 std::string targets_table(const json& doc) {
-  table t({"TARGET", "KIND", "INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "LAST CHANGE"});
+  table t({"TARGET", "STATUS", "KIND", "INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS",
+           "LAST CHANGE"});
   for (const auto& target : doc.value("targets", json::array())) {
     auto instances = target.value("instances", json::array());
+    auto status = target_status(target);
     if (instances.empty()) {
-      t.row({cell(target, "target"), cell(target, "kind"), "-", "DOWN: no instance", "-", "-", "0",
-             "-"});
+      t.row({cell(target, "target"), status, cell(target, "kind"), "-", "DOWN: no instance", "-",
+             "-", "0", "-"});
     }
     for (const auto& i : instances) {
       bool up = i.value("state", "") == "up";
@@ -314,9 +333,10 @@ std::string targets_table(const json& doc) {
       std::string change = "-";
       if (auto ago = seconds_between(doc, i, "last_change_unix_nano"); ago >= 0)
         change = human_duration(ago) + " ago (" + i.value("last_change", "") + ")";
-      t.row({cell(target, "target"), cell(target, "kind"), cell(i, "instance_id").substr(0, 8),
-             state, cell(i, "pid"), up ? human_duration(i.value("uptime_seconds", 0.0)) : "-",
-             cell(i, "restarts"), change});
+      t.row({cell(target, "target"), status, cell(target, "kind"),
+             cell(i, "instance_id").substr(0, 8), state, cell(i, "pid"),
+             up ? human_duration(i.value("uptime_seconds", 0.0)) : "-", cell(i, "restarts"),
+             change});
     }
   }
   return t.empty() ? "no targets\n" : t.str();

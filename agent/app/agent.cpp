@@ -13,6 +13,7 @@
 #include "app/notify.hpp"
 #include "config/loader.hpp"
 #include "export/open_exporter.hpp"
+#include "heartbeat/exit_event.hpp"
 #include "heartbeat/self_metrics.hpp"
 #include "log/fields.hpp"
 
@@ -85,6 +86,8 @@ agent::agent(config::config cfg)
   watch_ctx_ = std::make_unique<watch::watch_context>(watch::watch_context{io_, host_name_});
   policy_.set_budget(budget_);
   watch_ctx_->sockets = &sockets_;
+  exit_reasons_ = std::make_unique<watch::exit_reasons>(io_);
+  watch_ctx_->exits = exit_reasons_.get();
 }
 
 agent::~agent() {
@@ -168,17 +171,24 @@ void agent::retire(std::shared_ptr<pipeline::exporter_route> r) {
 }
 
 void agent::rebuild_watchers(const config::config& cfg) {
-  if (has_process_targets(cfg) && !process_events_) {
+  // Process events tell new processes of `process:` targets, and how any watched process ended.
+  if (!cfg.targets.empty() && !process_events_ && !process_events_failed_) {
     process_events_ = std::make_unique<watch::process_events>(io_);
     if (!process_events_->open()) {
+      process_events_failed_ = true;
       spdlog::info(
-          "kernel process events unavailable ({}); scanning /proc every {} ms for new "
-          "processes",
-          process_events_->error(),
-          std::chrono::duration_cast<std::chrono::milliseconds>(cfg.heartbeat.discovery_interval)
-              .count());
+          "kernel process events unavailable ({}): how a process ended is known only "
+          "while it is a zombie, else `unknown`",
+          process_events_->error());
       process_events_.reset();
     }
+    exit_reasons_->attach(process_events_.get());
+  }
+  if (has_process_targets(cfg) && !process_events_) {
+    spdlog::info(
+        "scanning /proc every {} ms for new processes",
+        std::chrono::duration_cast<std::chrono::milliseconds>(cfg.heartbeat.discovery_interval)
+            .count());
   }
   watch_ctx_->events = process_events_.get();
   watch_ctx_->discovery_interval = cfg.heartbeat.discovery_interval;
@@ -194,6 +204,7 @@ void agent::rebuild_watchers(const config::config& cfg) {
     next[fp] = watch::make_watcher(*watch_ctx_, t, [this](const watch::instance_report& r) {
       emitter_->on_report(r);
       on_instance(r);
+      if (r.what == watch::change::down && r.exit) send_exit_event(r);
       // A process target's instance that is gone for good is logged by its watcher, which sums
       // up churn instead of writing a line per exit.
       if (!r.final && (r.what == watch::change::down || r.what == watch::change::restart)) {
@@ -408,6 +419,16 @@ void agent::deliver(codec::signal s, pipeline::chunk c) {
   for (std::size_t i = 0; i + 1 < routes->size(); ++i)
     (*routes)[i]->offer(s, c);
   if (!routes->empty()) routes->back()->offer(s, std::move(c));
+}
+
+void agent::send_exit_event(const watch::instance_report& r) {
+  auto resource = emitter_->resource_of(r);
+  if (!resource) return;
+  auto rl =
+      heartbeat::build_exit_event(std::move(*resource), r.target, *r.exit, watch::now_unix_ns());
+  auto bytes = std::make_shared<codec::payload>();
+  codec::append_field1(*bytes, rl.SerializeAsString());
+  deliver(codec::signal::logs, pipeline::chunk{std::move(bytes), 1, {}, {}});
 }
 
 void agent::on_instance(const watch::instance_report& r) {

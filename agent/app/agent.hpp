@@ -73,6 +73,8 @@ class agent final : public admin::status_provider {
   void stop_intake();
   // Hands a client's chunk to every exporter's lane for its signal; called from intake threads.
   void deliver(codec::signal s, pipeline::chunk c);
+  // The event of an instance's end (heartbeat/exit_event.hpp), to every logs pipeline.
+  void send_exit_event(const watch::instance_report& r);
   void on_instance(const watch::instance_report& r);
   void finish_reload(config::load_result result);
   void wait_for_signals();
@@ -82,6 +84,9 @@ class agent final : public admin::status_provider {
   std::shared_ptr<const config::config> cfg_;
   std::string host_name_;
   std::unique_ptr<watch::process_events> process_events_;
+  // After process_events_, so that it goes first: it is subscribed to it.
+  std::unique_ptr<watch::exit_reasons> exit_reasons_;
+  bool process_events_failed_ = false;  // said once, not tried again at each reload
   watch::socket_table sockets_;
   std::unique_ptr<watch::watch_context> watch_ctx_;
   std::shared_ptr<heartbeat::heartbeat_emitter> emitter_;

@@ -7,6 +7,9 @@ namespace sidelight::config {
 std::string watch_fingerprint(const target& t) {
   std::ostringstream out;
   out << t.name << '\x1f' << static_cast<int>(t.identity) << '\x1f';
+  // The watcher decides the target's status with these, so a change makes a new watcher.
+  out << t.min_instances << '\x1f' << t.crash_loop.restarts << '\x1f' << t.crash_loop.window.count()
+      << '\x1f';
   switch (t.identity) {
     case target::kind::pid:
       out << t.pid;

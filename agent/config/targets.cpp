@@ -81,6 +81,20 @@ const schema::table<process_match>& process_table() {
   return keys;
 }
 
+const schema::table<crash_loop_settings>& crash_loop_table() {
+  using namespace schema;
+  using s = crash_loop_settings;
+  static const table<s> keys({
+      count_key("restarts", &s::restarts,
+                "How many restarts (instances that ended, for process:) within the window make "
+                "service.status crash_loop.",
+                {.range = {.min = 1, .max = 100000}}),
+      duration_key("window", &s::window, "The window the restarts are counted in.",
+                   {.range = {.min = 1s}}),
+  });
+  return keys;
+}
+
 void read_socket_tcp(const schema::field& f, socket_check& out) {
   auto text = f.scalar("HOST:PORT");
   if (!text) return;
@@ -201,6 +215,11 @@ const schema::table<target>& target_table() {
                    "In a Kubernetes pod: the pod spec's container that runs this target, sent as "
                    "k8s.container.name.",
                    {.check = container_name_problem}),
+          count_key("min_instances", &s::min_instances,
+                    "Live instances the target needs; with fewer it is down.",
+                    {.range = {.min = 1, .max = 100000}}),
+          section_key("crash_loop", &s::crash_loop, crash_loop_table(),
+                      "When instances restart so often that the target is in a crash loop."),
           count_key("pid", &s::pid,
                     "Identity: that process, pinned; another process that later gets its PID is "
                     "never taken for it, and it is never restarted, only down.",

@@ -35,6 +35,11 @@ struct socket_check {
   duration probe_interval = std::chrono::milliseconds(500);
 };
 
+struct crash_loop_settings {
+  std::uint32_t restarts = 3;
+  duration window = std::chrono::minutes(10);
+};
+
 struct target {
   enum class kind { pid, pidfile, process, systemd_unit, socket };
 
@@ -44,6 +49,10 @@ struct target {
   attributes resource;
   bool process_metrics = true;
   std::string container_name;  // k8s.container.name: the pod spec's container that runs it
+  // Live instances (running or degraded) the target needs to count as up; fewer is down.
+  std::uint32_t min_instances = 1;
+  // So many restarts within the window make the target crash_loop instead of running.
+  crash_loop_settings crash_loop;
 
   kind identity = kind::pid;
   pid_t pid = 0;

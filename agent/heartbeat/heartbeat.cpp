@@ -39,6 +39,9 @@ void heartbeat_emitter::configure(std::shared_ptr<const config::config> cfg,
   // from the new configuration.
   for (const auto& t : cfg_->targets)
     targets_[t.name] = &t;
+  watcher_of_.clear();
+  for (const auto& w : watchers_)
+    watcher_of_[w->target().name] = w.get();
 
   std::map<config::duration, std::unique_ptr<asio::steady_timer>> keep;
   auto want = [&](config::duration d) {
@@ -77,26 +80,27 @@ void heartbeat_emitter::schedule(config::duration interval) {
   });
 }
 
+void heartbeat_emitter::emit_watcher(const watch::target_watcher& w, std::int64_t now,
+                                     std::optional<config::duration> only_interval) {
+  auto it = targets_.find(w.target().name);
+  if (it == targets_.end()) return;
+  if (only_interval && cfg_->interval_of(*it->second) != *only_interval) return;
+  w.for_each_instance([&](const watch::instance_report& r) { emit_instance(*it->second, r, now); });
+  emit_target(*it->second, w, now);
+}
+
 void heartbeat_emitter::tick(config::duration interval) {
   auto now = watch::now_unix_ns();
-  for (const auto& w : watchers_) {
-    auto it = targets_.find(w->target().name);
-    if (it == targets_.end() || cfg_->interval_of(*it->second) != interval) continue;
-    w->for_each_instance(
-        [&](const watch::instance_report& r) { emit_instance(*it->second, r, now); });
-  }
+  for (const auto& w : watchers_)
+    emit_watcher(*w, now, interval);
   if (interval == cfg_->heartbeat.interval) emit_self(false);
 }
 
 void heartbeat_emitter::emit_all() {
   if (!cfg_) return;
   auto now = watch::now_unix_ns();
-  for (const auto& w : watchers_) {
-    auto it = targets_.find(w->target().name);
-    if (it == targets_.end()) continue;
-    w->for_each_instance(
-        [&](const watch::instance_report& r) { emit_instance(*it->second, r, now); });
-  }
+  for (const auto& w : watchers_)
+    emit_watcher(*w, now, std::nullopt);
   emit_self(false);
 }
 
@@ -104,7 +108,17 @@ void heartbeat_emitter::on_report(const watch::instance_report& r) {
   if (stopped_ || !cfg_) return;
   auto it = targets_.find(r.target);
   if (it == targets_.end()) return;
-  emit_instance(*it->second, r, watch::now_unix_ns());
+  auto now = watch::now_unix_ns();
+  emit_instance(*it->second, r, now);
+  // A change of an instance is a change of its target too (its count, maybe its status).
+  if (auto w = watcher_of_.find(r.target); w != watcher_of_.end() && r.what != watch::change::none)
+    emit_target(*it->second, *w->second, now);
+}
+
+void heartbeat_emitter::emit_target(const config::target& t, const watch::target_watcher& w,
+                                    std::int64_t now) {
+  // Instance keys are "name/instance-id"; a target name never holds the unit separator.
+  out_(t.name + "\x1ftarget", builder_->build_target(t, w.summary(now), now), false);
 }
 
 std::optional<otlp::resource::v1::Resource> heartbeat_emitter::resource_of(

@@ -59,6 +59,11 @@ class heartbeat_emitter : public std::enable_shared_from_this<heartbeat_emitter>
   void schedule(config::duration interval);
   void tick(config::duration interval);
   void emit_instance(const config::target& t, const watch::instance_report& r, std::int64_t now);
+  // The target as a whole, under a Resource without service.instance.id.
+  void emit_target(const config::target& t, const watch::target_watcher& w, std::int64_t now);
+  // Every instance of the watcher, then the target.
+  void emit_watcher(const watch::target_watcher& w, std::int64_t now,
+                    std::optional<config::duration> only_interval);
   void emit_self(bool stopping);
 
   asio::io_context& io_;
@@ -70,6 +75,7 @@ class heartbeat_emitter : public std::enable_shared_from_this<heartbeat_emitter>
   std::unique_ptr<metrics_builder> builder_;
   std::vector<std::shared_ptr<watch::target_watcher>> watchers_;
   std::map<std::string, const config::target*> targets_;
+  std::map<std::string, const watch::target_watcher*> watcher_of_;
   std::map<config::duration, std::unique_ptr<asio::steady_timer>> timers_;
   std::string self_instance_id_;
   bool stopped_ = false;

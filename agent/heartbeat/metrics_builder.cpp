@@ -70,9 +70,11 @@ void set_attribute(google::protobuf::RepeatedPtrField<otlp::common::v1::KeyValue
 }
 
 ScopeMetrics& add_scope(otlp::metrics::v1::ResourceMetrics& rm) {
+  rm.set_schema_url(kSchemaUrl);
   auto* scope = rm.add_scope_metrics();
   scope->mutable_scope()->set_name("sidelight");
   scope->mutable_scope()->set_version(SIDELIGHT_VERSION);
+  scope->set_schema_url(kSchemaUrl);
   return *scope;
 }
 
@@ -117,6 +119,10 @@ void add_process_metrics(ScopeMetrics& scope, const process_usage& usage,
   system->set_as_double(usage.cpu_system_seconds);
   set_attribute(*system->mutable_attributes(), "cpu.mode", std::string("system"));
 
+  add_gauge(scope, "process.uptime", "s", "The time the process has been running.", now_unix_ns)
+      .set_as_double(now_unix_ns > process_start_unix_ns
+                         ? static_cast<double>(now_unix_ns - process_start_unix_ns) / 1e9
+                         : 0.0);
   add_sum(scope, "process.memory.usage", "By", "The amount of physical memory in use.", false,
           process_start_unix_ns, now_unix_ns)
       .set_as_int(usage.memory_bytes);
@@ -127,7 +133,7 @@ void add_process_metrics(ScopeMetrics& scope, const process_usage& usage,
           process_start_unix_ns, now_unix_ns)
       .set_as_int(usage.threads);
   if (usage.open_fds) {
-    add_sum(scope, "process.open_file_descriptor.count", "{file_descriptor}",
+    add_sum(scope, "process.unix.file_descriptor.count", "{file_descriptor}",
             "Number of file descriptors in use by the process.", false, process_start_unix_ns,
             now_unix_ns)
         .set_as_int(*usage.open_fds);
@@ -173,8 +179,8 @@ void metrics_builder::add_common_resource(otlp::resource::v1::Resource& resource
   set_attribute(attrs, "host.name", host_name_);
 }
 
-otlp::resource::v1::Resource metrics_builder::resource_of(
-    const config::target& target, const watch::instance_report& instance) const {
+otlp::resource::v1::Resource metrics_builder::target_resource_of(
+    const config::target& target) const {
   otlp::resource::v1::Resource resource;
   add_common_resource(resource);
   auto& attrs = *resource.mutable_attributes();
@@ -182,6 +188,13 @@ otlp::resource::v1::Resource metrics_builder::resource_of(
     set_attribute(attrs, k, v);
   set_attribute(attrs, "service.name", target.name);
   if (!target.version.empty()) set_attribute(attrs, "service.version", target.version);
+  return resource;
+}
+
+otlp::resource::v1::Resource metrics_builder::resource_of(
+    const config::target& target, const watch::instance_report& instance) const {
+  auto resource = target_resource_of(target);
+  auto& attrs = *resource.mutable_attributes();
   set_attribute(attrs, "service.instance.id", instance.instance_id);
   if (instance.process) {
     set_attribute(attrs, "process.pid", static_cast<std::int64_t>(instance.process->pid));
@@ -199,6 +212,28 @@ otlp::resource::v1::Resource metrics_builder::resource_of(
   return resource;
 }
 
+otlp::metrics::v1::ResourceMetrics metrics_builder::build_target(const config::target& target,
+                                                                 const watch::target_report& report,
+                                                                 std::int64_t now_unix_ns) const {
+  otlp::metrics::v1::ResourceMetrics rm;
+  *rm.mutable_resource() = target_resource_of(target);
+  auto& scope = add_scope(rm);
+  bool up = report.live >= target.min_instances;
+  auto& beat = add_gauge(scope, "service.heartbeat", "1",
+                         "1 while the service is alive, 0 when it is down.", now_unix_ns);
+  beat.set_as_int(up ? 1 : 0);
+  set_attribute(*beat.mutable_attributes(), "service.status",
+                std::string(watch::to_string(report.state)));
+  if (!up) {
+    set_attribute(*beat.mutable_attributes(), "service.down.reason",
+                  report.down_reason.empty() ? std::string("unknown") : report.down_reason);
+  }
+  add_gauge(scope, "service.instances", "{instance}", "Live instances of the service now.",
+            now_unix_ns)
+      .set_as_int(static_cast<std::int64_t>(report.live));
+  return rm;
+}
+
 otlp::metrics::v1::ResourceMetrics metrics_builder::build(
     const config::target& target, const watch::instance_report& instance, std::int64_t now_unix_ns,
     const std::optional<process_usage>& usage) const {
@@ -211,6 +246,9 @@ otlp::metrics::v1::ResourceMetrics metrics_builder::build(
   beat.set_as_int(instance.up ? 1 : 0);
   set_attribute(*beat.mutable_attributes(), "service.status",
                 std::string(instance.up ? "running" : "down"));
+  if (!instance.up && !instance.down_reason.empty()) {
+    set_attribute(*beat.mutable_attributes(), "service.down.reason", instance.down_reason);
+  }
 
   double uptime = 0;
   if (instance.up && instance.up_since_unix_ns > 0 && now_unix_ns > instance.up_since_unix_ns) {

@@ -15,6 +15,10 @@ namespace sidelight::heartbeat {
 
 namespace otlp = opentelemetry::proto;
 
+// The OpenTelemetry semantic conventions the names sidelight sends follow, set as schema_url on
+// every Resource and scope (process.unix.file_descriptor.count is from this version's names).
+inline constexpr const char* kSchemaUrl = "https://opentelemetry.io/schemas/1.37.0";
+
 // What the kernel says a process uses, read at a heartbeat.
 struct process_usage {
   double cpu_user_seconds = 0;
@@ -37,6 +41,16 @@ class metrics_builder {
                                            const watch::instance_report& instance,
                                            std::int64_t now_unix_ns,
                                            const std::optional<process_usage>& usage) const;
+
+  // The target as a whole: a Resource without service.instance.id, with service.heartbeat
+  // (service.status, and service.down.reason when 0) and service.instances.
+  otlp::metrics::v1::ResourceMetrics build_target(const config::target& target,
+                                                  const watch::target_report& report,
+                                                  std::int64_t now_unix_ns) const;
+
+  // The target's Resource: the common resource, the target's `resource:`, service.name and
+  // service.version.
+  otlp::resource::v1::Resource target_resource_of(const config::target& target) const;
 
   // One instance's Resource: service.name, version, instance id, process attributes, and the
   // common resource.

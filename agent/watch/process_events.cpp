@@ -10,6 +10,8 @@
 #include <cstring>
 #include <vector>
 
+#include "watch/exit_reason.hpp"
+
 namespace sidelight::watch {
 
 process_events::process_events(boost::asio::io_context& io) : socket_(io) {}
@@ -74,6 +76,15 @@ void process_events::unsubscribe(std::size_t id) {
   handlers_.erase(id);
 }
 
+std::size_t process_events::subscribe_exits(exit_handler h) {
+  exit_handlers_.emplace(next_id_, std::move(h));
+  return next_id_++;
+}
+
+void process_events::unsubscribe_exits(std::size_t id) {
+  exit_handlers_.erase(id);
+}
+
 void process_events::dispatch(kind k, pid_t pid) {
   // A handler may unsubscribe (itself or another) while we iterate.
   std::vector<std::size_t> ids;
@@ -83,6 +94,16 @@ void process_events::dispatch(kind k, pid_t pid) {
   for (auto id : ids) {
     auto it = handlers_.find(id);
     if (it != handlers_.end()) it->second(k, pid);
+  }
+}
+
+void process_events::dispatch_exit(pid_t pid, std::uint32_t wait_status) {
+  std::vector<std::size_t> ids;
+  for (auto& [id, h] : exit_handlers_)
+    ids.push_back(id);
+  for (auto id : ids) {
+    auto it = exit_handlers_.find(id);
+    if (it != exit_handlers_.end()) it->second(pid, wait_status);
   }
 }
 
@@ -102,27 +123,19 @@ void process_events::read() {
             }
             break;
           }
-          auto len = static_cast<unsigned>(n);
-          for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len);
-               h = NLMSG_NEXT(h, len)) {
-            if (h->nlmsg_len < NLMSG_LENGTH(sizeof(cn_msg) + sizeof(proc_event))) continue;
-            auto* msg = static_cast<cn_msg*>(NLMSG_DATA(h));
-            proc_event ev{};
-            std::memcpy(&ev, msg->data, sizeof ev);
+          for (const auto& ev : decode_proc_events(buf, static_cast<std::size_t>(n))) {
             switch (ev.what) {
-              case proc_event::PROC_EVENT_FORK:
-                // Threads are created by fork events too; only new processes matter.
-                if (ev.event_data.fork.child_pid == ev.event_data.fork.child_tgid) {
-                  dispatch(kind::fork, ev.event_data.fork.child_tgid);
-                }
+              case proc_event_record::kind::fork:
+                dispatch(kind::fork, ev.pid);
                 break;
-              case proc_event::PROC_EVENT_EXEC:
-                dispatch(kind::exec, ev.event_data.exec.process_tgid);
+              case proc_event_record::kind::exec:
+                dispatch(kind::exec, ev.pid);
                 break;
-              case proc_event::PROC_EVENT_COMM:
-                dispatch(kind::comm, ev.event_data.comm.process_tgid);
+              case proc_event_record::kind::comm:
+                dispatch(kind::comm, ev.pid);
                 break;
-              default:
+              case proc_event_record::kind::exit:
+                dispatch_exit(ev.pid, ev.wait_status);
                 break;
             }
           }

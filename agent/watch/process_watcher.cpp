@@ -79,7 +79,8 @@ class process_watcher final : public target_watcher,
     exit_watch exit;
   };
 
-  instance_report report_of(const instance& inst, change what) const {
+  instance_report report_of(const instance& inst, change what,
+                            const std::optional<exit_info>& exit = std::nullopt) const {
     instance_report r;
     r.target = target_.name;
     r.instance_id = inst.instance_id;
@@ -88,7 +89,12 @@ class process_watcher final : public target_watcher,
     r.up_since_unix_ns = inst.facts.start_unix_ns;
     r.what = what;
     r.final = what == change::down;
-    if (r.final) r.reason = "process " + std::to_string(inst.facts.pid) + " exited";
+    if (r.final) {
+      r.reason = "process " + std::to_string(inst.facts.pid) + " exited";
+      r.down_reason = exit ? exit->down_reason() : "stopped";
+      if (exit) r.reason += ": " + exit->describe();
+      r.exit = exit;
+    }
     return r;
   }
 
@@ -115,21 +121,30 @@ class process_watcher final : public target_watcher,
     auto identity = facts->identity();
     auto* raw = inst.get();
     instances_[pid] = std::move(inst);
+    if (ctx_.exits) ctx_.exits->track(identity);
     raw->exit.watch(identity, [this, pid, identity] { on_exit(pid, identity); });
     if (on_report_) on_report_(report_of(*raw, change::up));
   }
 
   void on_exit(pid_t pid, process_identity identity) {
+    if (!ctx_.exits) return end_instance(pid, identity, exit_info{});
+    // How it ended comes from the kernel within moments; the down report waits for it.
+    ctx_.exits->resolve(identity, [weak = weak_from_this(), pid, identity](exit_info e) {
+      if (auto self = weak.lock()) self->end_instance(pid, identity, e);
+    });
+  }
+
+  void end_instance(pid_t pid, process_identity identity, const exit_info& e) {
     auto it = instances_.find(pid);
     if (it == instances_.end() || it->second->facts.identity() != identity) return;
     auto inst = std::move(it->second);
     instances_.erase(it);
-    report_gone(*inst);
+    report_gone(*inst, e);
   }
 
   // An instance is gone for good: reported (final) and logged, within the log's budget.
-  void report_gone(const instance& inst) {
-    auto report = report_of(inst, change::down);
+  void report_gone(const instance& inst, const std::optional<exit_info>& e = std::nullopt) {
+    auto report = report_of(inst, change::down, e);
     if (on_report_) on_report_(report);
     if (exit_log_.allow()) {
       spdlog::info("target {}: down ({}){}", target_.name, report.reason, exit_log_.held_back());

@@ -56,10 +56,19 @@ void slot_watcher::set_up(const process_facts& process, std::optional<double> pr
   if (state_.up() && state_.process() == process.identity()) {
     bool new_process = !facts_ || facts_->identity() != process.identity();
     facts_ = process;
+    if (new_process && ctx_.exits) ctx_.exits->track(process.identity());
     if (new_process || !exit_.active()) {
-      exit_.watch(process.identity(), [this] {
-        // The serving process exited: ask the source at once whether another one took over.
-        run_evaluation();
+      auto id = process.identity();
+      exit_.watch(id, [this, id] {
+        // The serving process exited: learn how, then ask the source at once whether another
+        // one took over.
+        if (!ctx_.exits) return run_evaluation();
+        ctx_.exits->resolve(id, [weak = weak_from_this(), id](exit_info e) {
+          auto self = weak.lock();
+          if (!self) return;
+          self->last_exit_ = std::pair{id, e};
+          self->run_evaluation();
+        });
       });
     }
   }
@@ -94,6 +103,16 @@ instance_report slot_watcher::make_report(change what) const {
   r.probe_seconds = probe_seconds_;
   r.what = what;
   if (facts_ && state_.process() == facts_->identity()) r.process = facts_;
+  if (!r.up) {
+    // A process we saw end says how; otherwise the source says the service is not running.
+    if (last_exit_ && state_.process() == last_exit_->first) {
+      r.exit = last_exit_->second;
+      r.down_reason = r.exit->down_reason();
+      r.reason += ": " + r.exit->describe();
+    } else {
+      r.down_reason = state_.process() && !is_running(*state_.process()) ? "unknown" : "stopped";
+    }
+  }
   r.instance_id = make_instance_id(ctx_.host_name, target_.name, state_.process());
   return r;
 }

@@ -49,6 +49,8 @@ class slot_watcher : public target_watcher, public std::enable_shared_from_this<
   liveness_state state_;
   std::optional<process_facts> facts_;
   std::optional<double> probe_seconds_;
+  // How the last serving process ended, once the kernel said.
+  std::optional<std::pair<process_identity, exit_info>> last_exit_;
   exit_watch exit_;
   boost::asio::steady_timer timer_;
   report_handler on_report_;

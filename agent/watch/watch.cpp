@@ -142,6 +142,15 @@ void change_book::note(const instance_report& r) {
   if (r.what == change::none) return;
   entry e{now_unix_ns(), r.what};
   latest_ = e;
+  if (r.what == change::down) {
+    last_down_reason_ = r.down_reason.empty() ? "unknown" : r.down_reason;
+    last_reason_ = r.reason;
+  }
+  // A slot's restart replaced its process; a process target's instance ends for good.
+  if (r.what == change::restart || (r.what == change::down && r.final)) {
+    ends_.push_back(e.unix_ns);
+    if (ends_.size() > kMaxEnds) ends_.pop_front();
+  }
   if (r.final) {
     by_instance_.erase(r.instance_id);
   } else {
@@ -154,39 +163,76 @@ const change_book::entry* change_book::find(const std::string& instance_id) cons
   return it == by_instance_.end() ? nullptr : &it->second;
 }
 
+std::size_t change_book::ends_since(std::int64_t since_unix_ns) const {
+  return static_cast<std::size_t>(ends_.end() -
+                                  std::lower_bound(ends_.begin(), ends_.end(), since_unix_ns));
+}
+
 namespace {
 
 struct target_summary {
   std::vector<instance_report> instances;
-  std::uint64_t live = 0;
-  std::uint64_t restarts = 0;
-  double uptime = 0;
+  target_report report;
 };
 
 target_summary summarize(const target_watcher& w, std::int64_t now) {
   target_summary s;
   w.for_each_instance([&](const instance_report& r) { s.instances.push_back(r); });
+  auto& t = s.report;
   for (const auto& r : s.instances) {
-    s.restarts += r.restarts;
-    if (!r.up) continue;
-    ++s.live;
+    t.restarts += r.restarts;
+    if (!r.up) {
+      if (t.reason.empty()) t.reason = r.reason;
+      if (t.down_reason.empty()) t.down_reason = r.down_reason;
+      continue;
+    }
+    ++t.live;
     if (r.up_since_unix_ns > 0 && now > r.up_since_unix_ns)
-      s.uptime = std::max(s.uptime, static_cast<double>(now - r.up_since_unix_ns) / 1e9);
+      t.uptime_seconds =
+          std::max(t.uptime_seconds, static_cast<double>(now - r.up_since_unix_ns) / 1e9);
   }
   return s;
 }
 
-constexpr std::uint64_t kMinInstances = 1;
-
-target_state state_of(const target_summary& s) {
-  return s.live >= kMinInstances ? target_state::running : target_state::down;
+// Down below min_instances; a crash loop when instances ended crash_loop.restarts times within
+// the window, even while it is down between two restarts, because that is what the operator must
+// know; degraded when a live instance fails its probe.
+void decide_state(const config::target& cfg, const change_book& changes, std::int64_t now,
+                  target_report& t) {
+  auto ends = changes.ends_since(now - cfg.crash_loop.window.count());
+  if (ends >= cfg.crash_loop.restarts) {
+    t.state = target_state::crash_loop;
+    t.reason = std::to_string(ends) + " restarts within " +
+               std::to_string(cfg.crash_loop.window.count() / 1'000'000'000) + "s";
+  } else if (t.live >= cfg.min_instances) {
+    t.state = target_state::running;
+    t.reason.clear();
+  } else {
+    t.state = target_state::down;
+    if (t.live > 0 || t.reason.empty()) {
+      t.reason =
+          std::to_string(t.live) + " of " + std::to_string(cfg.min_instances) + " instances live";
+      if (!changes.last_reason().empty()) t.reason += "; last: " + changes.last_reason();
+    }
+  }
+  if (t.state == target_state::running || t.state == target_state::crash_loop) {
+    t.down_reason.clear();
+  } else if (t.down_reason.empty()) {
+    t.down_reason = changes.last_down_reason().empty() ? "unknown" : changes.last_down_reason();
+  }
 }
 
 }  // namespace
 
+target_report target_watcher::summary(std::int64_t now_unix_ns) const {
+  auto s = summarize(*this, now_unix_ns);
+  decide_state(target_, *changes_, now_unix_ns, s.report);
+  return s.report;
+}
+
 target_state target_watcher::note_state() const {
   auto now = now_unix_ns();
-  auto state = state_of(summarize(*this, now));
+  auto state = summary(now).state;
   timeline_.observe(state, now);
   return state;
 }
@@ -194,18 +240,21 @@ target_state target_watcher::note_state() const {
 void target_watcher::visit(stats::sink& out) const {
   auto now = now_unix_ns();
   auto s = summarize(*this, now);
-  auto state = state_of(s);
-  timeline_.observe(state, now);
+  auto& t = s.report;
+  decide_state(target_, *changes_, now, t);
+  timeline_.observe(t.state, now);
   out.open("targets", {{"target", target_.name}, {"service", target_.name}});
   out.fact("kind", config::to_string(target_.identity));
-  out.fact("state", to_string(state));
-  out.value(kTargetUp, {}, state == target_state::down ? 0 : 1);
+  out.fact("state", to_string(t.state));
+  out.fact("reason", t.reason);
+  out.fact("down_reason", t.down_reason);
+  out.value(kTargetUp, {}, t.live >= target_.min_instances ? 1 : 0);
   for (auto st : kStatuses)
-    out.value(kTargetStatus, {{"status", st}}, st == to_string(state) ? 1 : 0);
-  out.value(kTargetInstances, {}, static_cast<double>(s.live));
-  out.value(kTargetMinInstances, {}, static_cast<double>(kMinInstances));
-  out.value(kTargetRestarts, {}, static_cast<double>(s.restarts));
-  out.value(kTargetUptime, {}, s.uptime);
+    out.value(kTargetStatus, {{"status", st}}, st == to_string(t.state) ? 1 : 0);
+  out.value(kTargetInstances, {}, static_cast<double>(t.live));
+  out.value(kTargetMinInstances, {}, static_cast<double>(target_.min_instances));
+  out.value(kTargetRestarts, {}, static_cast<double>(t.restarts));
+  out.value(kTargetUptime, {}, t.uptime_seconds);
   out.value(kTargetLastChange, {}, static_cast<double>(changes_->latest().unix_ns) / 1e9);
   for (const auto& r : s.instances)
     visit_instance(out, r, *changes_, now);

@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 
 #include "config/config.hpp"
 #include "stats/stats.hpp"
+#include "watch/exit_reason.hpp"
 #include "watch/liveness_state.hpp"
 #include "watch/proc.hpp"
 #include "watch/timeline.hpp"
@@ -43,12 +45,26 @@ struct instance_report {
   std::int64_t up_since_unix_ns = 0;  // 0 when it has never been up
   std::uint64_t restarts = 0;
   std::string reason;  // why it is down
+  // On a down report: exited | signaled | oom_killed | stopped | unknown (service.down.reason).
+  std::string down_reason;
+  // On the report of a process's end: how it ended, as far as the kernel said.
+  std::optional<exit_info> exit;
   std::optional<double> probe_seconds;
   change what = change::none;  // the change that caused this report (none on a tick)
   bool final = false;          // this instance is gone and will not be reported again
 };
 
 using report_handler = std::function<void(const instance_report&)>;
+
+// The target as a whole, from its instances: what its target-level series say.
+struct target_report {
+  target_state state = target_state::down;
+  std::uint64_t live = 0;  // instances running now
+  std::uint64_t restarts = 0;
+  double uptime_seconds = 0;  // of the longest-running live instance
+  std::string down_reason;    // when down: as instance_report::down_reason
+  std::string reason;         // why it is not running, in words; empty when running
+};
 
 class process_events;
 class socket_table;
@@ -65,10 +81,20 @@ class change_book {
   const entry* find(const std::string& instance_id) const;
   // The latest change of any instance: the target's last change.
   entry latest() const { return latest_; }
+  // How the last instance to go down went (service.down.reason, and in words); empty if none has.
+  const std::string& last_down_reason() const { return last_down_reason_; }
+  const std::string& last_reason() const { return last_reason_; }
+  // Instances that ended or were replaced since `since_unix_ns`, counting at most the last
+  // `kMaxEnds`: a crash loop is told by these.
+  std::size_t ends_since(std::int64_t since_unix_ns) const;
+  static constexpr std::size_t kMaxEnds = 1024;
 
  private:
   std::map<std::string, entry> by_instance_;
   entry latest_;
+  std::string last_down_reason_;
+  std::string last_reason_;
+  std::deque<std::int64_t> ends_;
 };
 
 // What all watchers of one agent share.
@@ -77,6 +103,7 @@ struct watch_context {
   std::string host_name;
   process_events* events = nullptr;  // null when kernel process events are unavailable
   socket_table* sockets = nullptr;
+  exit_reasons* exits = nullptr;  // null: every end is `unknown`
   config::duration discovery_interval = std::chrono::milliseconds(500);
 };
 
@@ -99,6 +126,7 @@ class target_watcher {
   void visit(stats::sink& out) const;
   // The target as a whole now, from its instances; noted in its timeline.
   target_state note_state() const;
+  target_report summary(std::int64_t now_unix_ns) const;
 
   const config::target& target() const { return target_; }
 

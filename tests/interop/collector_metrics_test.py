@@ -63,7 +63,7 @@ exporters:
             "process.memory.usage": ("sum", "By"),
             "process.memory.virtual": ("sum", "By"),
             "process.thread.count": ("sum", "{thread}"),
-            "process.open_file_descriptor.count": ("sum", "{file_descriptor}"),
+            "process.unix.file_descriptor.count": ("sum", "{file_descriptor}"),
         }
         for metric, (kind, unit) in checks.items():
             p = wait_point(collector, of("emp-api", metric), f"emp-api {metric}", 5, logs)

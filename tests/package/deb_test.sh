@@ -173,7 +173,7 @@ def seen(path):
             metrics |= {m["name"] for sm in rm["scopeMetrics"] for m in sm["metrics"]}
     return keys, metrics
 needs = {"process.executable.path": "CAP_SYS_PTRACE",
-         "process.open_file_descriptor.count": "CAP_DAC_READ_SEARCH"}
+         "process.unix.file_descriptor.count": "CAP_DAC_READ_SEARCH"}
 with_caps, without = [set().union(*seen(p)) for p in sys.argv[1:]]
 for name, cap in needs.items():
     if name not in with_caps:

@@ -138,7 +138,9 @@ class otlp_receiver::logs_service final
       auto resource = attributes_of(rl.resource().attributes());
       for (const auto& sl : rl.scope_logs())
         for (const auto& lr : sl.log_records())
-          batch.push_back({resource, text_of(lr.body()), lr.trace_id()});
+          batch.push_back({resource, text_of(lr.body()), lr.trace_id(),
+                           attributes_of(lr.attributes()), lr.event_name(),
+                           static_cast<int>(lr.severity_number()), rl.schema_url()});
     }
     owner_.record_logs(std::move(batch));
     return grpc::Status::OK;
@@ -265,6 +267,22 @@ bool otlp_receiver::wait_spans(std::size_t count, std::chrono::milliseconds time
   return changed_.wait_for(lock, timeout, [&] { return spans_.size() >= count; });
 }
 
+std::optional<telemetry_record> otlp_receiver::wait_for_log(
+    const std::function<bool(const telemetry_record&)>& f,
+    std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  std::optional<telemetry_record> found;
+  changed_.wait_for(lock, timeout, [&] {
+    for (const auto& r : logs_)
+      if (f(r)) {
+        found = r;
+        return true;
+      }
+    return false;
+  });
+  return found;
+}
+
 bool otlp_receiver::wait_logs(std::size_t count, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mutex_);
   return changed_.wait_for(lock, timeout, [&] { return logs_.size() >= count; });
@@ -302,7 +320,8 @@ std::string otlp_receiver::dump(const std::string& svc) const {
   for (const auto& p : points_) {
     auto it = p.resource.find("service.name");
     if (it != p.resource.end() && it->second == svc &&
-        (p.metric == "service.heartbeat" || p.metric == "service.restarts")) {
+        (p.metric == "service.heartbeat" || p.metric == "service.restarts" ||
+         p.metric == "service.instances")) {
       s << "  " << p.describe() << "\n";
     }
   }
@@ -318,6 +337,18 @@ point_filter metric_of(std::string svc, std::string metric) {
 
 point_filter heartbeat_of(std::string svc, int value) {
   auto base = metric_of(std::move(svc), "service.heartbeat");
+  return [base, value](const point& p) {
+    return base(p) && p.value == value && p.resource.count("service.instance.id");
+  };
+}
+
+point_filter target_metric_of(std::string svc, std::string metric) {
+  auto base = metric_of(std::move(svc), std::move(metric));
+  return [base](const point& p) { return base(p) && !p.resource.count("service.instance.id"); };
+}
+
+point_filter target_heartbeat_of(std::string svc, int value) {
+  auto base = target_metric_of(std::move(svc), "service.heartbeat");
   return [base, value](const point& p) { return base(p) && p.value == value; };
 }
 

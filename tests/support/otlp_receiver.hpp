@@ -37,8 +37,12 @@ using point_filter = std::function<bool(const point&)>;
 // A span or a log record as received, with its Resource.
 struct telemetry_record {
   std::map<std::string, std::string> resource;
-  std::string name;      // span name, or log body
-  std::string trace_id;  // raw bytes
+  std::string name;                                    // span name, or log body
+  std::string trace_id;                                // raw bytes
+  std::map<std::string, std::string> attributes = {};  // log records only, from here on
+  std::string event_name = {};
+  int severity_number = 0;
+  std::string schema_url = {};  // of the ResourceLogs
 };
 
 class otlp_receiver {
@@ -68,6 +72,10 @@ class otlp_receiver {
   // Waits until `count` spans (log records) in all have arrived; false after `timeout`.
   bool wait_spans(std::size_t count, std::chrono::milliseconds timeout) const;
   bool wait_logs(std::size_t count, std::chrono::milliseconds timeout) const;
+  // The first log record (ever) that matches; or nullopt after `timeout`.
+  std::optional<telemetry_record> wait_for_log(
+      const std::function<bool(const telemetry_record&)>& f,
+      std::chrono::milliseconds timeout) const;
   std::vector<telemetry_record> spans() const;
   std::vector<telemetry_record> logs() const;
   std::size_t requests() const;
@@ -107,6 +115,10 @@ class otlp_receiver {
 
 // Filters, composed with &&-like helpers below.
 point_filter metric_of(std::string service, std::string metric);
+// An instance's heartbeat (its Resource has service.instance.id).
 point_filter heartbeat_of(std::string service, int value);
+// The target-level series: a Resource without service.instance.id.
+point_filter target_metric_of(std::string service, std::string metric);
+point_filter target_heartbeat_of(std::string service, int value);
 
 }  // namespace sidelight::test

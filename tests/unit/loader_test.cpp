@@ -209,6 +209,28 @@ TEST_CASE("target identity problems", "[config]") {
         "t.yaml:1:10: error: targets: expected a list of targets, got a mapping");
 }
 
+TEST_CASE("min_instances and crash_loop: defaults, values and bounds", "[config]") {
+  auto d = load_ok("targets:\n  - name: x\n    pid: 1\n");
+  CHECK(d.targets[0].min_instances == 1);
+  CHECK(d.targets[0].crash_loop.restarts == 3);
+  CHECK(d.targets[0].crash_loop.window == 10min);
+  auto c = load_ok(
+      "targets:\n  - name: x\n    pid: 1\n    min_instances: 3\n"
+      "    crash_loop: { restarts: 5, window: 2m }\n");
+  CHECK(c.targets[0].min_instances == 3);
+  CHECK(c.targets[0].crash_loop.restarts == 5);
+  CHECK(c.targets[0].crash_loop.window == 2min);
+  CHECK(only_problem("targets:\n  - name: x\n    pid: 1\n    min_instances: 0\n") ==
+        "t.yaml:4:5: error: targets[0].min_instances: must be between 1 and 100000");
+  CHECK(only_problem("targets:\n  - name: x\n    pid: 1\n    min_instances: two\n")
+            .find("targets[0].min_instances: expected a whole number") != std::string::npos);
+  CHECK(only_problem("targets:\n  - name: x\n    pid: 1\n    crash_loop: { window: 10ms }\n") ==
+        "t.yaml:4:27: error: targets[0].crash_loop.window: must be at least 1s");
+  CHECK(only_problem("targets:\n  - name: x\n    pid: 1\n    crash_loop: { restart: 2 }\n")
+            .find("targets[0].crash_loop.restart: unknown key; did you mean 'restarts'?") !=
+        std::string::npos);
+}
+
 TEST_CASE("systemd unit names get .service when they have no suffix", "[config]") {
   auto cfg = load_ok("targets:\n  - name: x\n    systemd_unit: nginx\n");
   CHECK(cfg.targets[0].systemd_unit == "nginx.service");

@@ -150,7 +150,7 @@ TEST_CASE("process metrics follow the semantic conventions", "[metrics]") {
   CHECK_FALSE(mem->sum().is_monotonic());
   CHECK(find(rm, "process.memory.virtual")->sum().data_points(0).as_int() == 64 << 20);
   CHECK(find(rm, "process.thread.count")->sum().data_points(0).as_int() == 3);
-  auto* fds = find(rm, "process.open_file_descriptor.count");
+  auto* fds = find(rm, "process.unix.file_descriptor.count");
   REQUIRE(fds);
   CHECK(fds->unit() == "{file_descriptor}");
   CHECK(fds->sum().data_points(0).as_int() == 12);
@@ -174,4 +174,42 @@ TEST_CASE("a target's own resource attributes win over the common ones", "[metri
   heartbeat::metrics_builder b(f.cfg, "host-1", 0);
   auto r = resource_of(b.build(f.target, f.report, fixture::kNow, std::nullopt));
   CHECK(r["service.namespace"] == "payments");
+}
+
+TEST_CASE("the target as a whole: no instance id, heartbeat with status and down reason",
+          "[metrics]") {
+  fixture f;
+  f.target.min_instances = 2;
+  heartbeat::metrics_builder b(f.cfg, "host-1", fixture::kStarted);
+  watch::target_report t;
+  t.live = 1;
+  t.state = watch::target_state::down;
+  t.down_reason = "signaled";
+  auto rm = b.build_target(f.target, t, fixture::kNow);
+  auto r = resource_of(rm);
+  CHECK(r["service.name"] == "emp-api");
+  CHECK(r["service.namespace"] == "emp");
+  CHECK(r["service.version"] == "1.4.2");
+  CHECK(r["host.name"] == "host-1");
+  CHECK(r.count("service.instance.id") == 0);
+  CHECK(r.count("process.pid") == 0);
+  const auto& beat = find(rm, "service.heartbeat")->gauge().data_points(0);
+  CHECK(beat.as_int() == 0);
+  std::map<std::string, std::string> attrs;
+  for (const auto& kv : beat.attributes())
+    attrs[kv.key()] = kv.value().string_value();
+  CHECK(attrs["service.status"] == "down");
+  CHECK(attrs["service.down.reason"] == "signaled");
+  const auto* instances = find(rm, "service.instances");
+  REQUIRE(instances);
+  CHECK(instances->unit() == "{instance}");
+  CHECK(instances->gauge().data_points(0).as_int() == 1);
+
+  t.live = 2;
+  t.state = watch::target_state::running;
+  t.down_reason.clear();
+  auto up = b.build_target(f.target, t, fixture::kNow);
+  const auto& beat_up = find(up, "service.heartbeat")->gauge().data_points(0);
+  CHECK(beat_up.as_int() == 1);
+  CHECK(beat_up.attributes_size() == 1);  // service.status only
 }

@@ -50,6 +50,10 @@ class fixed_status final : public status_provider {
     out.close();
     out.open("targets", {{"target", "odd \"name\"\\x\xff"}, {"service", "odd"}});
     out.fact("kind", "socket");
+    out.fact("state", "down");
+    out.fact("down_reason", "signaled");
+    out.fact("live_instances", std::int64_t{0});
+    out.fact("min_instances", std::int64_t{1});
     out.value(kUp, {}, 0);
     out.close();
     out.open("pipelines", {{"exporter", "otlp"}, {"signal", "traces"}});
@@ -153,6 +157,8 @@ TEST_CASE("the status table shows targets, instances and pipelines", "[admin]") 
   CHECK(t.find("emp-api") != std::string::npos);
   CHECK(t.find("1m00s ago (restart)") != std::string::npos);
   CHECK(t.find("DOWN: no instance") != std::string::npos);
+  CHECK(t.find("STATUS") != std::string::npos);
+  CHECK(t.find("DOWN 0/1: signaled") != std::string::npos);
   CHECK(t.find("traces") != std::string::npos);
   // An older or newer agent's document, with fields missing, still reads.
   CHECK(to_table(nlohmann::json::object()).find("no targets") != std::string::npos);
