@@ -12,7 +12,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "support/awaits.hpp"
+#include "support/heartbeat_checks.hpp"
 #include "support/harness.hpp"
 #include "support/heartbeat_checks.hpp"
 #include "support/otlp_receiver.hpp"

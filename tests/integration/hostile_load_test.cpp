@@ -164,7 +164,7 @@ TEST_CASE("hostile load: processes churning under a process target are logged in
   auto log = a.log();
   std::size_t lines = 0;
   std::size_t counted = 0;
-  std::regex single("target svc-churn: down \\(process [0-9]+ exited\\)");
+  std::regex single("target svc-churn: down \\(process [0-9]+ exited[^\\n]*\\)");
   std::regex summed("target svc-churn: ([0-9]+) more process\\(es\\) exited");
   for (std::sregex_iterator it(log.begin(), log.end(), single), end; it != end; ++it) {
     ++lines;

@@ -15,7 +15,7 @@
 #include <sstream>
 #include <thread>
 
-#include "support/awaits.hpp"
+#include "support/heartbeat_checks.hpp"
 #include "support/harness.hpp"
 #include "support/intake_client.hpp"
 #include "support/otlp_receiver.hpp"

@@ -221,11 +221,11 @@ TEST_CASE("min_instances and crash_loop: defaults, values and bounds", "[config]
   CHECK(c.targets[0].crash_loop.restarts == 5);
   CHECK(c.targets[0].crash_loop.window == 2min);
   CHECK(only_problem("targets:\n  - name: x\n    pid: 1\n    min_instances: 0\n") ==
-        "t.yaml:4:5: error: targets[0].min_instances: must be between 1 and 100000");
+        "t.yaml:4:20: error: targets[0].min_instances: must be between 1 and 100000, got 0");
   CHECK(only_problem("targets:\n  - name: x\n    pid: 1\n    min_instances: two\n")
             .find("targets[0].min_instances: expected a whole number") != std::string::npos);
   CHECK(only_problem("targets:\n  - name: x\n    pid: 1\n    crash_loop: { window: 10ms }\n") ==
-        "t.yaml:4:27: error: targets[0].crash_loop.window: must be at least 1s");
+        "t.yaml:4:27: error: targets[0].crash_loop.window: must be at least 1s, got 10ms");
   CHECK(only_problem("targets:\n  - name: x\n    pid: 1\n    crash_loop: { restart: 2 }\n")
             .find("targets[0].crash_loop.restart: unknown key; did you mean 'restarts'?") !=
         std::string::npos);
