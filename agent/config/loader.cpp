@@ -557,8 +557,10 @@ void read_listener(parse_context& ctx, const map_view& parent, std::string_view 
                    listener& out) {
   if (!parent.has(key)) return;
   std::vector<std::string_view> keys = {
-      "unix", "tcp", "mode", "group", "max_message_size", "max_connections", "idle_timeout"};
+      "unix", "mode", "group", "max_message_size", "max_connections", "idle_timeout"};
+  // NDJSON has no TCP door: over TCP the sender's process is unknown, and nothing binds one.
   if (key == "ndjson") keys.push_back("unix_datagram");
+  if (key != "ndjson") keys.push_back("tcp");
   if (key == "otlp_grpc") keys.push_back("max_concurrent_streams");
   map_view m(ctx, parent.get(key), parent.join(key), keys);
   if (!m.valid()) return;

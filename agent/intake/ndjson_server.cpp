@@ -27,35 +27,14 @@ constexpr std::size_t kMaxDatagram = 1 << 20;
 }  // namespace
 
 void ndjson_batcher::line(std::string_view text, result& r) {
-  const auto& sampling = sampling_;
   ++line_number_;
   if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
   if (text.find_first_not_of(" \t") == std::string_view::npos) return;
   ++r.lines;
   auto error = decoder_.decode(text, decoded_);
   if (!error.empty()) {
+    ++pending_bad_;
     if (++r.bad == 1) r.first_error = "line " + std::to_string(line_number_) + ": " + error;
-    return;
-  }
-  if (policy_.must_refuse()) {
-    // A line cannot be answered: it is counted as rejected, never silently lost.
-    ++r.rejected;
-    return;
-  }
-  ++r.items;
-  r.bytes += text.size();
-  // Head sampling, by the same rule as OTLP intake (see otlp_wire.hpp).
-  bool keep = true;
-  if (decoded_.what == ndjson_line::kind::log && sampling.logs) {
-    keep = decoded_.log.trace_id().empty() || decoded_.log.severity_number() >= 17 ||
-           trace_sampled(decoded_.log.trace_id(), *sampling.logs);
-  } else if (decoded_.what == ndjson_line::kind::span && sampling.traces) {
-    keep = decoded_.span.status().code() ==
-               opentelemetry::proto::trace::v1::Status::STATUS_CODE_ERROR ||
-           trace_sampled(decoded_.span.trace_id(), *sampling.traces);
-  }
-  if (!keep) {
-    ++r.sampled_out;
     return;
   }
   if (decoded_.what == ndjson_line::kind::log) {
@@ -73,15 +52,14 @@ void ndjson_batcher::line(std::string_view text, result& r) {
 void ndjson_batcher::too_long(result& r) {
   ++line_number_;
   ++r.lines;
+  ++pending_bad_;
   if (++r.bad == 1) {
     r.first_error = "line " + std::to_string(line_number_) + ": longer than " +
                     std::to_string(max_line_) + " bytes";
   }
 }
 
-void ndjson_batcher::feed(std::string_view data, bool at_end, pid_t pid, const deliver_fn& deliver,
-                          result& r) {
-  sampling_ = policy_.sampling();
+void ndjson_batcher::feed(std::string_view data, bool at_end, pid_t pid, result& r) {
   while (!data.empty()) {
     auto nl = data.find('\n');
     if (nl == std::string_view::npos) {
@@ -121,45 +99,74 @@ void ndjson_batcher::feed(std::string_view data, bool at_end, pid_t pid, const d
     }
     skipping_ = false;
   }
-  emit(pid, deliver);
+  if (pending_bad_ > 0) {
+    admission_.malformed(r.first_error, verdict::malformed, {pending_bad_});
+    pending_bad_ = 0;
+  }
+  emit(pid, r);
 }
 
-void ndjson_batcher::emit(pid_t pid, const deliver_fn& deliver) {
+// The lines of one feed become one request per signal, a Resource* per service hint: the line's
+// "service" is the client's own word (a resource attribute it set), unless the sender is a
+// watched target, whose name wins.
+void ndjson_batcher::emit(pid_t pid, result& r) {
   if (logs_.empty() && spans_.empty()) return;
-  auto origin = policy_.lookup(pid);
+  bool watched = admission_.policy().lookup(pid).watched;
   auto resource_for = [&](const std::string& hint) {
     otlp::resource::v1::Resource resource;
-    // The line's "service" is the client's own word, unless the sender is a watched target.
-    if (!hint.empty() && !origin.watched) {
+    if (!hint.empty() && !watched) {
       auto* kv = resource.add_attributes();
       kv->set_key("service.name");
       kv->mutable_value()->set_string_value(hint);
     }
-    fill_missing(resource, *origin.additions);
     return resource;
   };
-  for (auto& [hint, scope] : logs_) {
+  // One request of the groups: a Resource* each, `wrap` putting the scope into its message.
+  auto admit_groups = [&](codec::signal s, auto& groups, auto wrap) {
+    if (groups.empty()) return;
+    std::string request;
+    std::uint64_t lines = 0;
+    for (auto& [hint, scope] : groups) {
+      scope.mutable_scope()->set_name("sidelight.ndjson");
+      auto message = wrap(std::move(scope), lines);
+      *message.mutable_resource() = resource_for(hint);
+      codec::append_field1(request, message.SerializeAsString());
+    }
+    admit(s, request, pid, lines, r);
+  };
+  admit_groups(codec::signal::logs, logs_, [](otlp::logs::v1::ScopeLogs scope, auto& lines) {
+    lines += static_cast<std::uint64_t>(scope.log_records_size());
     otlp::logs::v1::ResourceLogs rl;
-    *rl.mutable_resource() = resource_for(hint);
-    scope.mutable_scope()->set_name("sidelight.ndjson");
-    auto items = static_cast<std::uint32_t>(scope.log_records_size());
     rl.mutable_scope_logs()->Add(std::move(scope));
-    auto bytes = std::make_shared<codec::payload>();
-    codec::append_field1(*bytes, rl.SerializeAsString());
-    deliver(codec::signal::logs, pipeline::chunk{std::move(bytes), items, {}, {}});
-  }
-  for (auto& [hint, scope] : spans_) {
+    return rl;
+  });
+  admit_groups(codec::signal::traces, spans_, [](otlp::trace::v1::ScopeSpans scope, auto& lines) {
+    lines += static_cast<std::uint64_t>(scope.spans_size());
     otlp::trace::v1::ResourceSpans rs;
-    *rs.mutable_resource() = resource_for(hint);
-    scope.mutable_scope()->set_name("sidelight.ndjson");
-    auto items = static_cast<std::uint32_t>(scope.spans_size());
     rs.mutable_scope_spans()->Add(std::move(scope));
-    auto bytes = std::make_shared<codec::payload>();
-    codec::append_field1(*bytes, rs.SerializeAsString());
-    deliver(codec::signal::traces, pipeline::chunk{std::move(bytes), items, {}, {}});
-  }
+    return rs;
+  });
   logs_.clear();
   spans_.clear();
+}
+
+void ndjson_batcher::admit(codec::signal s, std::string_view request, pid_t pid,
+                           std::uint64_t lines, result& r) {
+  auto verdict = admission_.admit(s, request, pid, {lines});
+  switch (verdict.what) {
+    case verdict::accepted:
+      r.items += lines;
+      break;
+    case verdict::over_limit:
+      // A line cannot be answered: it is counted as rejected, never silently lost.
+      r.rejected += lines;
+      break;
+    default:
+      // Lines the decoder took but the OTLP schema refuses (none known): bad, all of them.
+      if (r.bad == 0) r.first_error = verdict.error;
+      r.bad += lines;
+      break;
+  }
 }
 
 // One stream client: reads, feeds the batcher, closes when idle too long.
@@ -170,7 +177,7 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
         socket_(std::move(socket)),
         idle_(socket_.get_executor()),
         pid_(pid),
-        batcher_(server.policy_, server.settings_.max_message_size),
+        batcher_(server.admission_, server.settings_.max_message_size),
         buffer_(kReadSize, '\0') {}
 
   void start() {
@@ -201,8 +208,8 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
     last_active_ = std::chrono::steady_clock::now();
     bool at_end = ec.failed();
     ndjson_batcher::result r;
-    batcher_.feed(std::string_view(buffer_.data(), n), at_end, pid_, server_->deliver_, r);
-    server_->account(pid_, r);
+    batcher_.feed(std::string_view(buffer_.data(), n), at_end, pid_, r);
+    server_->report_bad(pid_, r);
     if (at_end) {
       idle_.cancel();
       return;
@@ -223,9 +230,8 @@ ndjson_server::ndjson_server(asio::io_context& io, const config::listener& setti
                              const intake_policy& policy, deliver_fn deliver,
                              intake_counters& counters)
     : settings_(settings),
-      policy_(policy),
-      deliver_(std::move(deliver)),
       counters_(counters.of(protocol::ndjson)),
+      admission_(policy, std::move(deliver), counters_),
       acceptor_(io),
       datagrams_(io),
       accept_retry_(io) {}
@@ -249,7 +255,7 @@ std::variant<std::shared_ptr<ndjson_server>, std::string> ndjson_server::start(
     s->datagrams_.assign(asio::local::datagram_protocol(), std::get<int>(bound), ec);
     if (ec) return "ndjson: " + ec.message();
     s->datagram_batcher_ = std::make_unique<ndjson_batcher>(
-        policy, std::min<std::uint64_t>(settings.max_message_size, kMaxDatagram));
+        s->admission_, std::min<std::uint64_t>(settings.max_message_size, kMaxDatagram));
     s->datagram_buffer_.resize(kMaxDatagram + 1);
     s->receive();
   }
@@ -320,25 +326,21 @@ void ndjson_server::receive() {
       if (static_cast<std::size_t>(n) > kMaxDatagram) {
         r.lines = r.bad = 1;
         r.first_error = "datagram larger than " + std::to_string(kMaxDatagram) + " bytes";
+        self->admission_.malformed(r.first_error);
       } else {
         self->datagram_batcher_->feed(
             std::string_view(self->datagram_buffer_.data(), static_cast<std::size_t>(n)), true, pid,
-            self->deliver_, r);
+            r);
       }
-      self->account(pid, r);
+      self->report_bad(pid, r);
     }
     self->receive();
   });
 }
 
-void ndjson_server::account(pid_t pid, const ndjson_batcher::result& r) {
-  counters_.requests.fetch_add(r.lines, std::memory_order_relaxed);
-  counters_.items.fetch_add(r.items, std::memory_order_relaxed);
-  counters_.sampled_out.fetch_add(r.sampled_out, std::memory_order_relaxed);
-  counters_.rejected.fetch_add(r.rejected, std::memory_order_relaxed);
-  counters_.bytes.fetch_add(r.bytes, std::memory_order_relaxed);
+// Admission has counted the feed; what is left is to tell about bad lines.
+void ndjson_server::report_bad(pid_t pid, const ndjson_batcher::result& r) {
   if (r.bad == 0) return;
-  counters_.bad_requests.fetch_add(r.bad, std::memory_order_relaxed);
   if (!warnings_.allow(r.bad)) return;
   log::warn({.pid = pid, .error = r.first_error}, "ndjson: {} bad line(s) from {}; first: {}{}",
             r.bad, describe_peer(pid), r.first_error, warnings_.held_back());

@@ -123,6 +123,12 @@ TEST_CASE("the shipped config/sidelight.yaml is valid", "[config]") {
   CHECK(r.ok());
 }
 
+TEST_CASE("NDJSON has no TCP listener: intake.ndjson.tcp is an unknown key", "[config]") {
+  CHECK(only_problem("intake:\n  ndjson: { tcp: \"127.0.0.1:4319\" }\n")
+            .find("intake.ndjson.tcp: unknown key") != std::string::npos);
+  CHECK(problems_of("intake:\n  otlp_http: { tcp: \"127.0.0.1:4318\" }\n").empty());
+}
+
 TEST_CASE("unknown keys are reported with a did-you-mean", "[config]") {
   CHECK(only_problem("heartbeat:\n  intervall: 15s\n") ==
         "t.yaml:2:3: error: heartbeat.intervall: unknown key; did you mean 'interval'? "
