@@ -995,8 +995,13 @@ config read_root(parse_context& ctx, const YAML::Node& doc, const env_lookup& en
     read_listener(ctx, m, "ndjson", cfg.intake.ndjson);
   }
   if (root.has("queue")) {
-    map_view m(ctx, root.get("queue"), "queue", {"max_bytes", "max_items", "memory_limit"});
+    map_view m(ctx, root.get("queue"), "queue",
+               {"max_bytes", "max_items", "memory_limit", "when_full"});
     m.read_size("max_bytes", cfg.queue.max_bytes);
+    if (auto w = m.read_choice("when_full",
+                               {"backpressure_then_drop_oldest", "drop_oldest", "backpressure"})) {
+      cfg.queue.full = static_cast<when_full>(*w);
+    }
     m.read_size("memory_limit", cfg.queue.memory_limit);
     m.read_count("max_items", cfg.queue.max_items);
     if (cfg.queue.max_bytes < (64u << 10)) {
@@ -1060,6 +1065,18 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 }  // namespace
+
+std::string_view to_string(when_full w) {
+  switch (w) {
+    case when_full::backpressure_then_drop_oldest:
+      return "backpressure_then_drop_oldest";
+    case when_full::drop_oldest:
+      return "drop_oldest";
+    case when_full::backpressure:
+      return "backpressure";
+  }
+  return "?";
+}
 
 std::string_view to_string(target::kind k) {
   switch (k) {

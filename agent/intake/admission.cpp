@@ -12,6 +12,8 @@ using namespace std::chrono_literals;
 // What a client refused at the memory limit is told to wait: the queues drain in about that long
 // at the rates measured in docs/PERFORMANCE.md.
 constexpr auto kOverLimitRetry = 1000ms;
+// A lane that pushes back drains at the upstream's pace; a short wait keeps clients close behind.
+constexpr auto kThrottledRetry = 100ms;
 
 }  // namespace
 
@@ -19,12 +21,23 @@ bool is_default_service_name(std::string_view name) {
   return name == "unknown_service" || name.starts_with("unknown_service:");
 }
 
-std::optional<admit_result> admission::refusal(codec::signal /*s*/, units u) const {
-  if (!policy_.must_refuse()) return std::nullopt;
-  counters_.requests.fetch_add(u.requests, std::memory_order_relaxed);
-  counters_.rejected.fetch_add(u.requests, std::memory_order_relaxed);
-  return admit_result{verdict::over_limit,
-                      "sidelight's queues are at queue.memory_limit; retry later", kOverLimitRetry};
+std::optional<admit_result> admission::refusal(codec::signal s, units u) const {
+  if (policy_.must_refuse()) {
+    counters_.requests.fetch_add(u.requests, std::memory_order_relaxed);
+    counters_.rejected.fetch_add(u.requests, std::memory_order_relaxed);
+    return admit_result{verdict::over_limit,
+                        "sidelight's queues are at queue.memory_limit; retry later",
+                        kOverLimitRetry};
+  }
+  if (u.can_retry && policy_.pushed_back(s)) {
+    counters_.requests.fetch_add(u.requests, std::memory_order_relaxed);
+    counters_.throttled.fetch_add(u.requests, std::memory_order_relaxed);
+    return admit_result{verdict::throttled,
+                        "sidelight's queue for " + std::string(codec::to_string(s)) +
+                            " is nearly full while its upstream catches up; retry later",
+                        kThrottledRetry};
+  }
+  return std::nullopt;
 }
 
 admit_result admission::malformed(std::string error, verdict what, units u) const {

@@ -25,6 +25,7 @@ enum class verdict {
   malformed,   // the client's fault: a bad request, never to be retried as it is
   too_large,   // larger than max_message_size once inflated
   over_limit,  // queue.memory_limit reached: retry after `retry_after`
+  throttled,   // a full lane pushes back (queue.when_full): retry after `retry_after`
 };
 
 struct admit_result {
@@ -32,11 +33,15 @@ struct admit_result {
   std::string error;  // why it was refused, for the client and the log
   std::chrono::milliseconds retry_after{0};
   bool accepted() const { return what == verdict::accepted; }
+  bool retry_later() const { return what == verdict::over_limit || what == verdict::throttled; }
 };
 
 // How many requests one call stands for: 1 for OTLP; the good lines it carries for NDJSON.
 struct units {
   std::uint64_t requests = 1;
+  // The client can be told to retry later (OTLP). NDJSON cannot: a stream is held back by not
+  // being read, and a datagram goes on to the lane, whose drops are counted.
+  bool can_retry = true;
 };
 
 class admission {
@@ -45,7 +50,8 @@ class admission {
       : policy_(policy), deliver_(std::move(deliver)), counters_(counters) {}
 
   // The refusal in force now, before anything is read (so that an HTTP body need not be): at
-  // queue.memory_limit. Counted as `u.requests` requests, rejected, when it refuses.
+  // queue.memory_limit (counted as rejected), or, when the client can retry, while a lane of `s`
+  // pushes back (counted as throttled); `u.requests` requests either way.
   std::optional<admit_result> refusal(codec::signal s, units u = {}) const;
   // An Export*ServiceRequest in protobuf, inflated, from `sender` (0: unknown): refused as above,
   // or validated, sampled, enriched, counted and delivered.

@@ -23,6 +23,8 @@ namespace otlp = opentelemetry::proto;
 constexpr std::size_t kReadSize = 64 * 1024;
 // A datagram larger than this is refused (Linux's default limit is about 208 KiB).
 constexpr std::size_t kMaxDatagram = 1 << 20;
+// How often a stream left unread for backpressure looks whether there is room again.
+constexpr auto kPauseCheck = 10ms;
 
 }  // namespace
 
@@ -152,8 +154,8 @@ void ndjson_batcher::emit(pid_t pid, result& r) {
 
 void ndjson_batcher::admit(codec::signal s, std::string_view request, pid_t pid,
                            std::uint64_t lines, result& r) {
-  auto verdict = admission_.admit(s, request, pid, {lines});
-  switch (verdict.what) {
+  auto outcome = admission_.admit(s, request, pid, {lines, false});
+  switch (outcome.what) {
     case verdict::accepted:
       r.items += lines;
       break;
@@ -163,7 +165,7 @@ void ndjson_batcher::admit(codec::signal s, std::string_view request, pid_t pid,
       break;
     default:
       // Lines the decoder took but the OTLP schema refuses (none known): bad, all of them.
-      if (r.bad == 0) r.first_error = verdict.error;
+      if (r.bad == 0) r.first_error = outcome.error;
       r.bad += lines;
       break;
   }
@@ -176,6 +178,7 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
       : server_(server.shared_from_this()),
         socket_(std::move(socket)),
         idle_(socket_.get_executor()),
+        pause_(socket_.get_executor()),
         pid_(pid),
         batcher_(server.admission_, server.settings_.max_message_size),
         buffer_(kReadSize, '\0') {}
@@ -188,6 +191,7 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
     boost::system::error_code ec;
     socket_.close(ec);
     idle_.cancel();
+    pause_.cancel();
   }
   std::chrono::steady_clock::time_point last_active() const { return last_active_; }
   ~session() { server_->counters_.open_connections.fetch_sub(1, std::memory_order_relaxed); }
@@ -214,12 +218,35 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
       idle_.cancel();
       return;
     }
-    do_read();
+    read_when_room();
+  }
+
+  // While a lane NDJSON feeds pushes back, the socket is left unread: the kernel's buffer fills
+  // and the writer blocks, the one way to slow a stream down. Not idle meanwhile.
+  void read_when_room() {
+    const auto& policy = server_->admission_.policy();
+    if (!policy.pushed_back(codec::signal::logs) && !policy.pushed_back(codec::signal::traces)) {
+      paused_ = false;
+      do_read();
+      return;
+    }
+    if (!paused_) {
+      paused_ = true;
+      idle_.cancel();
+      server_->counters_.throttled.fetch_add(1, std::memory_order_relaxed);
+    }
+    last_active_ = std::chrono::steady_clock::now();
+    pause_.expires_after(kPauseCheck);
+    pause_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->read_when_room();
+    });
   }
 
   std::shared_ptr<ndjson_server> server_;
   asio::local::stream_protocol::socket socket_;
   asio::steady_timer idle_;
+  asio::steady_timer pause_;
+  bool paused_ = false;
   pid_t pid_;
   ndjson_batcher batcher_;
   std::string buffer_;

@@ -48,6 +48,7 @@ grpc::Status status_of(const admit_result& r) {
     case verdict::too_large:
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, r.error);
     case verdict::over_limit:
+    case verdict::throttled:
       break;
   }
   google::rpc::Status st;

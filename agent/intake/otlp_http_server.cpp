@@ -131,6 +131,7 @@ otlp_http_response otlp_http_handler::answer(const admit_result& v, bool json) c
     case verdict::too_large:
       return status_response(413, json, v.error);
     case verdict::over_limit:
+    case verdict::throttled:
       break;
   }
   auto r = status_response(429, json, v.error);

@@ -123,6 +123,15 @@ TEST_CASE("the shipped config/sidelight.yaml is valid", "[config]") {
   CHECK(r.ok());
 }
 
+TEST_CASE("queue.when_full takes one of three policies, backpressure first by default",
+          "[config]") {
+  CHECK(load_ok("").queue.full == when_full::backpressure_then_drop_oldest);
+  CHECK(load_ok("queue: { when_full: drop_oldest }\n").queue.full == when_full::drop_oldest);
+  CHECK(load_ok("queue: { when_full: backpressure }\n").queue.full == when_full::backpressure);
+  CHECK(only_problem("queue: { when_full: drop_newest }\n")
+            .find("queue.when_full: expected one of") != std::string::npos);
+}
+
 TEST_CASE("NDJSON has no TCP listener: intake.ndjson.tcp is an unknown key", "[config]") {
   CHECK(only_problem("intake:\n  ndjson: { tcp: \"127.0.0.1:4319\" }\n")
             .find("intake.ndjson.tcp: unknown key") != std::string::npos);
