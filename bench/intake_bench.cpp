@@ -6,7 +6,7 @@
 //                          [--upstream-down] [--spool] [--spool-fsync] [--http]
 //
 // A client in this program sends N pre-serialized ExportTraceServiceRequests of 512 spans
-// (about 374 bytes a span, as in ../shared/DESIGN.md) over OTLP/gRPC on a Unix socket, several in
+// (about 374 bytes a span, a typical instrumented HTTP server span) over OTLP/gRPC on a Unix socket, several in
 // flight; the agent forwards them over OTLP/gRPC to a sink in this program that counts spans.
 // Reported: spans per CPU-second of the agent (its utime + stime from /proc, nothing else), wall
 // throughput and peak RSS. Then, one request at a time, the latency from sending to the sink's

@@ -1,7 +1,11 @@
-// Any bytes as an OTLP/JSON request body (the first byte picks the signal): refused with a
-// message, or a request whose ids all have their proper lengths. Never a crash.
+// Any bytes as an OTLP/JSON request body (the first byte picks the signal), decoded twice: by
+// the transcoder intake uses (codec::otlp_json_to_wire) and by protobuf's own JSON parser. Never
+// a crash; and where both take the text, they must mean the same request, byte for byte once
+// serialized: the two cannot disagree on what a client sent.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string_view>
 
 #include "codec/otlp_json.hpp"
@@ -9,9 +13,18 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   auto s = static_cast<sidelight::codec::signal>(data[0] % 3);
-  auto msg = sidelight::codec::new_request(s);
-  auto error = sidelight::codec::from_otlp_json(
-      std::string_view(reinterpret_cast<const char*>(data + 1), size - 1), *msg);
-  if (error.empty()) (void)sidelight::codec::to_otlp_json(*msg);
+  std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
+  std::string wire;
+  auto wire_error = sidelight::codec::otlp_json_to_wire(s, text, 64u << 20, wire);
+  auto reference = sidelight::codec::new_request(s);
+  auto reference_error = sidelight::codec::from_otlp_json(text, *reference);
+  if (!wire_error.empty() || !reference_error.empty()) return 0;
+  auto decoded = sidelight::codec::new_request(s);
+  if (!decoded->ParseFromString(wire) ||
+      decoded->SerializeAsString() != reference->SerializeAsString()) {
+    std::fprintf(stderr, "otlp_json_to_wire and protobuf's JSON parser disagree\n");
+    std::abort();
+  }
+  (void)sidelight::codec::to_otlp_json(*decoded);  // and back, which rewrites its ids in place
   return 0;
 }

@@ -22,7 +22,7 @@ fi
 if ((!build_only)); then
   packages+=(
     git catch2
-    clang libclang-rt-14-dev clang-format
+    clang libclang-rt-14-dev clang-format clang-tidy
     python3 python3-venv socat procps systemd curl ca-certificates openssl
   )
 fi

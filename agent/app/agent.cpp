@@ -74,13 +74,10 @@ agent::agent(config::config cfg)
   emitter_ = std::make_shared<heartbeat::heartbeat_emitter>(
       io_, host_name_,
       [this](const std::string& key, otlp::metrics::v1::ResourceMetrics rm, bool gone) {
-        for (std::size_t i = 0; i < routes_.size(); ++i) {
-          if (i + 1 == routes_.size()) {
-            routes_[i].path->offer(key, std::move(rm), gone);
-          } else {
-            routes_[i].path->offer(key, rm, gone);
-          }
-        }
+        // Every route but the last gets a copy; the last takes the original.
+        for (std::size_t i = 0; i + 1 < routes_.size(); ++i)
+          routes_[i].path->offer(key, rm, gone);
+        if (!routes_.empty()) routes_.back().path->offer(key, std::move(rm), gone);
       });
   emitter_->set_self_metrics([this](otlp::metrics::v1::ScopeMetrics& scope, std::int64_t now) {
     heartbeat::add_self_metrics(*this, scope, emitter_->agent_start_unix_ns(), now);
@@ -385,8 +382,9 @@ void agent::deliver(codec::signal s, pipeline::chunk c) {
     std::lock_guard lock(delivery_mutex_);
     routes = delivery_;
   }
-  for (std::size_t i = 0; i < routes->size(); ++i)
-    (*routes)[i]->offer(s, i + 1 == routes->size() ? std::move(c) : c);
+  for (std::size_t i = 0; i + 1 < routes->size(); ++i)
+    (*routes)[i]->offer(s, c);
+  if (!routes->empty()) routes->back()->offer(s, std::move(c));
 }
 
 void agent::on_instance(const watch::instance_report& r) {

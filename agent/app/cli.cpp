@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +19,7 @@
 #include "app/capabilities.hpp"
 #include "app/logging.hpp"
 #include "config/loader.hpp"
+#include "config/reference.hpp"
 
 namespace sidelight::app {
 namespace {
@@ -30,6 +34,10 @@ Commands:
   status          show a running sidelight's targets and exporters (from its admin endpoint)
   health [PATH]   GET PATH (default /healthz) from a running sidelight's admin endpoint; exit 0
                   on 200, 1 on another answer, 2 on none (a container HEALTHCHECK, an exec probe)
+  config-reference (--markdown|--yaml) FILE [--write]
+                  print FILE (docs/CONFIGURATION.md, or a sidelight.yaml) with its key tables, or
+                  its `##` key comments, made anew from the loader's key tables; --write replaces
+                  FILE instead; exit 1 when the file cannot take them
 
 Options:
   -c, --config FILE     configuration file (default: $SIDELIGHT_CONFIG or /etc/sidelight/sidelight.yaml)
@@ -51,6 +59,9 @@ struct options {
   std::string admin_address;
   bool json = false;
   std::string path = "/healthz";  // health
+  std::string reference_flag;     // config-reference: --markdown or --yaml
+  std::string reference_file;
+  bool write = false;
 };
 
 // The admin address `status` and `health` ask: --admin, else admin.listen of --config, else the
@@ -156,6 +167,32 @@ int run_agent(const options& opts) {
   return code;
 }
 
+// The reference files are the project's own, but a file is bounded before it is read whole.
+int config_reference(const options& opts) {
+  constexpr std::uintmax_t kMaxBytes = 4u << 20;
+  std::error_code ec;
+  auto size = std::filesystem::file_size(opts.reference_file, ec);
+  if (ec || size > kMaxBytes) {
+    std::fprintf(stderr, "sidelight: %s: %s\n", opts.reference_file.c_str(),
+                 ec ? ec.message().c_str() : "larger than 4 MiB");
+    return 1;
+  }
+  std::ifstream in(opts.reference_file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto made = opts.reference_flag == "--markdown" ? config::regenerate_markdown(text)
+                                                  : config::regenerate_yaml(text);
+  for (const auto& p : made.problems)
+    std::fprintf(stderr, "sidelight: %s: %s\n", opts.reference_file.c_str(), p.c_str());
+  if (!made.problems.empty()) return 1;
+  if (!opts.write) {
+    std::fwrite(made.text.data(), 1, made.text.size(), stdout);
+    return 0;
+  }
+  std::ofstream out(opts.reference_file, std::ios::binary | std::ios::trunc);
+  out << made.text;
+  return out.good() ? 0 : 1;
+}
+
 }  // namespace
 
 int run_command_line(int argc, char** argv) {
@@ -188,6 +225,11 @@ int run_command_line(int argc, char** argv) {
       if (!value(opts.admin_address)) return usage_error("--admin needs an address");
     } else if (a == "--json") {
       opts.json = true;
+    } else if ((a == "--markdown" || a == "--yaml") && opts.command == "config-reference") {
+      opts.reference_flag = std::string(a);
+      if (!value(opts.reference_file)) return usage_error(std::string(a) + " needs a file");
+    } else if (a == "--write" && opts.command == "config-reference") {
+      opts.write = true;
     } else if (a == "--log-level" || a.starts_with("--log-level=")) {
       if (!value(opts.log_level)) return usage_error("--log-level needs a level");
       static const std::vector<std::string_view> levels = {"trace", "debug", "info",
@@ -212,6 +254,11 @@ int run_command_line(int argc, char** argv) {
   if (opts.command == "check-config") return check_config(opts.config_path);
   if (opts.command == "status") return show_status(opts);
   if (opts.command == "health") return check_health(opts);
+  if (opts.command == "config-reference") {
+    if (opts.reference_flag.empty())
+      return usage_error("config-reference needs --markdown or --yaml");
+    return config_reference(opts);
+  }
   return usage_error("unknown command '" + opts.command + "'");
 }
 

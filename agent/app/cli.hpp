@@ -1,4 +1,4 @@
-// The command line: `run`, `check-config`, `status`, `--version`.
+// The command line: `run`, `check-config`, `status`, `health`, `config-reference`, `--version`.
 #pragma once
 
 namespace sidelight::app {

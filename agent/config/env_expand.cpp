@@ -1,5 +1,6 @@
 #include "config/env_expand.hpp"
 
+#include <charconv>
 #include <cstdlib>
 
 namespace sidelight::config {
@@ -16,7 +17,52 @@ bool valid_name(std::string_view name) {
   return true;
 }
 
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      unsigned v = 0;
+      auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+      if (ec == std::errc() && p == s.data() + i + 3) {
+        out.push_back(static_cast<char>(v));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ')
+    s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ')
+    s.remove_suffix(1);
+  return s;
+}
+
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> parse_key_value_list(std::string_view text,
+                                                                      bool& ok) {
+  std::vector<std::pair<std::string, std::string>> out;
+  ok = true;
+  while (!text.empty()) {
+    auto comma = text.find(',');
+    auto item = trim(text.substr(0, comma));
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    if (item.empty()) continue;
+    auto eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      ok = false;
+      continue;
+    }
+    out.emplace_back(percent_decode(trim(item.substr(0, eq))),
+                     percent_decode(trim(item.substr(eq + 1))));
+  }
+  return out;
+}
 
 env_lookup process_environment() {
   return [](const std::string& name) -> std::optional<std::string> {

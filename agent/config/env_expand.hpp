@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sidelight::config {
@@ -22,5 +23,10 @@ struct expansion {
 };
 
 expansion expand_env(std::string_view text, const env_lookup& lookup);
+
+// "k1=v1,k2=v2" as OTEL_RESOURCE_ATTRIBUTES and OTEL_EXPORTER_OTLP_HEADERS write it, each side
+// trimmed and percent-decoded; `ok` turns false when an entry is not key=value (it is skipped).
+std::vector<std::pair<std::string, std::string>> parse_key_value_list(std::string_view text,
+                                                                      bool& ok);
 
 }  // namespace sidelight::config

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/address.hpp"
 #include "config/config.hpp"
 #include "config/env_expand.hpp"
 
@@ -31,13 +32,6 @@ struct load_result {
 load_result load_file(const std::string& path, const env_lookup& env = process_environment());
 load_result load_text(std::string_view yaml, const std::string& source_name,
                       const env_lookup& env = process_environment());
-
-// "host:port", "http://host:port", "https://host:port", "unix:/path" or "unix:///path".
-// With `allow_path`, http(s) URLs may carry a base path ("https://host/otlp"), kept in url_path.
-// Returns an error message on failure.
-std::variant<endpoint, std::string> parse_endpoint(std::string_view text,
-                                                   std::uint16_t default_port,
-                                                   bool allow_path = false);
 
 // Closest candidate by edit distance, when it is close enough to be a likely typo.
 std::optional<std::string> did_you_mean(std::string_view word,

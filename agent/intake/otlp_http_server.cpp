@@ -159,11 +159,9 @@ otlp_http_response otlp_http_handler::handle_body(const otlp_http_request& req) 
   }
   std::string encoded;
   if (json) {
-    auto msg = codec::new_request(*sig);
-    if (auto err = codec::from_otlp_json(body, *msg); !err.empty()) {
+    if (auto err = codec::otlp_json_to_wire(*sig, body, max_body_, encoded); !err.empty()) {
       return answer(admission_.malformed("not valid OTLP/JSON: " + err), json);
     }
-    encoded = msg->SerializeAsString();
     body = encoded;
   }
   return answer(admission_.admit(*sig, body, req.pid), json);

@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 #include <simdjson.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -177,7 +178,9 @@ class walker {
  public:
   std::uint64_t items = 0;
   std::string error;
-  std::vector<resource_span>* resources = nullptr;  // when set: each Resource* found at the top
+  // When set: called with each Resource* found at the top, once it is valid; false stops the walk
+  // (the callback has said why).
+  std::function<bool(const resource_span&)> on_resource;
 
   bool walk(const std::uint8_t* p, const std::uint8_t* end, const message_rule& m, int depth) {
     if (depth > kMaxProtoDepth) {
@@ -265,8 +268,8 @@ class walker {
       case kind::message: {
         auto before = items;
         if (!walk(body, body + len, *f->nested, depth + 1)) return false;
-        if (depth == 0 && number == 1 && resources) {
-          resources->push_back({body, static_cast<std::size_t>(len), items - before});
+        if (depth == 0 && number == 1 && on_resource) {
+          return on_resource({body, static_cast<std::size_t>(len), items - before});
         }
         return true;
       }
@@ -544,48 +547,87 @@ void split_resource(codec::signal s, const std::string& resource_field,
 
 }  // namespace
 
-split_request_result split_request(codec::signal s, std::string_view request,
-                                   const otlp::resource::v1::Resource& additions,
-                                   const config::sampling_settings* sampling,
-                                   std::uint64_t max_chunk_bytes) {
-  split_request_result out;
-  std::vector<resource_span> found;
-  walker w;
-  w.resources = &found;
-  w.walk(bytes_of(request), bytes_of(request) + request.size(), schema::get().request(s), 0);
-  out.items = w.items;
-  out.error = std::move(w.error);
-  if (!out.error.empty()) return out;
+namespace {
 
-  std::optional<double> ratio;
-  if (sampling)
-    ratio = s == codec::signal::traces ? sampling->traces
-            : s == codec::signal::logs ? sampling->logs
-                                       : std::nullopt;
-  std::vector<std::string> filtered;  // owns the sampled bodies the loop below reads
-  filtered.reserve(found.size());
-  for (auto& rs : found) {
-    if (!ratio) continue;
-    std::string body;
-    std::string_view in(reinterpret_cast<const char*>(rs.body), rs.len);
-    auto dropped =
-        s == codec::signal::traces
-            ? filter_items(in, body, [&](std::string_view x) { return keep_span(x, *ratio); })
-            : filter_items(in, body, [&](std::string_view x) { return keep_log(x, *ratio); });
-    out.sampled_out += dropped;
-    rs.items -= dropped;
-    filtered.push_back(std::move(body));
-    rs.body = bytes_of(filtered.back());
-    rs.len = filtered.back().size();
-  }
+// Frames each Resource* the walker hands over into chunks as it is found, so that what a request
+// costs is its output, never an entry per Resource* first. A request refused later in the walk
+// takes its chunks back.
+class resource_framer {
+ public:
+  resource_framer(codec::signal s, std::uint64_t request_size,
+                  const otlp::resource::v1::Resource& additions, std::optional<double> ratio,
+                  std::uint64_t max_chunk_bytes, split_request_result& out)
+      : s_(s),
+        additions_(additions),
+        ratio_(ratio),
+        max_chunk_bytes_(max_chunk_bytes),
+        shared_limit_(max_chunk_bytes > 0 ? max_chunk_bytes : kMaxSharedChunk),
+        max_total_(2 * request_size + (1u << 20)),
+        out_(out) {}
 
-  for (const auto& rs : found) {
-    if (ratio && rs.items == 0) continue;  // everything in it was sampled out
-    // Validated: every length below is known to be in bounds. The Resource fields (number 1)
-    // merge, as protobuf would; every other field is kept as it is.
-    otlp::resource::v1::Resource resource;
+  bool take(resource_span rs) {
+    std::string filtered;
+    if (ratio_) {
+      std::string_view in(reinterpret_cast<const char*>(rs.body), rs.len);
+      auto dropped = s_ == codec::signal::traces
+                         ? filter_items(in, filtered,
+                                        [&](std::string_view x) { return keep_span(x, *ratio_); })
+                         : filter_items(in, filtered,
+                                        [&](std::string_view x) { return keep_log(x, *ratio_); });
+      out_.sampled_out += dropped;
+      rs.items -= dropped;
+      rs.body = bytes_of(filtered);
+      rs.len = filtered.size();
+    }
+    ++resources_;
+    // Nothing to carry (everything sampled out, or sent empty): a Resource* without items would
+    // cost its enriched resource, and is worth nothing upstream.
+    if (rs.items == 0) return true;
     std::vector<std::string_view> rest;
     std::size_t rest_size = 0;
+    auto resource_field = enriched_resource(rs, rest, rest_size);
+    auto framed_size = resource_field.size() + rest_size + 12;
+    // Each Resource* gets the missing resource attributes: many tiny ones in one request would
+    // each grow by all of them. What a request may grow to is bounded while it is built.
+    total_ += framed_size;
+    if (total_ > max_total_) {
+      out_.error = "the request's resources (" + std::to_string(resources_) +
+                   " so far) grow it to more than " + std::to_string(max_total_) +
+                   " bytes with the resource attributes sidelight adds; send fewer, larger "
+                   "resources per request";
+      return false;
+    }
+    if (max_chunk_bytes_ > 0 && framed_size > max_chunk_bytes_) {
+      split_resource(s_, resource_field, rest, max_chunk_bytes_, out_.chunks);
+      open_.reset();
+      return true;
+    }
+    // Resource*s that fit together share a chunk: a chunk's own cost (its allocation, its queue
+    // entry) is paid once per request, not once per Resource*, whatever the client sends.
+    if (!open_ || open_->size() + framed_size > shared_limit_) {
+      open_ = std::make_shared<codec::payload>();
+      open_->reserve(framed_size);
+      pipeline::chunk c;
+      c.bytes = open_;
+      out_.chunks.push_back(std::move(c));
+    }
+    // The re-framed Resource*: its new resource field, then everything else, copied once.
+    open_->push_back(0x0a);
+    append_varint(*open_, resource_field.size() + rest_size);
+    open_->append(resource_field);
+    for (auto part : rest)
+      open_->append(part);
+    out_.chunks.back().items += static_cast<std::uint32_t>(rs.items);
+    return true;
+  }
+
+ private:
+  // The Resource* `rs`'s resource with `additions` filled in, framed as its field 1; its other
+  // fields go to `rest`. Validated: every length below is known to be in bounds. The Resource
+  // fields (number 1) merge, as protobuf would; every other field is kept as it is.
+  std::string enriched_resource(const resource_span& rs, std::vector<std::string_view>& rest,
+                                std::size_t& rest_size) {
+    otlp::resource::v1::Resource resource;
     reader inner{rs.body, rs.body + rs.len};
     while (inner.p < inner.end) {
       const auto* field_start = inner.p;
@@ -623,27 +665,43 @@ split_request_result split_request(codec::signal s, std::string_view request,
       }
       rest_size += field.size();
     }
-    fill_missing(resource, additions);
-    std::string resource_bytes = resource.SerializeAsString();
+    fill_missing(resource, additions_);
     std::string resource_field;
-    append_field1(resource_field, resource_bytes);
-    if (max_chunk_bytes > 0 && resource_field.size() + rest_size + 12 > max_chunk_bytes) {
-      split_resource(s, resource_field, rest, max_chunk_bytes, out.chunks);
-      continue;
-    }
-    // The re-framed Resource*: its new resource field, then everything else, copied once.
-    auto framed = std::make_shared<codec::payload>();
-    framed->reserve(resource_field.size() + rest_size + 12);
-    framed->push_back(0x0a);
-    append_varint(*framed, resource_field.size() + rest_size);
-    framed->append(resource_field);
-    for (auto part : rest)
-      framed->append(part);
-    pipeline::chunk c;
-    c.bytes = std::move(framed);
-    c.items = static_cast<std::uint32_t>(rs.items);
-    out.chunks.push_back(std::move(c));
+    append_field1(resource_field, resource.SerializeAsString());
+    return resource_field;
   }
+
+  codec::signal s_;
+  const otlp::resource::v1::Resource& additions_;
+  std::optional<double> ratio_;
+  std::uint64_t max_chunk_bytes_;
+  std::uint64_t shared_limit_;
+  std::uint64_t max_total_;
+  split_request_result& out_;
+  std::shared_ptr<codec::payload> open_;  // the chunk Resource*s are being added to
+  std::uint64_t total_ = 0;
+  std::uint64_t resources_ = 0;
+};
+
+}  // namespace
+
+split_request_result split_request(codec::signal s, std::string_view request,
+                                   const otlp::resource::v1::Resource& additions,
+                                   const config::sampling_settings* sampling,
+                                   std::uint64_t max_chunk_bytes) {
+  split_request_result out;
+  std::optional<double> ratio;
+  if (sampling)
+    ratio = s == codec::signal::traces ? sampling->traces
+            : s == codec::signal::logs ? sampling->logs
+                                       : std::nullopt;
+  resource_framer framer(s, request.size(), additions, ratio, max_chunk_bytes, out);
+  walker w;
+  w.on_resource = [&](const resource_span& rs) { return framer.take(rs); };
+  w.walk(bytes_of(request), bytes_of(request) + request.size(), schema::get().request(s), 0);
+  out.items = w.items;
+  if (out.error.empty()) out.error = std::move(w.error);
+  if (!out.error.empty()) out.chunks.clear();
   return out;
 }
 

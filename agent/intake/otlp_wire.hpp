@@ -19,9 +19,11 @@ namespace sidelight::intake {
 
 // Messages nest at most this deep (AnyValue can nest without end); deeper input is refused.
 constexpr int kMaxProtoDepth = 64;
+// Without a max_chunk_bytes, the Resource*s of one request share chunks up to this size.
+constexpr std::uint64_t kMaxSharedChunk = 4u << 20;
 
 struct split_request_result {
-  std::vector<pipeline::chunk> chunks;  // one per ResourceSpans / ResourceLogs / ResourceMetrics
+  std::vector<pipeline::chunk> chunks;  // whole ResourceSpans / ResourceLogs / ResourceMetrics
   std::uint64_t items = 0;              // spans, log records or metric data points received
   std::uint64_t sampled_out = 0;        // of those, left out by head sampling
   std::string error;                    // when set, the request is refused as a whole
@@ -31,7 +33,9 @@ struct split_request_result {
 // ratio × 2^64. An id that is not 16 bytes is always kept.
 bool trace_sampled(std::string_view trace_id, double ratio);
 
-// Validates `request`, counts its items, and frames one chunk per Resource*. `additions` are
+// Validates `request`, counts its items, and frames its Resource*s into chunks: those that fit
+// together share one, a Resource* without items is left out, and a request whose Resource*s
+// would grow past twice its size (plus 1 MiB) with `additions` is refused. `additions` are
 // resource attributes added where the client's resource lacks the key; a client's own attribute
 // is never replaced.
 // With `sampling`, spans (log records) whose trace is not sampled are left out, except spans

@@ -205,7 +205,7 @@ void target_watcher::visit(stats::sink& out) const {
   out.value(kTargetMinInstances, {}, static_cast<double>(kMinInstances));
   out.value(kTargetRestarts, {}, static_cast<double>(s.restarts));
   out.value(kTargetUptime, {}, s.uptime);
-  out.value(kTargetLastChange, {}, static_cast<double>(changes_->latest().unix_ns / 1'000'000'000));
+  out.value(kTargetLastChange, {}, static_cast<double>(changes_->latest().unix_ns) / 1e9);
   for (const auto& r : s.instances)
     visit_instance(out, r, *changes_, now);
   for (const auto& p : timeline_.view(now)) {

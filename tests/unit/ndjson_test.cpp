@@ -33,7 +33,7 @@ const opentelemetry::proto::common::v1::AnyValue* attribute(
 
 }  // namespace
 
-TEST_CASE("ndjson: the structured log line of DESIGN.md, every field", "[ndjson]") {
+TEST_CASE("ndjson: a typical structured log line, every field", "[ndjson]") {
   auto l = decode_ok(
       R"({"timestamp":"2024-03-15T10:23:45.123Z","level":"error","service":"order-service",)"
       R"("trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7",)"

@@ -53,18 +53,16 @@ otlp::resource::v1::Resource additions() {
 
 }  // namespace
 
-TEST_CASE("split_request frames one chunk per resource, counts spans, keeps every field",
+TEST_CASE("split_request frames the resources into one chunk, counts spans, keeps every field",
           "[wire]") {
   auto req = traces(2, 3);
   auto r = intake::split_request(signal::traces, req.SerializeAsString(), additions());
   REQUIRE(r.error.empty());
   CHECK(r.items == 6);
-  REQUIRE(r.chunks.size() == 2);
-  std::string joined;
-  for (const auto& c : r.chunks) {
-    CHECK(c.items == 3);
-    joined += *c.bytes;
-  }
+  // Resources that fit together share a chunk: its cost is paid once a request.
+  REQUIRE(r.chunks.size() == 1);
+  CHECK(r.chunks[0].items == 6);
+  std::string joined = std::string(*r.chunks[0].bytes);
   otlp::collector::trace::v1::ExportTraceServiceRequest back;
   REQUIRE(back.ParseFromString(joined));
   REQUIRE(back.resource_spans_size() == 2);
@@ -375,4 +373,40 @@ TEST_CASE("split_request sends an item larger than max_chunk_bytes alone", "[wir
   CHECK(r.chunks[1].items == 1);
   CHECK(r.chunks[1].size() > 10000);
   CHECK(r.chunks[2].items == 1);
+}
+
+TEST_CASE("split_request shares chunks up to max_chunk_bytes and leaves empty resources out",
+          "[wire]") {
+  auto req = traces(40, 3);
+  req.add_resource_spans();  // no scope, no span: nothing to carry
+  auto bytes = req.SerializeAsString();
+  auto r = intake::split_request(signal::traces, bytes, additions(), nullptr, 4096);
+  REQUIRE(r.error.empty());
+  CHECK(r.items == 120);
+  REQUIRE(r.chunks.size() > 1);
+  std::uint64_t items = 0;
+  int resources = 0;
+  for (const auto& c : r.chunks) {
+    CHECK(c.bytes->size() <= 4096);
+    items += c.items;
+    otlp::collector::trace::v1::ExportTraceServiceRequest part;
+    REQUIRE(part.ParseFromString(std::string(*c.bytes)));
+    resources += part.resource_spans_size();
+  }
+  CHECK(items == 120);
+  CHECK(resources == 40);
+}
+
+TEST_CASE("split_request refuses a request that the added resource would blow up", "[wire]") {
+  // A million ResourceSpans of one empty span each: six bytes apiece on the wire, each of which
+  // would get every added resource attribute.
+  otlp::collector::trace::v1::ExportTraceServiceRequest one;
+  one.add_resource_spans()->add_scope_spans()->add_spans();
+  auto piece = one.SerializeAsString();
+  std::string bytes;
+  for (int i = 0; i < 1'000'000; ++i)
+    bytes += piece;
+  auto r = intake::split_request(signal::traces, bytes, additions());
+  CHECK_THAT(r.error, Catch::Contains("fewer, larger resources"));
+  CHECK(r.chunks.empty());
 }
