@@ -1,6 +1,9 @@
 // queue.when_full: a healthy upstream that is merely slower than the clients slows them down
 // (nothing dropped); an upstream that is gone makes the lane drop its oldest, as before.
+#include <sys/socket.h>
+
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <thread>
 
 #include "google/rpc/error_details.pb.h"
@@ -46,6 +49,17 @@ std::uint64_t dropped_total(const nlohmann::json& lane) {
   return n;
 }
 
+// sidelight with one listener and a queue of `queue_bytes`, exporting to `up` uncompressed.
+std::string overload_yaml(const otlp_receiver& up, const std::string& queue_bytes,
+                          const std::string& listener, const std::string& socket) {
+  return "heartbeat: { interval: 60s }\n"
+         "batch: { timeout: 20ms, max_bytes: 64KiB }\n"
+         "queue: { max_bytes: " +
+         queue_bytes + " }\nintake:\n  " + listener + ": { unix: " + socket +
+         " }\nexporters:\n  otlp: { endpoint: " + up.endpoint() +
+         ", compression: none, retry: { initial_interval: 100ms, max_interval: 200ms } }\n";
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -55,16 +69,7 @@ TEST_CASE(
   temp_dir dir;
   otlp_receiver up;
   up.answer_after(50ms);
-  agent a(dir,
-          "heartbeat: { interval: 60s }\n"
-          "batch: { timeout: 20ms, max_bytes: 64KiB }\n"
-          "queue: { max_bytes: 64KiB }\n"
-          "intake:\n  otlp_grpc: { unix: " +
-              dir / "otlp.sock" +
-              " }\n"
-              "exporters:\n  otlp: { endpoint: " +
-              up.endpoint() +
-              ", compression: none, retry: { initial_interval: 100ms, max_interval: 200ms } }\n");
+  agent a(dir, overload_yaml(up, "64KiB", "otlp_grpc", dir / "otlp.sock"));
   REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
 
   // Healthy but slow: 200 requests of 100 spans, about 0.8 MB, against a 64 KiB queue drained
@@ -117,4 +122,34 @@ TEST_CASE(
   for (const auto& s : up.spans())
     newest = newest || s.name == "outage-99";
   CHECK(newest);
+}
+
+TEST_CASE("overload: an NDJSON stream is left unread while a healthy upstream catches up",
+          "[pipeline][overload]") {
+  temp_dir dir;
+  otlp_receiver up;
+  up.answer_after(50ms);
+  agent a(dir, overload_yaml(up, "256KiB", "ndjson", dir / "ndjson.sock"));
+  REQUIRE(a.wait_for_log("intake: NDJSON", bound(5s)));
+  // 20,000 span lines, about 2 MB, written as fast as the socket takes them.
+  std::string text;
+  for (int i = 0; i < 20000; ++i) {
+    char id[17];
+    std::snprintf(id, sizeof id, "%016x", i + 1);
+    text +=
+        std::string(R"({"span":{"name":"line","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736",)") +
+        R"("span_id":")" + id + "\"}}\n";
+  }
+  int fd = connect_unix(dir / "ndjson.sock");
+  REQUIRE(fd >= 0);
+  timeval limit{static_cast<time_t>(bound(30s).count() / 1000), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);  // a stuck read fails the send
+  send_all(fd, text);
+  ::close(fd);
+  REQUIRE(up.wait_spans(20000, bound(30s)));
+  auto lane = settled_lane(dir, a);
+  INFO(lane.dump());
+  CHECK(dropped_total(lane) == 0);
+  CHECK(lane["exported"] == 20000);
+  CHECK(intake_of(status_of(dir, a), "ndjson")["throttled"].get<int>() > 0);
 }
