@@ -85,6 +85,7 @@ agent::agent(config::config cfg)
   });
   watch_ctx_ = std::make_unique<watch::watch_context>(watch::watch_context{io_, host_name_});
   policy_.set_budget(budget_);
+  policy_.set_pressure(pressure_);
   watch_ctx_->sockets = &sockets_;
   exit_reasons_ = std::make_unique<watch::exit_reasons>(io_);
   watch_ctx_->exits = exit_reasons_.get();
@@ -123,7 +124,7 @@ std::variant<std::vector<agent::route>, std::string> agent::open_routes(const co
     if (auto* err = std::get_if<std::string>(&exp)) return *err;
     auto& opened = std::get<exporting::opened_exporter>(exp);
     auto made = pipeline::exporter_route::open(
-        io_, cfg, {std::move(opened.upstream), opened.shown, retry, spool, budget_});
+        io_, cfg, {std::move(opened.upstream), opened.shown, retry, spool, budget_, pressure_});
     if (auto* err = std::get_if<std::string>(&made)) return *err;
     next.push_back({fp, std::move(std::get<0>(made))});
     return "";

@@ -98,6 +98,7 @@ class agent final : public admin::status_provider {
   // flood of client data never delays a heartbeat.
   intake::intake_policy policy_;
   std::shared_ptr<pipeline::memory_budget> budget_ = std::make_shared<pipeline::memory_budget>();
+  std::shared_ptr<pipeline::pressure> pressure_ = std::make_shared<pipeline::pressure>();
   intake::intake_counters intake_counters_;
   asio::io_context intake_io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> intake_work_;

@@ -66,7 +66,8 @@ std::string intake_fingerprint(const intake_settings& in) {
 
 std::string pipeline_fingerprint(const config& c) {
   std::ostringstream out;
-  out << c.queue.max_bytes << '\x1f' << c.queue.max_items << '\x1f' << c.batch.max_items << '\x1f'
+  out << c.queue.max_bytes << '\x1f' << c.queue.max_items << '\x1f'
+      << static_cast<int>(c.queue.full) << '\x1f' << c.batch.max_items << '\x1f'
       << c.batch.max_bytes << '\x1f' << c.batch.timeout.count();
   return out.str();
 }

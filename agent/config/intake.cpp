@@ -15,8 +15,8 @@ std::string tcp_problem(const std::string& text) {
   return "expected HOST:PORT such as 127.0.0.1:4317, got '" + text + "'";
 }
 
-// The keys every listener takes; `tcp_help` says what its TCP port carries.
-std::vector<schema::key<listener>> common_keys(std::string_view tcp_help) {
+// The keys every listener takes.
+std::vector<schema::key<listener>> common_keys() {
   using namespace schema;
   using s = listener;
   return {
@@ -27,7 +27,6 @@ std::vector<schema::key<listener>> common_keys(std::string_view tcp_help) {
                "path that is not a socket is an error (exit 2). The socket is made in a private "
                "directory with its mode and group and renamed into place: no link is followed.",
                socket_path()),
-      text_key("tcp", &s::tcp, tcp_help, {.check = tcp_problem}),
       mode_key("mode", &s::mode, "The socket file's permissions."),
       text_key("group", &s::group, "The socket file's group; default: sidelight's own."),
       size_key("max_message_size", &s::max_message_size,
@@ -43,16 +42,22 @@ std::vector<schema::key<listener>> common_keys(std::string_view tcp_help) {
 }
 
 template <class... More>
-std::vector<schema::key<listener>> listener_keys(std::string_view tcp_help, More... more) {
-  auto keys = common_keys(tcp_help);
+std::vector<schema::key<listener>> listener_keys(More... more) {
+  auto keys = common_keys();
   (keys.push_back(std::move(more)), ...);
   return keys;
 }
 
+// OTLP listeners also take a TCP port; `help` says what it carries. NDJSON has none: over TCP
+// the sender's process, which enrichment and the logs rely on, is unknown.
+schema::key<listener> tcp_key(std::string_view help) {
+  return schema::text_key("tcp", &listener::tcp, help, {.check = tcp_problem});
+}
+
 const schema::table<listener>& otlp_grpc_table() {
   static const schema::table<listener> keys(listener_keys(
-      "HOST:PORT, opt-in TCP for clients that cannot use a Unix socket (the Java SDK, say); give "
-      "a loopback address: over TCP the sender's process is unknown.",
+      tcp_key("HOST:PORT, opt-in TCP for clients that cannot use a Unix socket (the Java SDK, "
+              "say); give a loopback address: over TCP the sender's process is unknown."),
       schema::count_key("max_concurrent_streams", &listener::max_concurrent_streams,
                         "The calls one connection may have open at once (the HTTP/2 "
                         "SETTINGS_MAX_CONCURRENT_STREAMS announced). A client's further calls "
@@ -65,14 +70,12 @@ const schema::table<listener>& otlp_grpc_table() {
 
 const schema::table<listener>& otlp_http_table() {
   static const schema::table<listener> keys(
-      listener_keys("HOST:PORT, opt-in loopback TCP, as for otlp_grpc."));
+      listener_keys(tcp_key("HOST:PORT, opt-in loopback TCP, as for otlp_grpc.")));
   return keys;
 }
 
 const schema::table<listener>& ndjson_table() {
-  static const schema::table<listener> keys(listener_keys(
-      "HOST:PORT, opt-in loopback TCP; one JSON object per line.",
-      schema::path_key("unix_datagram", &listener::unix_datagram,
+  static const schema::table<listener> keys(listener_keys(schema::path_key("unix_datagram", &listener::unix_datagram,
                        "A datagram socket: one object (or several lines) per datagram, the "
                        "sender known through SCM_CREDENTIALS (and SCM_PIDFD on Linux 6.5+) by "
                        "its PID and start time.",

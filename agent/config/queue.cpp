@@ -11,13 +11,24 @@ const schema::table<queue_settings>& queue_table() {
   using s = queue_settings;
   static const table<s> keys({
       size_key("max_bytes", &s::max_bytes,
-               "What each queue (one per signal and exporter) may hold; when full, the oldest is "
-               "dropped and counted (reason queue_full). With a spool, it bounds the entries kept "
+               "What each queue (one per signal and exporter) may hold, queued and in flight; "
+               "when_full says what happens when it is full. With a spool, it bounds the entries kept "
                "in memory for what is on disk, about 128 bytes a request.",
                {.range = {.min = 64ull << 10}}),
       count_key("max_items", &s::max_items,
                 "The items (spans, log records, metric points) each queue may hold; 0: bounded by "
                 "bytes only."),
+      choice_key("when_full", &s::full,
+                 {{"backpressure_then_drop_oldest", when_full::backpressure_then_drop_oldest},
+                  {"drop_oldest", when_full::drop_oldest},
+                  {"backpressure", when_full::backpressure}},
+                 "What a full queue does. backpressure_then_drop_oldest: while the upstream "
+                 "answers, a queue three quarters full pushes back on intake (gRPC "
+                 "RESOURCE_EXHAUSTED with a RetryInfo of 100ms, HTTP 429 with Retry-After: 1, "
+                 "NDJSON streams left unread; counted as throttled), so a slow upstream slows the "
+                 "clients instead of losing data; while it fails, the oldest is dropped "
+                 "(queue_full). drop_oldest: never push back. backpressure: always push back. "
+                 "NDJSON datagrams are never pushed back on; heartbeats are never affected."),
       size_key("memory_limit", &s::memory_limit,
                "Bytes all queues may hold together, queued and in flight (data queued for several "
                "exporters counts once for each). At the limit intake refuses new data "

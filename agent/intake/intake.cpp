@@ -18,6 +18,11 @@ constexpr stats::metric kSampledOut{"sidelight.intake.sampled_out", "{item}", ki
 constexpr stats::metric kRejected{
     "sidelight.intake.rejected", "{request}", kind::counter,
     "Requests (NDJSON: lines) refused at queue.memory_limit, with a time to retry.", "rejected"};
+constexpr stats::metric kThrottled{
+    "sidelight.intake.throttled", "{request}", kind::counter,
+    "Requests refused with a time to retry because a full queue pushed back (queue.when_full); "
+    "NDJSON: times a stream was left unread for it.",
+    "throttled"};
 constexpr stats::metric kBytes{"sidelight.intake.bytes", "By", kind::counter,
                                "Encoded bytes accepted, by protocol.", "bytes"};
 constexpr stats::metric kBad{"sidelight.intake.bad_requests", "{request}", kind::counter,
@@ -41,6 +46,7 @@ void report(stats::sink& out, protocol p, const protocol_counters& c, std::strin
   out.value(kItems, {}, n(c.items));
   out.value(kSampledOut, {}, n(c.sampled_out));
   out.value(kRejected, {}, n(c.rejected));
+  out.value(kThrottled, {}, n(c.throttled));
   out.value(kBytes, {}, n(c.bytes));
   out.value(kBad, {}, n(c.bad_requests));
   out.value(kConnections, {}, n(c.connections));

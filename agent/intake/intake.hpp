@@ -21,6 +21,7 @@
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
 #include "pipeline/drop_oldest_queue.hpp"
 #include "pipeline/memory_budget.hpp"
+#include "pipeline/pressure.hpp"
 #include "stats/stats.hpp"
 #include "watch/proc.hpp"
 
@@ -40,13 +41,14 @@ std::string_view to_string(protocol p);
 
 // What each protocol has seen; written from intake threads, read by the admin endpoints.
 struct protocol_counters {
-  std::atomic<std::uint64_t> requests{0};             // requests, or NDJSON lines
-  std::atomic<std::uint64_t> items{0};                // spans, log records, data points accepted
-  std::atomic<std::uint64_t> sampled_out{0};          // of those, left out by head sampling
-  std::atomic<std::uint64_t> bytes{0};                // encoded bytes accepted
-  std::atomic<std::uint64_t> rejected{0};             // refused at the memory limit (NDJSON: lines)
-  std::atomic<std::uint64_t> bad_requests{0};         // refused as malformed (or bad NDJSON lines)
-  std::atomic<std::uint64_t> connections{0};          // accepted in all
+  std::atomic<std::uint64_t> requests{0};      // requests, or NDJSON lines
+  std::atomic<std::uint64_t> items{0};         // spans, log records, data points accepted
+  std::atomic<std::uint64_t> sampled_out{0};   // of those, left out by head sampling
+  std::atomic<std::uint64_t> bytes{0};         // encoded bytes accepted
+  std::atomic<std::uint64_t> rejected{0};      // refused at the memory limit (NDJSON: lines)
+  std::atomic<std::uint64_t> throttled{0};     // refused as a lane pushed back (NDJSON: reads held)
+  std::atomic<std::uint64_t> bad_requests{0};  // refused as malformed (or bad NDJSON lines)
+  std::atomic<std::uint64_t> connections{0};   // accepted in all
   std::atomic<std::uint64_t> connections_evicted{0};  // the longest idle, closed at the cap
   std::atomic<std::int64_t> open_connections{0};
 };
@@ -86,6 +88,9 @@ class intake_policy {
   }
   // True while the queues hold queue.memory_limit bytes or more: refuse, and say when to retry.
   bool must_refuse() const { return budget_ && budget_->over(); }
+  void set_pressure(std::shared_ptr<const pipeline::pressure> p) { pressure_ = std::move(p); }
+  // True while a lane of `s` pushes back (queue.when_full): refuse, or stop reading, for now.
+  bool pushed_back(codec::signal s) const { return pressure_ && pressure_->on(s); }
 
   struct origin {
     std::shared_ptr<const resource> additions;
@@ -105,6 +110,7 @@ class intake_policy {
   config::sampling_settings sampling_;
   std::atomic<std::uint64_t> max_chunk_bytes_{0};
   std::shared_ptr<const pipeline::memory_budget> budget_;  // set once, before intake starts
+  std::shared_ptr<const pipeline::pressure> pressure_;     // likewise
 };
 
 // "pid 1234 (comm)" for log lines about a client; "unknown client" without a pid.

@@ -15,8 +15,10 @@
 
 namespace sidelight::intake {
 
-// Objects and arrays nest at most this deep; deeper input is refused, not recursed into.
-constexpr int kMaxJsonDepth = 32;
+// Objects and arrays nest at most this deep; deeper input is refused, not recursed into. Each
+// JSON level is three protobuf levels (AnyValue, KeyValueList, KeyValue), and a line becomes an
+// OTLP request that admission checks against kMaxProtoDepth (64) like any other: 20 levels fit.
+constexpr int kMaxJsonDepth = 20;
 
 struct ndjson_line {
   enum class kind { log, span };

@@ -23,41 +23,22 @@ namespace otlp = opentelemetry::proto;
 constexpr std::size_t kReadSize = 64 * 1024;
 // A datagram larger than this is refused (Linux's default limit is about 208 KiB).
 constexpr std::size_t kMaxDatagram = 1 << 20;
+// How often a stream left unread for backpressure looks whether there is room again.
+constexpr auto kPauseCheck = 10ms;
 // The sender's pidfd with each datagram (SO_PASSPIDFD, Linux 6.5; not in Debian 12's headers).
 constexpr int kScmPidfd = 0x04;
 
 }  // namespace
 
 void ndjson_batcher::line(std::string_view text, result& r) {
-  const auto& sampling = sampling_;
   ++line_number_;
   if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
   if (text.find_first_not_of(" \t") == std::string_view::npos) return;
   ++r.lines;
   auto error = decoder_.decode(text, decoded_);
   if (!error.empty()) {
+    ++pending_bad_;
     if (++r.bad == 1) r.first_error = "line " + std::to_string(line_number_) + ": " + error;
-    return;
-  }
-  if (policy_.must_refuse()) {
-    // A line cannot be answered: it is counted as rejected, never silently lost.
-    ++r.rejected;
-    return;
-  }
-  ++r.items;
-  r.bytes += text.size();
-  // Head sampling, by the same rule as OTLP intake (see otlp_wire.hpp).
-  bool keep = true;
-  if (decoded_.what == ndjson_line::kind::log && sampling.logs) {
-    keep = decoded_.log.trace_id().empty() || decoded_.log.severity_number() >= 17 ||
-           trace_sampled(decoded_.log.trace_id(), *sampling.logs);
-  } else if (decoded_.what == ndjson_line::kind::span && sampling.traces) {
-    keep = decoded_.span.status().code() ==
-               opentelemetry::proto::trace::v1::Status::STATUS_CODE_ERROR ||
-           trace_sampled(decoded_.span.trace_id(), *sampling.traces);
-  }
-  if (!keep) {
-    ++r.sampled_out;
     return;
   }
   if (decoded_.what == ndjson_line::kind::log) {
@@ -75,6 +56,7 @@ void ndjson_batcher::line(std::string_view text, result& r) {
 void ndjson_batcher::too_long(result& r) {
   ++line_number_;
   ++r.lines;
+  ++pending_bad_;
   if (++r.bad == 1) {
     r.first_error = "line " + std::to_string(line_number_) + ": longer than " +
                     std::to_string(max_line_) + " bytes";
@@ -82,8 +64,7 @@ void ndjson_batcher::too_long(result& r) {
 }
 
 void ndjson_batcher::feed(std::string_view data, bool at_end, const peer_identity& sender,
-                          const deliver_fn& deliver, result& r) {
-  sampling_ = policy_.sampling();
+                          result& r) {
   while (!data.empty()) {
     auto nl = data.find('\n');
     if (nl == std::string_view::npos) {
@@ -123,45 +104,74 @@ void ndjson_batcher::feed(std::string_view data, bool at_end, const peer_identit
     }
     skipping_ = false;
   }
-  emit(sender, deliver);
+  if (pending_bad_ > 0) {
+    admission_.malformed(r.first_error, verdict::malformed, {pending_bad_});
+    pending_bad_ = 0;
+  }
+  emit(sender, r);
 }
 
-void ndjson_batcher::emit(const peer_identity& sender, const deliver_fn& deliver) {
+// The lines of one feed become one request per signal, a Resource* per service hint: the line's
+// "service" is the client's own word (a resource attribute it set), unless the sender is a
+// watched target, whose name wins.
+void ndjson_batcher::emit(const peer_identity& sender, result& r) {
   if (logs_.empty() && spans_.empty()) return;
-  auto origin = policy_.lookup(sender);
+  bool watched = admission_.policy().lookup(sender).watched;
   auto resource_for = [&](const std::string& hint) {
     otlp::resource::v1::Resource resource;
-    // The line's "service" is the client's own word, unless the sender is a watched target.
-    if (!hint.empty() && !origin.watched) {
+    if (!hint.empty() && !watched) {
       auto* kv = resource.add_attributes();
       kv->set_key("service.name");
       kv->mutable_value()->set_string_value(hint);
     }
-    fill_missing(resource, *origin.additions);
     return resource;
   };
-  for (auto& [hint, scope] : logs_) {
+  // One request of the groups: a Resource* each, `wrap` putting the scope into its message.
+  auto admit_groups = [&](codec::signal s, auto& groups, auto wrap) {
+    if (groups.empty()) return;
+    std::string request;
+    std::uint64_t lines = 0;
+    for (auto& [hint, scope] : groups) {
+      scope.mutable_scope()->set_name("sidelight.ndjson");
+      auto message = wrap(std::move(scope), lines);
+      *message.mutable_resource() = resource_for(hint);
+      codec::append_field1(request, message.SerializeAsString());
+    }
+    admit(s, request, sender, lines, r);
+  };
+  admit_groups(codec::signal::logs, logs_, [](otlp::logs::v1::ScopeLogs scope, auto& lines) {
+    lines += static_cast<std::uint64_t>(scope.log_records_size());
     otlp::logs::v1::ResourceLogs rl;
-    *rl.mutable_resource() = resource_for(hint);
-    scope.mutable_scope()->set_name("sidelight.ndjson");
-    auto items = static_cast<std::uint32_t>(scope.log_records_size());
     rl.mutable_scope_logs()->Add(std::move(scope));
-    auto bytes = std::make_shared<codec::payload>();
-    codec::append_field1(*bytes, rl.SerializeAsString());
-    deliver(codec::signal::logs, pipeline::chunk{std::move(bytes), items, {}, {}});
-  }
-  for (auto& [hint, scope] : spans_) {
+    return rl;
+  });
+  admit_groups(codec::signal::traces, spans_, [](otlp::trace::v1::ScopeSpans scope, auto& lines) {
+    lines += static_cast<std::uint64_t>(scope.spans_size());
     otlp::trace::v1::ResourceSpans rs;
-    *rs.mutable_resource() = resource_for(hint);
-    scope.mutable_scope()->set_name("sidelight.ndjson");
-    auto items = static_cast<std::uint32_t>(scope.spans_size());
     rs.mutable_scope_spans()->Add(std::move(scope));
-    auto bytes = std::make_shared<codec::payload>();
-    codec::append_field1(*bytes, rs.SerializeAsString());
-    deliver(codec::signal::traces, pipeline::chunk{std::move(bytes), items, {}, {}});
-  }
+    return rs;
+  });
   logs_.clear();
   spans_.clear();
+}
+
+void ndjson_batcher::admit(codec::signal s, std::string_view request, const peer_identity& sender,
+                           std::uint64_t lines, result& r) {
+  auto outcome = admission_.admit(s, request, sender, {lines, false});
+  switch (outcome.what) {
+    case verdict::accepted:
+      r.items += lines;
+      break;
+    case verdict::over_limit:
+      // A line cannot be answered: it is counted as rejected, never silently lost.
+      r.rejected += lines;
+      break;
+    default:
+      // Lines the decoder took but the OTLP schema refuses (none known): bad, all of them.
+      if (r.bad == 0) r.first_error = outcome.error;
+      r.bad += lines;
+      break;
+  }
 }
 
 // One stream client: reads, feeds the batcher, closes when idle too long.
@@ -171,8 +181,9 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
       : server_(server.shared_from_this()),
         socket_(std::move(socket)),
         idle_(socket_.get_executor()),
+        pause_(socket_.get_executor()),
         peer_(peer),
-        batcher_(server.policy_, server.settings_.max_message_size),
+        batcher_(server.admission_, server.settings_.max_message_size),
         buffer_(kReadSize, '\0') {}
 
   void start() {
@@ -183,6 +194,7 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
     boost::system::error_code ec;
     socket_.close(ec);
     idle_.cancel();
+    pause_.cancel();
   }
   std::chrono::steady_clock::time_point last_active() const { return last_active_; }
   ~session() { server_->counters_.open_connections.fetch_sub(1, std::memory_order_relaxed); }
@@ -203,19 +215,42 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
     last_active_ = std::chrono::steady_clock::now();
     bool at_end = ec.failed();
     ndjson_batcher::result r;
-    batcher_.feed(std::string_view(buffer_.data(), n), at_end, peer_, server_->deliver_, r);
-    server_->account(peer_.pid, r);
+    batcher_.feed(std::string_view(buffer_.data(), n), at_end, peer_, r);
+    server_->report_bad(peer_.pid, r);
     if (at_end) {
       idle_.cancel();
       return;
     }
-    do_read();
+    read_when_room();
+  }
+
+  // While a lane NDJSON feeds pushes back, the socket is left unread: the kernel's buffer fills
+  // and the writer blocks, the one way to slow a stream down. Not idle meanwhile.
+  void read_when_room() {
+    const auto& policy = server_->admission_.policy();
+    if (!policy.pushed_back(codec::signal::logs) && !policy.pushed_back(codec::signal::traces)) {
+      paused_ = false;
+      do_read();
+      return;
+    }
+    if (!paused_) {
+      paused_ = true;
+      idle_.cancel();
+      server_->counters_.throttled.fetch_add(1, std::memory_order_relaxed);
+    }
+    last_active_ = std::chrono::steady_clock::now();
+    pause_.expires_after(kPauseCheck);
+    pause_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->read_when_room();
+    });
   }
 
   std::shared_ptr<ndjson_server> server_;
   asio::local::stream_protocol::socket socket_;
   asio::steady_timer idle_;
-  peer_identity peer_;  // fixed at accept
+  asio::steady_timer pause_;
+  bool paused_ = false;
+  peer_identity peer_;
   ndjson_batcher batcher_;
   std::string buffer_;
   std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
@@ -225,9 +260,8 @@ ndjson_server::ndjson_server(asio::io_context& io, const config::listener& setti
                              const intake_policy& policy, deliver_fn deliver,
                              intake_counters& counters)
     : settings_(settings),
-      policy_(policy),
-      deliver_(std::move(deliver)),
       counters_(counters.of(protocol::ndjson)),
+      admission_(policy, std::move(deliver), counters_),
       acceptor_(io),
       datagrams_(io),
       accept_retry_(io) {}
@@ -254,7 +288,7 @@ std::variant<std::shared_ptr<ndjson_server>, std::string> ndjson_server::start(
                          ec);
     if (ec) return "ndjson: " + ec.message();
     s->datagram_batcher_ = std::make_unique<ndjson_batcher>(
-        policy, std::min<std::uint64_t>(settings.max_message_size, kMaxDatagram));
+        s->admission_, std::min<std::uint64_t>(settings.max_message_size, kMaxDatagram));
     s->datagram_buffer_.resize(kMaxDatagram + 1);
     s->receive();
   }
@@ -329,25 +363,21 @@ void ndjson_server::receive() {
       if (static_cast<std::size_t>(n) > kMaxDatagram) {
         r.lines = r.bad = 1;
         r.first_error = "datagram larger than " + std::to_string(kMaxDatagram) + " bytes";
+        self->admission_.malformed(r.first_error);
       } else {
         self->datagram_batcher_->feed(
             std::string_view(self->datagram_buffer_.data(), static_cast<std::size_t>(n)), true,
-            sender, self->deliver_, r);
+            sender, r);
       }
-      self->account(pid, r);
+      self->report_bad(pid, r);
     }
     self->receive();
   });
 }
 
-void ndjson_server::account(pid_t pid, const ndjson_batcher::result& r) {
-  counters_.requests.fetch_add(r.lines, std::memory_order_relaxed);
-  counters_.items.fetch_add(r.items, std::memory_order_relaxed);
-  counters_.sampled_out.fetch_add(r.sampled_out, std::memory_order_relaxed);
-  counters_.rejected.fetch_add(r.rejected, std::memory_order_relaxed);
-  counters_.bytes.fetch_add(r.bytes, std::memory_order_relaxed);
+// Admission has counted the feed; what is left is to tell about bad lines.
+void ndjson_server::report_bad(pid_t pid, const ndjson_batcher::result& r) {
   if (r.bad == 0) return;
-  counters_.bad_requests.fetch_add(r.bad, std::memory_order_relaxed);
   if (!warnings_.allow(r.bad)) return;
   log::warn({.pid = pid, .error = r.first_error}, "ndjson: {} bad line(s) from {}; first: {}{}",
             r.bad, describe_peer(pid), r.first_error, warnings_.held_back());

@@ -14,6 +14,7 @@
 #include <variant>
 
 #include "config/config.hpp"
+#include "intake/admission.hpp"
 #include "intake/connections.hpp"
 #include "intake/intake.hpp"
 #include "intake/ndjson.hpp"
@@ -23,40 +24,41 @@ namespace sidelight::intake {
 
 namespace asio = boost::asio;
 
-// Turns NDJSON text into pipeline chunks; no I/O, so it is tested without sockets.
+// Turns NDJSON text into OTLP requests and hands them to admission, which counts, samples,
+// enriches and delivers them as for any other protocol; no I/O, so it is tested without sockets.
 class ndjson_batcher {
  public:
-  ndjson_batcher(const intake_policy& policy, std::uint64_t max_line)
-      : policy_(policy), max_line_(max_line) {}
+  ndjson_batcher(const admission& admit, std::uint64_t max_line)
+      : admission_(admit), max_line_(max_line) {}
 
+  // What one feed came to; admission has counted it already.
   struct result {
-    std::uint64_t lines = 0;
-    std::uint64_t items = 0;
-    std::uint64_t bytes = 0;
-    std::uint64_t bad = 0;
-    std::uint64_t sampled_out = 0;
+    std::uint64_t lines = 0;     // lines seen, blank ones left out
+    std::uint64_t items = 0;     // good lines admitted
+    std::uint64_t bad = 0;       // lines refused as malformed
     std::uint64_t rejected = 0;  // good lines refused at the memory limit
     std::string first_error;     // of the first bad line, with its line number in this input
   };
 
   // Feeds bytes read from one client; complete lines are decoded, a partial one waits for more.
   // `at_end`: the client is gone (or this is a whole datagram), so the rest is a last line.
-  void feed(std::string_view data, bool at_end, const peer_identity& sender,
-            const deliver_fn& deliver, result& r);
+  void feed(std::string_view data, bool at_end, const peer_identity& sender, result& r);
 
  private:
   void line(std::string_view text, result& r);
   void too_long(result& r);  // one more line refused for its length
-  void emit(const peer_identity& sender, const deliver_fn& deliver);
+  void emit(const peer_identity& sender, result& r);
+  void admit(codec::signal s, std::string_view request, const peer_identity& sender,
+             std::uint64_t lines, result& r);
 
-  const intake_policy& policy_;
+  const admission& admission_;
   std::uint64_t max_line_;
   ndjson_decoder decoder_;
   ndjson_line decoded_;
   std::string partial_;
-  config::sampling_settings sampling_;  // as in force when this feed began
-  bool skipping_ = false;               // inside a line already refused as too long
+  bool skipping_ = false;  // inside a line already refused as too long
   std::uint64_t line_number_ = 0;
+  std::uint64_t pending_bad_ = 0;  // bad lines of this feed, counted at its end
   // Grouped by service hint: each group becomes one Resource*.
   std::map<std::string, opentelemetry::proto::logs::v1::ScopeLogs> logs_;
   std::map<std::string, opentelemetry::proto::trace::v1::ScopeSpans> spans_;
@@ -78,12 +80,11 @@ class ndjson_server : public std::enable_shared_from_this<ndjson_server> {
                 deliver_fn deliver, intake_counters& counters);
   void accept();
   void receive();
-  void account(pid_t pid, const ndjson_batcher::result& r);
+  void report_bad(pid_t pid, const ndjson_batcher::result& r);
 
   config::listener settings_;
-  const intake_policy& policy_;
-  deliver_fn deliver_;
   protocol_counters& counters_;
+  admission admission_;
   asio::local::stream_protocol::acceptor acceptor_;
   asio::local::datagram_protocol::socket datagrams_;
   sys::socket_file stream_file_;  // removed at stop only while still ours

@@ -9,7 +9,6 @@
 
 #include <charconv>
 
-#include "codec/gzip.hpp"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "intake/otlp_wire.hpp"
@@ -38,13 +37,27 @@ std::optional<codec::signal> signal_of(const std::string& method) {
   return std::nullopt;
 }
 
-// RESOURCE_EXHAUSTED with a google.rpc.RetryInfo: OTLP clients retry it after the delay.
-grpc::Status over_limit_status() {
+// The verdict as a gRPC status. A refusal worth retrying is RESOURCE_EXHAUSTED with a
+// google.rpc.RetryInfo: OTLP clients retry it after the delay.
+grpc::Status status_of(const admit_result& r) {
+  switch (r.what) {
+    case verdict::accepted:
+      return grpc::Status::OK;
+    case verdict::malformed:
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, r.error);
+    case verdict::too_large:
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, r.error);
+    case verdict::over_limit:
+    case verdict::throttled:
+      break;
+  }
   google::rpc::Status st;
   st.set_code(grpc::StatusCode::RESOURCE_EXHAUSTED);
-  st.set_message("sidelight's queues are at queue.memory_limit; retry later");
+  st.set_message(r.error);
   google::rpc::RetryInfo retry;
-  retry.mutable_retry_delay()->set_seconds(1);
+  auto ms = r.retry_after.count();
+  retry.mutable_retry_delay()->set_seconds(ms / 1000);
+  retry.mutable_retry_delay()->set_nanos(static_cast<std::int32_t>(ms % 1000 * 1'000'000));
   st.add_details()->PackFrom(retry);
   return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, st.message(), st.SerializeAsString());
 }
@@ -97,54 +110,42 @@ class otlp_grpc_server::call {
     stream_.Finish(status, this);
   }
 
-  void answer() {
+  // The request's bytes: its one slice as it is, or several joined into `joined`.
+  std::string_view request_bytes(codec::payload& joined) {
     std::vector<grpc::Slice> slices;
     request_.Dump(&slices);
-    codec::payload joined;  // large: a mapping of its own, not a gap in the heap later
-    std::string_view bytes;
     if (slices.size() == 1) {
-      bytes = std::string_view(reinterpret_cast<const char*>(slices[0].begin()), slices[0].size());
-    } else {
-      std::size_t size = 0;
-      for (const auto& s : slices)
-        size += s.size();
-      joined.reserve(size);
-      for (const auto& s : slices)
-        joined.append(reinterpret_cast<const char*>(s.begin()), s.size());
-      bytes = joined;
+      return {reinterpret_cast<const char*>(slices[0].begin()), slices[0].size()};
     }
+    std::size_t size = 0;
+    for (const auto& s : slices)
+      size += s.size();
+    joined.reserve(size);
+    for (const auto& s : slices)
+      joined.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    return joined;
+  }
+
+  void answer() {
+    codec::payload joined;  // large: a mapping of its own, not a gap in the heap later
+    auto bytes = request_bytes(joined);
     auto sender = server_.peer_of(ctx_.peer());
+    const auto& admission = server_.admission_;
+    // Refused before inflating: a client told to wait costs no more than that.
+    std::optional<admit_result> refused = admission.refusal(*signal_);
     std::string inflated;
-    if (compressed(bytes)) {
-      auto err = codec::gunzip(bytes, server_.settings_.max_message_size, inflated);
-      if (!err.empty()) {
-        refuse_inflated(sender.pid, err);
-        return;
-      }
+    if (!refused && compressed(bytes)) {
+      refused = admission.inflate(bytes, server_.settings_.max_message_size, inflated);
       bytes = inflated;
     }
-    if (server_.policy_.must_refuse()) {
-      server_.counters_.rejected.fetch_add(1, std::memory_order_relaxed);
-      finish(over_limit_status());
-      return;
-    }
-    auto origin = server_.policy_.lookup(sender);
-    auto sampling = server_.policy_.sampling();
-    auto result = split_request(*signal_, bytes, *origin.additions, &sampling,
-                                server_.policy_.max_chunk_bytes());
-    auto& counters = server_.counters_;
-    counters.requests.fetch_add(1, std::memory_order_relaxed);
-    if (!result.error.empty()) {
-      counters.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    auto result = refused ? *refused : admission.admit(*signal_, bytes, sender);
+    if (result.what == verdict::malformed || result.what == verdict::too_large) {
       server_.warn_bad(sender.pid, ctx_.method(), result.error);
-      finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, result.error));
+    }
+    if (!result.accepted()) {
+      finish(status_of(result));
       return;
     }
-    counters.items.fetch_add(result.items, std::memory_order_relaxed);
-    counters.sampled_out.fetch_add(result.sampled_out, std::memory_order_relaxed);
-    counters.bytes.fetch_add(bytes.size(), std::memory_order_relaxed);
-    for (auto& c : result.chunks)
-      server_.deliver_(*signal_, std::move(c));
     // An empty Export*ServiceResponse: no partial success to report.
     grpc::Slice empty;
     grpc::ByteBuffer response(&empty, 1);
@@ -160,22 +161,6 @@ class otlp_grpc_server::call {
     return bytes.size() >= 2 && bytes[0] == '\x1f' && bytes[1] == '\x8b';
   }
 
-  void refuse_inflated(pid_t pid, const std::string& err) {
-    auto& counters = server_.counters_;
-    counters.requests.fetch_add(1, std::memory_order_relaxed);
-    counters.bad_requests.fetch_add(1, std::memory_order_relaxed);
-    if (err == "too large") {
-      auto message = "the request inflates to more than " +
-                     std::to_string(server_.settings_.max_message_size) +
-                     " bytes (max_message_size)";
-      server_.warn_bad(pid, ctx_.method(), message);
-      finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, message));
-      return;
-    }
-    server_.warn_bad(pid, ctx_.method(), err);
-    finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, err));
-  }
-
   otlp_grpc_server& server_;
   grpc::GenericServerContext ctx_;
   grpc::GenericServerAsyncReaderWriter stream_;
@@ -188,9 +173,8 @@ otlp_grpc_server::otlp_grpc_server(asio::io_context& io, const config::listener&
                                    const intake_policy& policy, deliver_fn deliver,
                                    intake_counters& counters)
     : settings_(settings),
-      policy_(policy),
-      deliver_(std::move(deliver)),
       counters_(counters.of(protocol::otlp_grpc)),
+      admission_(policy, std::move(deliver), counters_),
       acceptor_(io),
       accept_retry_(io) {}
 

@@ -21,6 +21,7 @@
 #include <variant>
 
 #include "config/config.hpp"
+#include "intake/admission.hpp"
 #include "intake/connections.hpp"
 #include "intake/intake.hpp"
 #include "sys/unix_socket.hpp"
@@ -51,9 +52,8 @@ class otlp_grpc_server {
   void warn_bad(pid_t pid, const std::string& method, const std::string& error);
 
   config::listener settings_;
-  const intake_policy& policy_;
-  deliver_fn deliver_;
   protocol_counters& counters_;
+  admission admission_;
   asio::local::stream_protocol::acceptor acceptor_;
   sys::socket_file socket_file_;  // removed at stop only while still ours
   grpc::AsyncGenericService service_;

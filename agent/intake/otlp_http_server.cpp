@@ -9,7 +9,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "codec/gzip.hpp"
 #include "codec/otlp_json.hpp"
 #include "codec/utf8.hpp"
 #include "config/loader.hpp"
@@ -83,89 +82,89 @@ std::optional<otlp_http_response> otlp_http_handler::answer_head(
              " (OTLP/HTTP paths: /v1/traces /v1/logs /v1/metrics)\n";
     return r;
   }
-  counters_.requests.fetch_add(1, std::memory_order_relaxed);
-  if (req.method != "POST") {
-    counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
-    r.status = 405;
-    r.allow = "POST";
-    r.body =
-        "method " + codec::printable_utf8(req.method, 32) + " not allowed; OTLP/HTTP uses POST\n";
+  auto refuse = [&](unsigned status, std::string body) {
+    admission_.malformed(body);
+    r.status = status;
+    r.body = std::move(body) + "\n";
     return r;
+  };
+  if (req.method != "POST") {
+    r.allow = "POST";
+    return refuse(405, "method " + codec::printable_utf8(req.method, 32) +
+                           " not allowed; OTLP/HTTP uses POST");
   }
   auto type = media_type(req.content_type);
   bool json = type == "application/json";
   if (!json && type != "application/x-protobuf") {
-    counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
-    r.status = 415;
-    r.body = "unsupported content type '" + codec::printable_utf8(req.content_type, 100) +
-             "'; use application/x-protobuf or application/json\n";
-    return r;
+    return refuse(415, "unsupported content type '" + codec::printable_utf8(req.content_type, 100) +
+                           "'; use application/x-protobuf or application/json");
   }
   auto encoding = media_type(req.content_encoding);
   if (!encoding.empty() && encoding != "identity" && encoding != "gzip") {
-    counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
-    r.status = 415;
-    r.body = "unsupported content encoding '" + codec::printable_utf8(req.content_encoding, 100) +
-             "'; use gzip or none\n";
-    return r;
+    return refuse(415, "unsupported content encoding '" +
+                           codec::printable_utf8(req.content_encoding, 100) +
+                           "'; use gzip or none");
   }
   if (stopping_) {
     auto s = status_response(503, json, "sidelight is stopping; retry later");
     s.retry_after = "5";
     return s;
   }
-  if (policy_.must_refuse()) {
-    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
-    auto s =
-        status_response(429, json, "sidelight's queues are at queue.memory_limit; retry later");
-    s.retry_after = "1";
-    return s;
-  }
+  if (auto refused = admission_.refusal(*sig)) return answer(*refused, json);
   return std::nullopt;
+}
+
+// The verdict as the OTLP/HTTP specification answers it; a refusal worth retrying is 429 with
+// Retry-After (whole seconds, at least one).
+otlp_http_response otlp_http_handler::answer(const admit_result& v, bool json) const {
+  switch (v.what) {
+    case verdict::accepted: {
+      // An empty Export*ServiceResponse: nothing partial to report.
+      otlp_http_response r;
+      r.status = 200;
+      r.content_type = json ? "application/json" : "application/x-protobuf";
+      r.body = json ? "{}" : "";
+      return r;
+    }
+    case verdict::malformed:
+      return status_response(400, json, v.error);
+    case verdict::too_large:
+      return status_response(413, json, v.error);
+    case verdict::over_limit:
+    case verdict::throttled:
+      break;
+  }
+  auto r = status_response(429, json, v.error);
+  auto seconds = (v.retry_after.count() + 999) / 1000;
+  r.retry_after = std::to_string(std::max<std::int64_t>(1, seconds));
+  return r;
 }
 
 otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const {
   if (auto early = answer_head(req)) return *early;
+  return handle_body(req);
+}
+
+otlp_http_response otlp_http_handler::handle_body(const otlp_http_request& req) const {
   std::string path(req.target.substr(0, req.target.find('?')));
   auto sig = signal_of_path(path);
   bool json = media_type(req.content_type) == "application/json";
-  otlp_http_response r;
-  auto bad = [&](unsigned status, const std::string& message) {
-    counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
-    return status_response(status, json, message);
-  };
   std::string inflated;
   std::string_view body = req.body;
   if (media_type(req.content_encoding) == "gzip") {
-    auto err = codec::gunzip(req.body, max_body_, inflated);
-    if (err == "too large") {
-      return bad(413, "the request body inflates to more than " + std::to_string(max_body_) +
-                          " bytes (max_message_size)");
+    if (auto refused = admission_.inflate(req.body, max_body_, inflated)) {
+      return answer(*refused, json);
     }
-    if (!err.empty()) return bad(400, err);
     body = inflated;
   }
   std::string encoded;
   if (json) {
     if (auto err = codec::otlp_json_to_wire(*sig, body, max_body_, encoded); !err.empty()) {
-      return bad(400, "not valid OTLP/JSON: " + err);
+      return answer(admission_.malformed("not valid OTLP/JSON: " + err), json);
     }
     body = encoded;
   }
-  auto origin = policy_.lookup(req.peer);
-  auto sampling = policy_.sampling();
-  auto result = split_request(*sig, body, *origin.additions, &sampling, policy_.max_chunk_bytes());
-  if (!result.error.empty()) return bad(400, result.error);
-  counters_.items.fetch_add(result.items, std::memory_order_relaxed);
-  counters_.sampled_out.fetch_add(result.sampled_out, std::memory_order_relaxed);
-  counters_.bytes.fetch_add(body.size(), std::memory_order_relaxed);
-  for (auto& c : result.chunks)
-    deliver_(*sig, std::move(c));
-  // An empty Export*ServiceResponse: nothing partial to report.
-  r.status = 200;
-  r.content_type = json ? "application/json" : "application/x-protobuf";
-  r.body = json ? "{}" : "";
-  return r;
+  return answer(admission_.admit(*sig, body, req.peer), json);
 }
 
 // One client connection: requests one after another (keep-alive), each within the idle timeout.
@@ -269,8 +268,7 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
       r.status = 400;
       r.body = "not a valid HTTP/1.1 request: " + ec.message() + "\n";
     }
-    server_->counters_.requests.fetch_add(1, std::memory_order_relaxed);
-    server_->counters_.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    server_->handler_.count_unreadable();
     server_->warn_bad(peer_.pid, r.body.substr(0, r.body.size() - 1));
     write(r, false);
   }
@@ -281,7 +279,7 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
       refuse_unreadable(ec);
       return;
     }
-    auto r = server_->handler_.handle(request_of());
+    auto r = server_->handler_.handle_body(request_of());
     if (r.status == 400 || r.status == 413) server_->warn_bad(peer_.pid, r.message);
     bool keep_alive = parser_->keep_alive();
     parser_.reset();  // the body's memory goes now, not when the next request begins

@@ -18,6 +18,7 @@
 #include <variant>
 
 #include "config/config.hpp"
+#include "intake/admission.hpp"
 #include "intake/connections.hpp"
 #include "intake/intake.hpp"
 #include "sys/unix_socket.hpp"
@@ -44,26 +45,31 @@ struct otlp_http_response {
   std::string message;      // why a request was refused, for the log
 };
 
-// Everything between the parsed HTTP request and the response, without sockets.
+// Everything between the parsed HTTP request and the response, without sockets: the HTTP side of
+// a request (path, method, media type, encoding, OTLP/JSON), then admission.
 class otlp_http_handler {
  public:
   otlp_http_handler(const intake_policy& policy, deliver_fn deliver, protocol_counters& counters,
                     std::uint64_t max_body)
-      : policy_(policy), deliver_(std::move(deliver)), counters_(counters), max_body_(max_body) {}
+      : admission_(policy, std::move(deliver), counters), max_body_(max_body) {}
 
   // The answer to a request known from its head alone (wrong path, method, type or encoding;
   // stopping; the memory limit), so that its body need not be read; nullopt when the body is
   // wanted. `req.body` is not looked at.
   std::optional<otlp_http_response> answer_head(const otlp_http_request& req) const;
+  // The rest of a request whose head answer_head() let through.
+  otlp_http_response handle_body(const otlp_http_request& req) const;
   // The whole request: answer_head(), then the body.
   otlp_http_response handle(const otlp_http_request& req) const;
+  // A request that could not be read whole within its bounds: counted as a bad one.
+  void count_unreadable() const { admission_.malformed(""); }
   std::uint64_t max_body() const { return max_body_; }
   void set_stopping() { stopping_ = true; }
 
  private:
-  const intake_policy& policy_;
-  deliver_fn deliver_;
-  protocol_counters& counters_;
+  otlp_http_response answer(const admit_result& v, bool json) const;
+
+  admission admission_;
   std::uint64_t max_body_;
   bool stopping_ = false;
 };

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "codec/payload.hpp"
+#include "intake/admission.hpp"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
@@ -319,8 +320,17 @@ void fill_missing(otlp::resource::v1::Resource& resource,
   auto original = resource.attributes_size();
   for (const auto& kv : additions.attributes()) {
     bool present = false;
-    for (int i = 0; i < original && !present; ++i)
-      present = resource.attributes(i).key() == kv.key();
+    for (int i = 0; i < original && !present; ++i) {
+      auto& have = *resource.mutable_attributes(i);
+      if (have.key() != kv.key()) continue;
+      present = true;
+      // An SDK that was not told its service's name says "unknown_service": not the client's
+      // word, so the watched target's (or OTEL_SERVICE_NAME's) name fills it in.
+      if (kv.key() == "service.name" && have.value().has_string_value() &&
+          is_default_service_name(have.value().string_value())) {
+        *have.mutable_value() = kv.value();
+      }
+    }
     if (!present) *resource.add_attributes() = kv;
   }
 }

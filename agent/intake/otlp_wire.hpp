@@ -51,7 +51,8 @@ split_request_result split_request(codec::signal s, std::string_view request,
 // Only the validation and the count; error text or empty.
 std::string validate_request(codec::signal s, std::string_view request, std::uint64_t& items);
 
-// Adds each of `additions` whose key `resource` does not have yet.
+// Adds each of `additions` whose key `resource` does not have yet; a service.name that is an
+// SDK's default ("unknown_service", "unknown_service:*") counts as absent and is replaced.
 void fill_missing(opentelemetry::proto::resource::v1::Resource& resource,
                   const opentelemetry::proto::resource::v1::Resource& additions);
 

@@ -54,6 +54,16 @@ class drop_oldest_queue {
       if (c.spooled) c.spooled->keep();
   }
 
+  // True once a bound is three quarters reached (`reserved` counted as in push()): a lane that
+  // pushes back on intake does so from here, and the last quarter takes what intake admitted
+  // before it heard, so that nothing is dropped for it.
+  bool nearly_full(std::uint64_t reserved) const {
+    auto high = [](std::uint64_t max) { return max - max / 4; };
+    return bytes_ + reserved >= high(max_bytes_) ||
+           (max_items_ > 0 && items_ >= high(max_items_)) ||
+           (max_chunks_ > 0 && chunks_.size() >= high(max_chunks_));
+  }
+
   bool empty() const { return chunks_.empty(); }
   std::uint64_t bytes() const { return bytes_; }
   std::uint64_t items() const { return items_; }

@@ -16,7 +16,8 @@ constexpr codec::signal kSignals[] = {codec::signal::traces, codec::signal::metr
                                       codec::signal::logs};
 
 lane_settings lane_settings_of(const config::config& cfg, const config::retry_settings& retry,
-                               const std::shared_ptr<memory_budget>& budget) {
+                               const std::shared_ptr<memory_budget>& budget,
+                               const std::shared_ptr<pressure>& pushed) {
   lane_settings ls;
   ls.queue_max_bytes = cfg.queue.max_bytes;
   ls.queue_max_items = cfg.queue.max_items;
@@ -25,6 +26,8 @@ lane_settings lane_settings_of(const config::config& cfg, const config::retry_se
   ls.batch_timeout = cfg.batch.timeout;
   ls.retry = retry;
   ls.budget = budget;
+  ls.when_full = cfg.queue.full;
+  ls.intake_pressure = pushed;
   return ls;
 }
 
@@ -65,7 +68,7 @@ exporter_route::~exporter_route() {
 
 std::variant<std::shared_ptr<exporter_route>, std::string> exporter_route::open(
     asio::io_context& io, const config::config& cfg, options o) {
-  auto ls = lane_settings_of(cfg, o.retry, o.budget);
+  auto ls = lane_settings_of(cfg, o.retry, o.budget, o.intake_pressure);
   const auto* spool_cfg = o.spool != nullptr && !o.spool->dir.empty() ? o.spool : nullptr;
   std::shared_ptr<exporter_route> r(new exporter_route(o));
   r->heartbeats_ = std::make_shared<liveness_lane>(io, r->exporter_, o.retry, cfg.batch.max_bytes);

@@ -30,6 +30,7 @@ class exporter_route {
     config::retry_settings retry;
     const config::spool_settings* spool = nullptr;  // the exporter's, when it has one
     std::shared_ptr<memory_budget> budget;
+    std::shared_ptr<pressure> intake_pressure;  // where the lanes push back on intake
   };
 
   // The route, or the error text when a spool cannot be opened.

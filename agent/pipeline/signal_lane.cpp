@@ -102,6 +102,19 @@ void signal_lane::note_held() {
   stats_.queued_bytes = queue_.bytes();
   stats_.upstream_ok = gate_.upstream_ok();
   holder_.set_held(queue_.bytes() + stats_.in_flight_bytes);
+  // While the upstream answers, slowing the clients down loses nothing; during an outage the
+  // freshest data is worth more than the oldest, and clients must not be held up without end.
+  auto mode = settings_.when_full;
+  bool wanted = !stopped_ && mode != config::when_full::drop_oldest &&
+                (mode == config::when_full::backpressure || gate_.upstream_ok()) &&
+                queue_.nearly_full(stats_.in_flight_bytes);
+  push_back(wanted);
+}
+
+void signal_lane::push_back(bool on) {
+  if (stats_.pushing_back == on) return;
+  stats_.pushing_back = on;
+  if (settings_.intake_pressure) settings_.intake_pressure->set(signal_, on);
 }
 
 void signal_lane::offer(chunk c) {
@@ -490,6 +503,7 @@ void signal_lane::visit(stats::sink& out, const signal_lane_stats& carried) cons
   auto sig = codec::to_string(signal_);
   out.open("pipelines", {{"exporter", exporter_->name()}, {"signal", sig}});
   out.fact("upstream", st.upstream_ok ? "up" : "failing");
+  out.fact("pushing_back", st.pushing_back ? "yes" : "no");
   out.fact("last_error", st.last_error);
   auto n = [](std::uint64_t v) { return static_cast<double>(v); };
   out.value(kItems, {{"outcome", "received"}}, n(st.received_items));

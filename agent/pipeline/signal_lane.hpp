@@ -25,6 +25,7 @@
 #include "pipeline/drop_oldest_queue.hpp"
 #include "pipeline/lane_store.hpp"
 #include "pipeline/memory_budget.hpp"
+#include "pipeline/pressure.hpp"
 #include "pipeline/retry_gate.hpp"
 #include "stats/stats.hpp"
 
@@ -53,6 +54,10 @@ struct lane_settings {
   // (kSpooledChunkMemory), so this bounds how many: many tiny requests must not fill memory
   // while the spool's byte budget has room.
   std::uint64_t queue_max_chunks = 0;
+  // What a full queue does; with backpressure, `intake_pressure` (shared by every lane, may be null)
+  // tells intake.
+  config::when_full when_full = config::when_full::backpressure_then_drop_oldest;
+  std::shared_ptr<pressure> intake_pressure;
 };
 
 // A spooled chunk's queue entry and spool record in memory, allocation overhead included:
@@ -80,6 +85,7 @@ struct signal_lane_stats {
   double latency_sum_seconds = 0;
   std::string last_error;
   bool upstream_ok = true;
+  bool pushing_back = false;  // the queue is nearly full and intake refuses new data for it
 
   std::uint64_t dropped_total() const {
     std::uint64_t n = 0;
@@ -102,7 +108,8 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
 
   // Thread-safe. Queues `c`; when the queue is full the oldest chunks are dropped (queue_full).
   // What is in flight (or waiting for a retry) counts against queue_max_bytes as well, so the
-  // lane never holds more than that.
+  // lane never holds more than that. With when_full asking for backpressure, a nearly full
+  // queue pushes back on intake first (see pressure.hpp), so that nothing need be dropped.
   void offer(chunk c);
 
   // Queues what the spool kept from an earlier run (counted as received and as recovered).
@@ -147,6 +154,7 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   void drop(std::uint64_t items, drop_reason why);  // lock held
   void land(const batch& b);                        // lock held: `b` is no longer in flight
   void note_held();             // lock held: after the queue or what is in flight changed
+  void push_back(bool on);      // lock held: starts or stops pushing back on intake
   void finish_flush_if_done();  // lock held
   // Nothing more will be sent: what is still held stays where the store keeps it for the next
   // start (records released otherwise), said once in the log.

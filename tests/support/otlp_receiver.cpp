@@ -1,6 +1,7 @@
 #include "support/otlp_receiver.hpp"
 
 #include <sstream>
+#include <thread>
 
 #include "opentelemetry/proto/collector/logs/v1/logs_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.grpc.pb.h"
@@ -215,7 +216,14 @@ std::optional<point> otlp_receiver::wait_for_after(std::chrono::steady_clock::ti
 }
 
 grpc::Status otlp_receiver::record_spans(std::vector<telemetry_record> batch) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
+  if (answer_after_.count() > 0) {
+    // A slow upstream: each export takes this long, and the others go on meanwhile.
+    auto delay = answer_after_;
+    lock.unlock();
+    std::this_thread::sleep_for(delay);
+    lock.lock();
+  }
   if (fail_with_ != grpc::StatusCode::OK) {
     refused_spans_ += batch.size();
     return grpc::Status(fail_with_, "told to fail by the test");
@@ -224,6 +232,11 @@ grpc::Status otlp_receiver::record_spans(std::vector<telemetry_record> batch) {
     spans_.push_back(std::move(r));
   changed_.notify_all();
   return grpc::Status::OK;
+}
+
+void otlp_receiver::answer_after(std::chrono::milliseconds delay) {
+  std::lock_guard lock(mutex_);
+  answer_after_ = delay;
 }
 
 void otlp_receiver::fail_with(grpc::StatusCode code) {

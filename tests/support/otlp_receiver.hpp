@@ -55,6 +55,8 @@ class otlp_receiver {
   void start();  // listen again on the same port
   // Answer every trace and log export with `code` (OK again to accept), counting what it refused.
   void fail_with(grpc::StatusCode code);
+  // Answer every trace export only after `delay` (0 again: at once): a healthy but slow upstream.
+  void answer_after(std::chrono::milliseconds delay);
   // Answer every export (metrics, traces and logs alike) with `status` until called with nullopt;
   // the requests are counted, their content is not recorded.
   void answer_all_with(std::optional<grpc::Status> status);
@@ -106,6 +108,7 @@ class otlp_receiver {
   std::vector<telemetry_record> spans_;
   grpc::StatusCode fail_with_ = grpc::StatusCode::OK;
   std::size_t refused_spans_ = 0;
+  std::chrono::milliseconds answer_after_{0};
   std::optional<grpc::Status> override_;
   std::size_t overridden_ = 0;
   std::vector<telemetry_record> logs_;

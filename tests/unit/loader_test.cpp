@@ -124,6 +124,21 @@ TEST_CASE("the shipped config/sidelight.yaml is valid", "[config]") {
   CHECK(r.ok());
 }
 
+TEST_CASE("queue.when_full takes one of three policies, backpressure first by default",
+          "[config]") {
+  CHECK(load_ok("").queue.full == when_full::backpressure_then_drop_oldest);
+  CHECK(load_ok("queue: { when_full: drop_oldest }\n").queue.full == when_full::drop_oldest);
+  CHECK(load_ok("queue: { when_full: backpressure }\n").queue.full == when_full::backpressure);
+  CHECK(only_problem("queue: { when_full: drop_newest }\n")
+            .find("queue.when_full: expected one of") != std::string::npos);
+}
+
+TEST_CASE("NDJSON has no TCP listener: intake.ndjson.tcp is an unknown key", "[config]") {
+  CHECK(only_problem("intake:\n  ndjson: { tcp: \"127.0.0.1:4319\" }\n")
+            .find("intake.ndjson.tcp: unknown key") != std::string::npos);
+  CHECK(problems_of("intake:\n  otlp_http: { tcp: \"127.0.0.1:4318\" }\n").empty());
+}
+
 TEST_CASE("unknown keys are reported with a did-you-mean", "[config]") {
   CHECK(only_problem("heartbeat:\n  intervall: 15s\n") ==
         "t.yaml:2:3: error: heartbeat.intervall: unknown key; did you mean 'interval'? "
@@ -423,14 +438,6 @@ TEST_CASE("OTLP/gRPC intake caps the calls open on one connection, 4 unless told
   // HTTP/1.1 and NDJSON connections carry one request at a time: the key is not theirs.
   CHECK(only_problem("intake:\n  otlp_http: { unix: /run/s/h.sock, max_concurrent_streams: 8 }\n")
             .find("unknown key") != std::string::npos);
-}
-
-TEST_CASE("intake.ndjson.tcp is read into the NDJSON listener", "[config]") {
-  auto c = load_ok("intake:\n  ndjson: { tcp: '127.0.0.1:5170' }\n");
-  CHECK(c.intake.ndjson.tcp == "127.0.0.1:5170");
-  CHECK(only_problem("intake:\n  ndjson: { tcp: 5170 }\n") ==
-        "t.yaml:2:18: error: intake.ndjson.tcp: expected HOST:PORT such as 127.0.0.1:4317, got "
-        "'5170'");
 }
 
 // Loading used to merge each resource key with a scan of the keys before it: 40,000 keys took

@@ -187,7 +187,7 @@ TEST_CASE("ndjson: deeply nested JSON is refused, not recursed into", "[ndjson]"
   for (int i = 0; i < 200; ++i)
     deep += "]";
   deep += "}";
-  CHECK(decode_error(deep) == "'a' nests deeper than 32 levels");
+  CHECK(decode_error(deep) == "'a' nests deeper than 20 levels");
 }
 
 TEST_CASE("ndjson: one decoder serves many lines, long and short", "[ndjson]") {

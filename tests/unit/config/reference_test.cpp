@@ -58,7 +58,7 @@ TEST_CASE("the YAML reference writes each key's comment from its table", "[confi
   CHECK(shipped.find("  ## How often each target's state is exported in the steady state.") !=
         std::string::npos);
   // A commented-out key gets its comment inside the comment, as it reads once uncommented.
-  CHECK(shipped.find("    # ## HOST:PORT, opt-in loopback TCP; one JSON object per line.") !=
+  CHECK(shipped.find("    # ## HOST:PORT, opt-in loopback TCP, as for otlp_grpc.") !=
         std::string::npos);
 }
 
