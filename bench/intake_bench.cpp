@@ -6,11 +6,11 @@
 //                          [--upstream-down] [--spool] [--spool-fsync] [--http]
 //
 // A client in this program sends N pre-serialized ExportTraceServiceRequests of 512 spans
-// (about 374 bytes a span, a typical instrumented HTTP server span) over OTLP/gRPC on a Unix socket, several in
-// flight; the agent forwards them over OTLP/gRPC to a sink in this program that counts spans.
-// Reported: spans per CPU-second of the agent (its utime + stime from /proc, nothing else), wall
-// throughput and peak RSS. Then, one request at a time, the latency from sending to the sink's
-// receipt, against the configured batch timeout. Then NDJSON: log lines per CPU-second.
+// (about 374 bytes a span, a typical instrumented HTTP server span) over OTLP/gRPC on a Unix
+// socket, several in flight; the agent forwards them over OTLP/gRPC to a sink in this program that
+// counts spans. Reported: spans per CPU-second of the agent (its utime + stime from /proc, nothing
+// else), wall throughput and peak RSS. Then, one request at a time, the latency from sending to the
+// sink's receipt, against the configured batch timeout. Then NDJSON: log lines per CPU-second.
 #include <fcntl.h>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/generic/generic_stub.h>

@@ -1,5 +1,6 @@
 // The NDJSON decoder alone: lines decoded into OTLP LogRecords per CPU-second, on the structured
-// log line of tests/unit/ndjson_test.cpp (230 bytes). Not the end-to-end intake figure (no socket, no export).
+// log line of tests/unit/ndjson_test.cpp (230 bytes). Not the end-to-end intake figure (no socket,
+// no export).
 //
 //   sidelight_ndjson_decode_bench [LINES]
 #include <time.h>

@@ -75,7 +75,8 @@ const schema::table<listener>& otlp_http_table() {
 }
 
 const schema::table<listener>& ndjson_table() {
-  static const schema::table<listener> keys(listener_keys(schema::path_key("unix_datagram", &listener::unix_datagram,
+  static const schema::table<listener> keys(listener_keys(
+      schema::path_key("unix_datagram", &listener::unix_datagram,
                        "A datagram socket: one object (or several lines) per datagram, the "
                        "sender known through SCM_CREDENTIALS (and SCM_PIDFD on Linux 6.5+) by "
                        "its PID and start time.",

@@ -1,6 +1,7 @@
 // Builds the OTLP ResourceMetrics of one target instance: its Resource (service.name,
 // service.instance.id, process.pid, …) and the heartbeat, uptime, restart, probe and process
-// metrics listed in the README's "What it sends". Pure: everything it needs is passed in, so it is tested without processes.
+// metrics listed in the README's "What it sends". Pure: everything it needs is passed in, so it is
+// tested without processes.
 #pragma once
 
 #include <cstdint>

@@ -58,8 +58,8 @@ std::optional<admit_result> admission::inflate(std::string_view gz, std::uint64_
   return malformed(err);
 }
 
-admit_result admission::admit(codec::signal s, std::string_view request, const peer_identity& sender,
-                              units u) const {
+admit_result admission::admit(codec::signal s, std::string_view request,
+                              const peer_identity& sender, units u) const {
   if (auto refused = refusal(s, u)) return *refused;
   auto origin = policy_.lookup(sender);
   auto sampling = policy_.sampling();

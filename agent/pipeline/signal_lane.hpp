@@ -54,8 +54,8 @@ struct lane_settings {
   // (kSpooledChunkMemory), so this bounds how many: many tiny requests must not fill memory
   // while the spool's byte budget has room.
   std::uint64_t queue_max_chunks = 0;
-  // What a full queue does; with backpressure, `intake_pressure` (shared by every lane, may be null)
-  // tells intake.
+  // What a full queue does; with backpressure, `intake_pressure` (shared by every lane, may be
+  // null) tells intake.
   config::when_full when_full = config::when_full::backpressure_then_drop_oldest;
   std::shared_ptr<pressure> intake_pressure;
 };

@@ -248,9 +248,10 @@ TEST_CASE("hostile: an upstream answering an endless chunk extension costs the e
   CHECK(lane["exported"] == 10);
 }
 
-TEST_CASE("hostile: an OTLP/JSON body of a million empty objects costs its size, not a message "
-          "each",
-          "[hostile]") {
+TEST_CASE(
+    "hostile: an OTLP/JSON body of a million empty objects costs its size, not a message "
+    "each",
+    "[hostile]") {
   temp_dir dir;
   otlp_receiver up;
   agent a(dir,

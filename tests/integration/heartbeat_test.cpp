@@ -12,7 +12,6 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "support/heartbeat_checks.hpp"
 #include "support/harness.hpp"
 #include "support/heartbeat_checks.hpp"
 #include "support/otlp_receiver.hpp"

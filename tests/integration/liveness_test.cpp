@@ -15,8 +15,8 @@
 #include <sstream>
 #include <thread>
 
-#include "support/heartbeat_checks.hpp"
 #include "support/harness.hpp"
+#include "support/heartbeat_checks.hpp"
 #include "support/intake_client.hpp"
 #include "support/otlp_receiver.hpp"
 
