@@ -19,6 +19,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto reference = sidelight::codec::new_request(s);
   auto reference_error = sidelight::codec::from_otlp_json(text, *reference);
   if (!wire_error.empty() || !reference_error.empty()) return 0;
+  // protobuf's parser writes an enum name it does not know as an empty length-delimited field,
+  // which then parses as an unknown field; the transcoder leaves such a value out (as OTLP asks of
+  // unknown values). Unknown fields are not part of what the request means.
+  reference->DiscardUnknownFields();
   auto decoded = sidelight::codec::new_request(s);
   if (!decoded->ParseFromString(wire) ||
       decoded->SerializeAsString() != reference->SerializeAsString()) {
