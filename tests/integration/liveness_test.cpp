@@ -343,3 +343,38 @@ TEST_CASE("why it went down: OOM-killed in a memory-limited cgroup", "[liveness]
   CHECK(e.attributes.at("process.exit.oom_kill") == "true");
   CHECK(e.severity_number == 17);
 }
+
+TEST_CASE("crash loop: instances ending crash_loop.restarts times within the window",
+          "[liveness][crash_loop]") {
+  temp_dir dir;
+  otlp_receiver r;
+  auto bin = sleep_binary(dir, "sl-loop");
+  agent a(dir, config_for(r,
+                          "  - name: svc-loop\n    crash_loop: { restarts: 3, window: 1m }\n"
+                          "    process: { comm: sl-loop }\n"));
+  auto is_loop = [](const point& p) {
+    return target_metric_of("svc-loop", "service.heartbeat")(p) &&
+           p.attributes.at("service.status") == "crash_loop";
+  };
+  for (int i = 0; i < 3; ++i) {
+    auto since = clock_type::now();
+    child c({bin, "600"});
+    auto pid = std::to_string(c.pid());
+    require_point(
+        r,
+        [&](const point& p) {
+          return heartbeat_of("svc-loop", 1)(p) && p.resource.at("process.pid") == pid;
+        },
+        bound(5s), "instance " + std::to_string(i) + " up", "svc-loop", a, since);
+    CHECK_FALSE(r.wait_for_after(since, is_loop, 0ms));
+    c.kill(SIGKILL);
+    require_point(r, heartbeat_of("svc-loop", 0), bound(1s), "instance down", "svc-loop", a, since);
+  }
+  auto loop =
+      require_point(r, is_loop, bound(1s), "service.status=crash_loop after 3 ends", "svc-loop", a);
+  CHECK(loop.value == 0);  // and down: no instance is live now
+  REQUIRE(a.wait_for_log("admin: ", bound(5s)));
+  auto json = run_cli(dir, {"status", "--admin", a.admin_address(), "--json"});
+  auto doc = nlohmann::json::parse(json.output);
+  CHECK(doc["targets"][0]["state"] == "crash_loop");
+}
