@@ -34,8 +34,22 @@ exporters:
 """)
         logs = (agent.log, collector.log)
 
+        # Instance-level series carry service.instance.id; the target as a whole has none.
         def of(name, metric):
-            return lambda p: p["resource"].get("service.name") == name and p["name"] == metric
+            return lambda p: (p["resource"].get("service.name") == name and p["name"] == metric
+                              and "service.instance.id" in p["resource"])
+
+        def target_of(name, metric):
+            return lambda p: (p["resource"].get("service.name") == name and p["name"] == metric
+                              and "service.instance.id" not in p["resource"])
+
+        # The target as a whole: its heartbeat and its live instances.
+        whole = wait_point(collector, lambda p: target_of("emp-api", "service.heartbeat")(p) and
+                           p["value"] == 1, "emp-api target-level service.heartbeat=1", 15, logs)
+        if whole["attributes"].get("service.status") != "running":
+            fail(f"target-level service.heartbeat: expected running, got {whole['attributes']}")
+        wait_point(collector, lambda p: target_of("emp-api", "service.instances")(p) and
+                   p["value"] == 1, "emp-api service.instances=1", 5, logs)
 
         beat = wait_point(collector, lambda p: of("emp-api", "service.heartbeat")(p) and p["value"] == 1,
                           "emp-api service.heartbeat=1", 15, logs)
@@ -95,6 +109,15 @@ exporters:
             fail(f"expected service.status=down, got {down['attributes']}")
         if down["resource"]["service.instance.id"] != r["service.instance.id"]:
             fail("the down heartbeat carries another service.instance.id than the live one")
+        # The target as a whole is down too, with no live instance, and says why.
+        gone = wait_point(collector, lambda p: target_of("emp-api", "service.heartbeat")(p) and
+                          p["value"] == 0, "emp-api target-level service.heartbeat=0", 5, logs)
+        if gone["attributes"].get("service.status") != "down":
+            fail(f"target-level heartbeat after the kill: expected down, got {gone['attributes']}")
+        if gone["attributes"].get("service.down.reason") not in ("signaled", "unknown"):
+            fail(f"service.down.reason: expected signaled (or unknown), got {gone['attributes']}")
+        wait_point(collector, lambda p: target_of("emp-api", "service.instances")(p) and
+                   p["value"] == 0, "emp-api service.instances=0 after the kill", 5, logs)
 
         code = agent.stop()
         if code != 0:
