@@ -89,8 +89,10 @@ class Output:
 
 
 def app_beats(requests, value, instance=None):
+    """The app's instance-level heartbeats (the target as a whole has no service.instance.id)."""
     return [p for p in points(requests) if p["name"] == "service.heartbeat"
             and p["resource"].get("service.name") == APP and p["value"] == value
+            and "service.instance.id" in p["resource"]
             and (instance is None or p["resource"].get("service.instance.id") == instance)]
 
 
@@ -172,7 +174,8 @@ def run(args, out, admin_port, work):
             fail(f"heartbeat resource lacks {key}: {first}")
     print(f"pod test: heartbeat with {', '.join(f'{k}={first[k]}' for k in sorted(first) if k.startswith(('k8s.', 'container.')))}")
     # sidelight's own heartbeat carries the pod's attributes too.
-    own = [p for p in points(out.requests()) if p["resource"].get("service.name") == "sidelight"]
+    own = [p for p in points(out.requests()) if p["resource"].get("service.name") == "sidelight"
+           and "service.instance.id" in p["resource"]]
     if not own or own[0]["resource"].get("k8s.pod.name") != POD:
         fail(f"sidelight's own resource lacks k8s.pod.name: {own[:1]}")
 
