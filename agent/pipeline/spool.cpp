@@ -178,21 +178,134 @@ std::vector<std::shared_ptr<spool_record>> spool::take_recovered() {
   return std::move(recovered_);
 }
 
-bool spool::start_segment() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-    auto it = segments_.find(current_);
-    if (it != segments_.end() && it->second.live == 0) {
-      ::unlink(path_of(current_).c_str());
-      segments_.erase(it);
+// A record on its way to disk. Its appender waits until `done`; the writer fills in the rest.
+struct spool::pending {
+  std::string_view payload;
+  std::uint32_t header[4] = {};
+  std::uint64_t segment = 0;
+  std::uint64_t offset = 0;  // of its header in the segment
+  bool new_segment = false;  // the first record of a segment file the writer opens
+  bool done = false;
+  bool ok = false;
+};
+
+// Group commit: each appender queues its record; one that finds no writer at work becomes the
+// writer, takes every record queued so far, and writes them with one flush while the others wait.
+// Nobody holds mutex_ while the disk works, so a slow disk makes appenders wait for their turn at
+// the disk, never for a lock that intake or the exporter needs for anything else.
+std::shared_ptr<spool_record> spool::append(std::string_view payload, std::uint32_t items) {
+  pending p;
+  p.payload = payload;
+  p.header[0] = kMagic;
+  p.header[1] = static_cast<std::uint32_t>(payload.size());
+  p.header[2] = items;
+  p.header[3] = crc_of(payload.data(), payload.size());
+  std::unique_lock lock(mutex_);
+  queue_.push_back(&p);
+  while (!p.done) {
+    if (writing_) {
+      ++waiting_;
+      written_.wait(lock);
+      --waiting_;
+    } else {
+      write_queued(lock);
     }
   }
-  ++current_;
-  fd_ = ::open(path_of(current_).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd_ < 0) return false;
-  segments_[current_] = segment{};
-  if (opts_.fsync) {
+  if (!p.ok) return nullptr;
+  lock.unlock();
+  return std::make_shared<spool_record>(shared_from_this(), p.segment, p.offset + kHeader,
+                                        p.header[1], items);
+}
+
+// Called with the lock held, and returns with it held; releases it while the disk works.
+void spool::write_queued(std::unique_lock<std::mutex>& lock) {
+  writing_ = true;
+  std::vector<pending*> batch;
+  batch.swap(queue_);
+  queue_.swap(spare_);  // the other's storage, kept: no allocation a batch
+  // Where each record goes, decided under the lock: a new segment when there is none open, the
+  // current one is full, or a failed write left a partial record at its end.
+  bool open = fd_ >= 0 && !rotate_;
+  for (auto* p : batch) {
+    auto size = kHeader + p->payload.size();
+    if (!open ||
+        (segments_[current_].bytes > 0 && segments_[current_].bytes + size > opts_.segment_bytes)) {
+      ++current_;
+      p->new_segment = true;
+      open = true;
+    }
+    auto& seg = segments_[current_];
+    p->segment = current_;
+    p->offset = seg.bytes;
+    seg.bytes += size;
+    ++seg.writing;
+  }
+  rotate_ = false;
+  int fd = fd_;
+  lock.unlock();
+  std::vector<int> closed;
+  fd = write_batch(batch, fd, closed);
+  lock.lock();
+  fd_ = fd;
+  std::vector<std::uint64_t> gone;
+  for (auto* p : batch) {
+    auto& seg = segments_[p->segment];
+    --seg.writing;
+    if (p->ok) {
+      ++seg.live;
+    } else {
+      ++append_errors_;
+      rotate_ = true;  // a partial record ends a segment's reading: the next goes to a new one
+    }
+    p->done = true;
+  }
+  writing_ = false;
+  for (auto* p : batch)
+    if (unused(p->segment)) gone.push_back(p->segment);
+  if (waiting_ > 0) written_.notify_all();
+  batch.clear();
+  if (spare_.capacity() < batch.capacity()) spare_.swap(batch);
+  if (gone.empty() && closed.empty() && retired_fds_.empty()) return;
+  closed.insert(closed.end(), retired_fds_.begin(), retired_fds_.end());
+  retired_fds_.clear();
+  lock.unlock();
+  remove_segments(gone, closed);
+  lock.lock();
+}
+
+// Writes the records in order, opening each new segment file as it comes, and flushes once per
+// file when `fsync` is set. A record that cannot be written fails, and so does every record after
+// it in the same file. Returns the descriptor of the file written last (-1 if none is open).
+int spool::write_batch(const std::vector<pending*>& batch, int fd, std::vector<int>& closed) {
+  bool failed = false;  // in the file being written
+  std::size_t first_in_file = 0;
+  auto flush = [&](std::size_t end) {
+    if (fd < 0 || failed || !opts_.fsync || first_in_file == end) return;
+    if (::fdatasync(fd) != 0) {
+      for (auto i = first_in_file; i < end; ++i)
+        batch[i]->ok = false;
+    }
+  };
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto* p = batch[i];
+    if (p->new_segment) {
+      flush(i);
+      if (fd >= 0) closed.push_back(fd);
+      fd = open_segment(p->segment);
+      failed = fd < 0;
+      first_in_file = i;
+    }
+    p->ok = !failed && write_all(fd, reinterpret_cast<const char*>(p->header), kHeader) &&
+            write_all(fd, p->payload.data(), p->payload.size());
+    failed = !p->ok;
+  }
+  flush(batch.size());
+  return fd;
+}
+
+int spool::open_segment(std::uint64_t id) const {
+  int fd = ::open(path_of(id).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd >= 0 && opts_.fsync) {
     // The new file's name must reach the disk too, or its records would vanish with it.
     int dir = ::open(opts_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir >= 0) {
@@ -200,45 +313,31 @@ bool spool::start_segment() {
       ::close(dir);
     }
   }
+  return fd;
+}
+
+// True, and forgotten, when nothing in the segment is wanted or being written: its file goes
+// (delivered data must not come back at the next start), and if it is the one being appended to,
+// the next append starts a new one. Lock held; not while a writer is at work on the current one.
+bool spool::unused(std::uint64_t id) {
+  auto it = segments_.find(id);
+  if (it == segments_.end() || it->second.live > 0 || it->second.writing > 0) return false;
+  if (id == current_) {
+    if (writing_) return false;  // the writer looks again when it is done
+    rotate_ = true;
+    if (fd_ >= 0) retired_fds_.push_back(fd_);
+    fd_ = -1;
+  }
+  segments_.erase(it);
   return true;
 }
 
-std::shared_ptr<spool_record> spool::append(std::string_view payload, std::uint32_t items) {
-  std::unique_lock lock(mutex_);
-  bool full = fd_ >= 0 && segments_[current_].bytes > 0 &&
-              segments_[current_].bytes + kHeader + payload.size() > opts_.segment_bytes;
-  if ((fd_ < 0 || full) && !start_segment()) {
-    ++append_errors_;
-    return nullptr;
-  }
-  std::uint32_t header[4] = {kMagic, static_cast<std::uint32_t>(payload.size()), items,
-                             crc_of(payload.data(), payload.size())};
-  auto offset = segments_[current_].bytes;
-  bool ok = write_all(fd_, reinterpret_cast<const char*>(header), kHeader) &&
-            write_all(fd_, payload.data(), payload.size()) &&
-            (!opts_.fsync || ::fdatasync(fd_) == 0);
-  if (!ok) {
-    ++append_errors_;
-    // What was written of this record (all of it, when only the flush failed) is not counted: a
-    // partial record ends the next start's reading of this segment, so the next record goes to
-    // a new one.
-    if (segments_[current_].live == 0) {
-      ::close(fd_);
-      fd_ = -1;
-      ::unlink(path_of(current_).c_str());
-      segments_.erase(current_);
-    } else {
-      start_segment();
-    }
-    return nullptr;
-  }
-  auto& cur = segments_[current_];
-  cur.bytes += kHeader + payload.size();
-  ++cur.live;
-  auto id = current_;
-  lock.unlock();
-  return std::make_shared<spool_record>(shared_from_this(), id, offset + kHeader,
-                                        static_cast<std::uint32_t>(payload.size()), items);
+// Outside the lock: closes descriptors and deletes files of segments no longer wanted.
+void spool::remove_segments(const std::vector<std::uint64_t>& ids, const std::vector<int>& fds) {
+  for (int fd : fds)
+    ::close(fd);
+  for (auto id : ids)
+    ::unlink(path_of(id).c_str());
 }
 
 std::uint64_t spool::append_errors() const {
@@ -255,18 +354,17 @@ std::uint64_t spool::disk_bytes() const {
 }
 
 void spool::release(std::uint64_t segment_id) {
-  std::lock_guard lock(mutex_);
-  auto it = segments_.find(segment_id);
-  if (it == segments_.end() || it->second.live == 0) return;
-  if (--it->second.live > 0) return;
-  // Nothing in it is wanted: delivered data must not come back at the next start. The segment
-  // being written goes too; the next append starts a new one.
-  if (segment_id == current_ && fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
+  std::vector<std::uint64_t> gone;
+  std::vector<int> fds;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = segments_.find(segment_id);
+    if (it == segments_.end() || it->second.live == 0) return;
+    if (--it->second.live > 0) return;
+    if (unused(segment_id)) gone.push_back(segment_id);
+    fds.swap(retired_fds_);
   }
-  ::unlink(path_of(segment_id).c_str());
-  segments_.erase(it);
+  remove_segments(gone, fds);
 }
 
 std::string spool::read(std::uint64_t segment_id, std::uint64_t offset,

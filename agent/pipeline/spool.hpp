@@ -9,12 +9,14 @@
 // and counts it.
 //
 // Durability: a record is written with write(2) before the client is answered, so it survives the
-// process being killed (the kernel has it). With `fsync`, each append is also fdatasync(2)ed, so it
-// survives a power loss too, at the cost of a disk flush per request.
+// process being killed (the kernel has it). With `fsync`, it is also fdatasync(2)ed before, so it
+// survives a power loss too. Appends made at the same time share one write turn and one flush
+// (group commit), and no lock is held while the disk works.
 //
 // Thread-safe.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -83,23 +85,36 @@ class spool : public std::enable_shared_from_this<spool> {
   friend class spool_record;
   explicit spool(options o) : opts_(std::move(o)) {}
   static std::shared_ptr<spool> open_new(const options& o, std::string& error);
+  struct pending;
   void release(std::uint64_t segment);
   std::string read(std::uint64_t segment, std::uint64_t offset, std::uint32_t length) const;
   std::string path_of(std::uint64_t segment) const;
-  bool start_segment();  // lock held
+  void write_queued(std::unique_lock<std::mutex>& lock);
+  int write_batch(const std::vector<pending*>& batch, int fd, std::vector<int>& closed);
+  int open_segment(std::uint64_t id) const;
+  bool unused(std::uint64_t id);  // lock held
+  void remove_segments(const std::vector<std::uint64_t>& ids, const std::vector<int>& fds);
   void recover();
 
   struct segment {
-    std::uint64_t live = 0;   // records still wanted
-    std::uint64_t bytes = 0;  // file size
+    std::uint64_t live = 0;     // records still wanted
+    std::uint64_t writing = 0;  // records the writer is writing into it now
+    std::uint64_t bytes = 0;    // file size, with what is being written
   };
 
   options opts_;
   mutable std::mutex mutex_;
   std::map<std::uint64_t, segment> segments_;
-  std::uint64_t current_ = 0;  // the segment appended to
-  int fd_ = -1;                // its descriptor
-  int lock_fd_ = -1;           // flock()ed: one process per directory
+  std::uint64_t current_ = 0;    // the segment appended to
+  int fd_ = -1;                  // its descriptor; the writer's while writing_
+  bool rotate_ = false;          // the next record starts a new segment
+  bool writing_ = false;         // an appender is writing the queue out
+  std::vector<pending*> queue_;  // records waiting for the writer, in order
+  std::vector<pending*> spare_;  // a batch's storage, for the next
+  int waiting_ = 0;              // appenders waiting for the writer
+  std::condition_variable written_;
+  std::vector<int> retired_fds_;  // closed outside the lock
+  int lock_fd_ = -1;              // flock()ed: one process per directory
   std::uint64_t torn_ = 0;
   std::uint64_t append_errors_ = 0;
   std::vector<std::shared_ptr<spool_record>> recovered_;
