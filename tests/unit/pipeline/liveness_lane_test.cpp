@@ -2,8 +2,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
-#include <deque>
 
+#include "held_exporter.hpp"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 
 using namespace std::chrono_literals;
@@ -14,32 +14,8 @@ namespace otlp = opentelemetry::proto;
 
 namespace {
 
-// An exporter that holds every request until the test answers it.
-class held_exporter final : public exporting::exporter {
- public:
-  struct held {
-    codec::payload_ptr request;
-    done_fn done;
-  };
-  const std::string& name() const override { return name_; }
-  void send(codec::signal, codec::payload_ptr request, done_fn done) override {
-    calls.push_back({std::move(request), std::move(done)});
-  }
-  void shutdown() override {}
-  void answer(exporting::export_outcome::kind k) {
-    REQUIRE(!calls.empty());
-    auto c = std::move(calls.front());
-    calls.pop_front();
-    exporting::export_outcome o;
-    o.result = k;
-    if (k != exporting::export_outcome::kind::ok) o.message = "test failure";
-    c.done(o);
-  }
-  std::deque<held> calls;
-
- private:
-  std::string name_ = "held";
-};
+using sidelight::test::held_exporter;
+using sidelight::test::run_until;
 
 // One instance's state: a heartbeat data point with a ~1 KB resource attribute.
 otlp::metrics::v1::ResourceMetrics state_of(int instance) {
@@ -51,16 +27,6 @@ otlp::metrics::v1::ResourceMetrics state_of(int instance) {
   m->set_name("service.heartbeat");
   m->mutable_gauge()->add_data_points()->set_as_int(0);
   return rm;
-}
-
-void run_until(boost::asio::io_context& io, const std::function<bool()>& done,
-               std::chrono::milliseconds limit = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done() && std::chrono::steady_clock::now() < deadline) {
-    io.restart();
-    io.run_for(5ms);
-  }
-  REQUIRE(done());
 }
 
 sidelight::config::retry_settings fast_retry() {

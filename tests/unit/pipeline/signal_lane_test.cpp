@@ -4,8 +4,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
-#include <deque>
 #include <filesystem>
+
+#include "held_exporter.hpp"
 
 using namespace std::chrono_literals;
 namespace pipeline = sidelight::pipeline;
@@ -14,46 +15,11 @@ namespace codec = sidelight::codec;
 
 namespace {
 
-// An exporter that holds every request until the test answers it.
-class held_exporter final : public exporting::exporter {
- public:
-  struct held {
-    codec::payload_ptr request;
-    done_fn done;
-  };
-  const std::string& name() const override { return name_; }
-  void send(codec::signal, codec::payload_ptr request, done_fn done) override {
-    calls.push_back({std::move(request), std::move(done)});
-  }
-  void shutdown() override {}
-  void answer(exporting::export_outcome::kind k, std::int64_t rejected = 0) {
-    REQUIRE(!calls.empty());
-    auto c = std::move(calls.front());
-    calls.pop_front();
-    exporting::export_outcome o;
-    o.result = k;
-    o.rejected = rejected;
-    if (k != exporting::export_outcome::kind::ok) o.message = "test failure";
-    c.done(o);
-  }
-  std::deque<held> calls;
-
- private:
-  std::string name_ = "held";
-};
+using sidelight::test::held_exporter;
+using sidelight::test::run_until;
 
 pipeline::chunk make(char tag, std::size_t bytes, std::uint32_t items) {
   return pipeline::chunk{std::make_shared<const codec::payload>(bytes, tag), items, {}, {}};
-}
-
-void run_until(boost::asio::io_context& io, const std::function<bool()>& done,
-               std::chrono::milliseconds limit = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done() && std::chrono::steady_clock::now() < deadline) {
-    io.restart();
-    io.run_for(5ms);
-  }
-  REQUIRE(done());
 }
 
 pipeline::lane_settings settings() {

@@ -1,0 +1,56 @@
+// What the lane tests share: an exporter that holds every request until the test answers it, and
+// a bounded wait that runs the lane's event loop until a condition holds.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+
+#include "export/exporter.hpp"
+
+namespace sidelight::test {
+
+class held_exporter final : public exporting::exporter {
+ public:
+  struct held {
+    codec::payload_ptr request;
+    done_fn done;
+  };
+  const std::string& name() const override { return name_; }
+  void send(codec::signal, codec::payload_ptr request, done_fn done) override {
+    calls.push_back({std::move(request), std::move(done)});
+  }
+  void shutdown() override {}
+  // Answers the oldest request held; `rejected` as an upstream's partial success says.
+  void answer(exporting::export_outcome::kind k, std::int64_t rejected = 0) {
+    REQUIRE(!calls.empty());
+    auto c = std::move(calls.front());
+    calls.pop_front();
+    exporting::export_outcome o;
+    o.result = k;
+    o.rejected = rejected;
+    if (k != exporting::export_outcome::kind::ok) o.message = "test failure";
+    c.done(o);
+  }
+  std::deque<held> calls;
+
+ private:
+  std::string name_ = "held";
+};
+
+// Runs `io` until `done` holds, at most `limit`; fails the test if it never does.
+inline void run_until(boost::asio::io_context& io, const std::function<bool()>& done,
+                      std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(5));
+  }
+  REQUIRE(done());
+}
+
+}  // namespace sidelight::test
