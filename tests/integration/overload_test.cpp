@@ -57,7 +57,18 @@ std::string overload_yaml(const otlp_receiver& up, const std::string& queue_byte
          "queue: { max_bytes: " +
          queue_bytes + " }\nintake:\n  " + listener + ": { unix: " + socket +
          " }\nexporters:\n  otlp: { endpoint: " + up.endpoint() +
-         ", compression: none, retry: { initial_interval: 100ms, max_interval: 200ms } }\n";
+         ", compression: none, timeout: 60s, retry: { initial_interval: 100ms, max_interval: "
+         "200ms } }\n";
+}
+
+// Until the exporter has had an answer from the upstream (sidelight's own first heartbeat), so
+// that a connection still being made (slow in the sanitizer builds) is not taken for an outage.
+void await_upstream(const temp_dir& dir, const agent& a) {
+  auto st = wait_status(
+      dir, a, [](const nlohmann::json& s) { return s["exporters"][0]["requests_ok"] > 0; },
+      bound(10s));
+  INFO(st.dump());
+  REQUIRE(st["exporters"][0]["requests_ok"] > 0);
 }
 
 }  // namespace
@@ -68,12 +79,14 @@ TEST_CASE(
     "[pipeline][overload]") {
   temp_dir dir;
   otlp_receiver up;
-  up.answer_after(50ms);
   agent a(dir, overload_yaml(up, "64KiB", "otlp_grpc", dir / "otlp.sock"));
   REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  await_upstream(dir, a);
 
   // Healthy but slow: 200 requests of 100 spans, about 0.8 MB, against a 64 KiB queue drained
-  // at four 50 ms answers at a time. Every client call ends accepted.
+  // four requests at a time, each answered after 250 ms (a second in the sanitizer builds, where
+  // the client is slow too). Every client call ends accepted.
+  up.answer_after(bound(250ms));
   int throttled = 0;
   auto deadline = std::chrono::steady_clock::now() + bound(60s);
   for (int i = 0; i < 200; ++i) {
@@ -128,9 +141,10 @@ TEST_CASE("overload: an NDJSON stream is left unread while a healthy upstream ca
           "[pipeline][overload]") {
   temp_dir dir;
   otlp_receiver up;
-  up.answer_after(50ms);
   agent a(dir, overload_yaml(up, "256KiB", "ndjson", dir / "ndjson.sock"));
   REQUIRE(a.wait_for_log("intake: NDJSON", bound(5s)));
+  await_upstream(dir, a);
+  up.answer_after(bound(250ms));
   // 20,000 span lines, about 2 MB, written as fast as the socket takes them.
   std::string text;
   for (int i = 0; i < 20000; ++i) {
@@ -146,7 +160,11 @@ TEST_CASE("overload: an NDJSON stream is left unread while a healthy upstream ca
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);  // a stuck read fails the send
   send_all(fd, text);
   ::close(fd);
-  REQUIRE(up.wait_spans(20000, bound(30s)));
+  bool all = up.wait_spans(20000, bound(30s));
+  INFO("received upstream: " << up.spans().size() << "\nstatus: " << status_of(dir, a).dump()
+                             << "\nagent log:\n"
+                             << a.log());
+  REQUIRE(all);
   auto lane = settled_lane(dir, a);
   INFO(lane.dump());
   CHECK(dropped_total(lane) == 0);

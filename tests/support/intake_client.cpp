@@ -164,12 +164,12 @@ long status_field_kib(pid_t pid, const std::string& field) {
   return -1;
 }
 
+}  // namespace
+
 bool sanitized() {
   const char* scale = std::getenv("SIDELIGHT_TEST_TIME_SCALE");
   return scale && std::atoi(scale) > 1;
 }
-
-}  // namespace
 
 long rss_kib(pid_t pid) {
   return status_field_kib(pid, "VmRSS:");

@@ -45,6 +45,9 @@ void send_all(int fd, const std::string& data);
 // Connects, writes `text`, closes.
 void ndjson_send(const std::string& socket, const std::string& text);
 std::string garbage(std::size_t n);  // the same n random bytes every time
+// True in the sanitizer builds (SIDELIGHT_TEST_TIME_SCALE above 1), where everything runs several
+// times slower: a test scales its load down there (what it checks of memory is not checked).
+bool sanitized();
 long rss_kib(pid_t pid);
 // Whether `pid`'s RSS is under `kib`. Always true in sanitizer builds (SIDELIGHT_TEST_TIME_SCALE
 // above 1), where shadow memory and ASan's quarantine make RSS say nothing about the agent.
