@@ -210,10 +210,16 @@ class socket_watcher final : public slot_watcher {
     outcome.seconds = seconds;
     bool connected = outcome.ok || outcome.failure != "connect_failed";
     std::string reason = outcome.reason;
-    note_probe(std::move(outcome));
-    if (!connected) return set_down(reason, seconds);
-    // A local listener also tells who serves it; a remote one cannot.
-    mark_up(listening_inode(), seconds);
+    // Before the instance's report, which emits the target: it must not be `running` (or, at the
+    // first round, `down`) for a moment on its way to degraded.
+    bool changed = record_probe(std::move(outcome));
+    if (connected) {
+      // A local listener also tells who serves it; a remote one cannot.
+      mark_up(listening_inode(), seconds);
+    } else {
+      set_down(reason, seconds);
+    }
+    if (changed) probe_verdict_changed();
   }
 
   config::duration poll_interval() const override { return target_.socket.probe_interval; }

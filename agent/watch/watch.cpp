@@ -177,11 +177,14 @@ void target_watcher::stop() {
   stop_watching();
 }
 
-void target_watcher::note_probe(probe_outcome outcome) {
+bool target_watcher::record_probe(probe_outcome outcome) {
   bool changed = !probe_ || probe_->ok != outcome.ok || probe_->failure != outcome.failure;
   if (!outcome.ok) ++probe_failures_;
   probe_ = std::move(outcome);
-  if (!changed) return;
+  return changed;
+}
+
+void target_watcher::probe_verdict_changed() {
   note_state();
   if (on_target_) on_target_(*this);
 }

@@ -156,7 +156,14 @@ class target_watcher {
   virtual void stop_watching() = 0;
   // A round of the target's probe ended. The target is degraded while the last one failed; the
   // target handler hears when that changes.
-  void note_probe(probe_outcome outcome);
+  void note_probe(probe_outcome outcome) {
+    if (record_probe(std::move(outcome))) probe_verdict_changed();
+  }
+  // The two halves, for a watcher whose probe also tells whether its instance is up: the verdict
+  // is recorded first, so that the instance's report shows the target as it now is; true when it
+  // changed, and then the watcher calls probe_verdict_changed() once the instance is updated.
+  bool record_probe(probe_outcome outcome);
+  void probe_verdict_changed();
   // An http: probe, or a socket check: connect.
   bool has_probe() const;
 
