@@ -43,6 +43,8 @@ void http_prober::round() {
   stream_.emplace(io_);
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(kHeaderLimit));
+  // The body is never read, so its announced length, however large, is no concern of ours.
+  parser_->body_limit(boost::none);
   buffer_.clear();
   // One expiry for the whole round: connect, request and answer together.
   stream_->expires_after(probe_.timeout);

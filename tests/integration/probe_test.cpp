@@ -2,7 +2,6 @@
 // OTLP (target-level service.status and service.degraded.reason), on /metrics, in the status JSON
 // and table, and running again once it answers. The services are servers written here, switched
 // between answering, answering wrongly, and accepting without ever answering.
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 #include "support/harness.hpp"
 #include "support/heartbeat_checks.hpp"
 #include "support/intake_client.hpp"
+#include "support/loopback.hpp"
 #include "support/otlp_receiver.hpp"
 
 using namespace sidelight::test;
@@ -33,16 +33,9 @@ namespace {
 class fake_service {
  public:
   explicit fake_service(std::string terminator) : terminator_(std::move(terminator)) {
-    listen_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(listen_ >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(listen_, 64) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port_ = ntohs(a.sin_port);
+    auto l = listen_on_loopback(64);
+    listen_ = l.fd;
+    port_ = l.port;
     thread_ = std::thread([this] { serve(); });
   }
   ~fake_service() {
