@@ -263,6 +263,7 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
   policy_.set_sampling(cfg->intake.sampling);
   policy_.set_max_chunk_bytes(cfg->batch.max_bytes);
   budget_->set_limit(cfg->queue.memory_limit);
+  policy_.buffers().set_limit(cfg->intake.max_buffered_bytes);
   spdlog::info("watching {} target(s); heartbeat every {}s", cfg->targets.size(),
                std::chrono::duration_cast<std::chrono::seconds>(cfg->heartbeat.interval).count());
   return "";
@@ -477,6 +478,7 @@ void agent::visit(stats::sink& out) const {
   }
   for (const auto& r : routes_)
     r.path->visit(out);
+  intake::report(out, policy_.buffers());
   if (grpc_intake_) {
     intake::report(out, intake::protocol::otlp_grpc,
                    intake_counters_.of(intake::protocol::otlp_grpc), grpc_intake_->address());

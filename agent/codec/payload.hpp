@@ -79,7 +79,10 @@ struct payload_pool_stats {
 payload_pool_stats payload_pool();
 
 // Unmaps the freed mappings kept for reuse that went unused for a second. The pool does this
-// whenever it is used; an agent with no traffic calls it on its heartbeat.
+// whenever it is used; an agent with no traffic calls it on its heartbeat. At most every 10 s it
+// also gives the heap's free pages back (malloc_trim): gRPC buffers each client's messages in
+// heap memory of its own, which glibc otherwise keeps resident after they are freed (532 MiB
+// after 256 clients of 2 MiB messages had left, measured before this).
 void release_unused_payloads(
     std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
 

@@ -35,6 +35,9 @@ struct intake_settings {
   listener otlp_http;
   listener ndjson;
   sampling_settings sampling;
+  // What connections of every door may hold together in requests and lines still being read,
+  // beyond 64 KiB each.
+  std::uint64_t max_buffered_bytes = 64ull << 20;
 };
 
 const schema::table<intake_settings>& intake_table();

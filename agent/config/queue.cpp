@@ -10,12 +10,13 @@ const schema::table<queue_settings>& queue_table() {
   using namespace schema;
   using s = queue_settings;
   static const table<s> keys({
-      size_key(
-          "max_bytes", &s::max_bytes,
-          "What each queue (one per signal and exporter) may hold, queued and in flight; "
-          "when_full says what happens when it is full. With a spool, it bounds the entries kept "
-          "in memory for what is on disk, about 128 bytes a request.",
-          {.range = {.min = 64ull << 10}}),
+      size_key("max_bytes", &s::max_bytes,
+               "What each queue (one per signal and exporter) may hold, queued and in flight; "
+               "when_full says what happens when it is full. Each request queued in memory counts "
+               "144 bytes of bookkeeping beside its encoded bytes, so tiny requests cannot hold "
+               "several times this. With a spool, it bounds the entries kept in memory for what is "
+               "on disk, about 128 bytes a request.",
+               {.range = {.min = 64ull << 10}}),
       count_key("max_items", &s::max_items,
                 "The items (spans, log records, metric points) each queue may hold; 0: bounded by "
                 "bytes only."),

@@ -30,10 +30,12 @@ attribute_value typed_scalar(const YAML::Node& node, const std::string& text) {
 // held before is indexed: loading n keys stays O(n), with no allocation a key.
 template <class V, class Read>
 void merge(const map_view& m, std::vector<std::pair<std::string, V>>& out, Read read) {
+  // Reserve first: the index holds views of the keys, which a reallocation would move (short
+  // strings live inside the element).
+  out.reserve(out.size() + m.entries().size());
   std::unordered_map<std::string_view, std::size_t> before;
   for (std::size_t i = 0; i < out.size(); ++i)
     before.try_emplace(out[i].first, i);
-  out.reserve(out.size() + m.entries().size());
   for (const auto& e : m.entries()) {
     auto value = read(e);
     if (!value) continue;

@@ -46,6 +46,15 @@ admit_result admission::malformed(std::string error, verdict what, units u) cons
   return admit_result{what, std::move(error), {}};
 }
 
+admit_result admission::buffers_full(units u) const {
+  counters_.requests.fetch_add(u.requests, std::memory_order_relaxed);
+  counters_.rejected.fetch_add(u.requests, std::memory_order_relaxed);
+  return admit_result{verdict::over_limit,
+                      "sidelight's connections hold intake.max_buffered_bytes in requests still "
+                      "being read; retry later",
+                      kOverLimitRetry};
+}
+
 std::optional<admit_result> admission::inflate(std::string_view gz, std::uint64_t max_size,
                                                std::string& out) const {
   auto err = codec::gunzip(gz, max_size, out);

@@ -24,7 +24,7 @@ enum class verdict {
   accepted,
   malformed,   // the client's fault: a bad request, never to be retried as it is
   too_large,   // larger than max_message_size once inflated
-  over_limit,  // queue.memory_limit reached: retry after `retry_after`
+  over_limit,  // queue.memory_limit or intake.max_buffered_bytes reached: retry after `retry_after`
   throttled,   // a full lane pushes back (queue.when_full): retry after `retry_after`
 };
 
@@ -60,6 +60,9 @@ class admission {
   // A request refused before admit() could look at it (a bad method, encoding, gzip stream or
   // JSON body): counted as `u.requests` requests, bad.
   admit_result malformed(std::string error, verdict what = verdict::malformed, units u = {}) const;
+  // A request (NDJSON: a line) refused part-read because intake.max_buffered_bytes could not
+  // cover what was left of it: counted as rejected, to be retried later.
+  admit_result buffers_full(units u = {}) const;
 
   // Inflates a gzip body into `out`, at most `max_size` bytes: nullopt when it did, else the
   // refusal, counted (too_large past the size, malformed for a broken stream).

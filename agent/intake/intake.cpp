@@ -17,7 +17,9 @@ constexpr stats::metric kSampledOut{"sidelight.intake.sampled_out", "{item}", ki
                                     "sampled_out"};
 constexpr stats::metric kRejected{
     "sidelight.intake.rejected", "{request}", kind::counter,
-    "Requests (NDJSON: lines) refused at queue.memory_limit, with a time to retry.", "rejected"};
+    "Requests (NDJSON: lines) refused at queue.memory_limit or intake.max_buffered_bytes, with a "
+    "time to retry.",
+    "rejected"};
 constexpr stats::metric kThrottled{
     "sidelight.intake.throttled", "{request}", kind::counter,
     "Requests refused with a time to retry because a full queue pushed back (queue.when_full); "
@@ -36,7 +38,20 @@ constexpr stats::metric kEvicted{
 constexpr stats::metric kOpen{"sidelight.intake.connections.open", "{connection}", kind::gauge,
                               "Client connections open now.", "open_connections"};
 
+constexpr stats::metric kBuffered{
+    "sidelight.intake.buffered", "By", kind::gauge,
+    "Bytes client connections hold in requests and lines still being read, beyond 64 KiB each.",
+    "intake_buffered_bytes"};
+constexpr stats::metric kBufferLimit{"sidelight.intake.buffered.limit", "By", kind::gauge,
+                                     "intake.max_buffered_bytes; 0: no limit.",
+                                     "intake_buffered_limit_bytes"};
+
 }  // namespace
+
+void report(stats::sink& out, const buffer_budget& buffers) {
+  out.value(kBuffered, {}, static_cast<double>(buffers.held()));
+  out.value(kBufferLimit, {}, static_cast<double>(buffers.limit()));
+}
 
 void report(stats::sink& out, protocol p, const protocol_counters& c, std::string_view address) {
   auto n = [](const auto& counter) { return static_cast<double>(counter.load()); };

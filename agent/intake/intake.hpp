@@ -18,6 +18,7 @@
 
 #include "codec/signal.hpp"
 #include "config/config.hpp"
+#include "intake/connections.hpp"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
 #include "pipeline/drop_oldest_queue.hpp"
 #include "pipeline/memory_budget.hpp"
@@ -56,6 +57,9 @@ struct protocol_counters {
 // The counters as section "intake" named by the protocol, with the listener's address.
 void report(stats::sink& out, protocol p, const protocol_counters& c, std::string_view address);
 
+// What connections hold of requests still being read, and the bound (intake.max_buffered_bytes).
+void report(stats::sink& out, const buffer_budget& buffers);
+
 struct intake_counters {
   std::array<protocol_counters, kProtocols> by_protocol;
   protocol_counters& of(protocol p) { return by_protocol[static_cast<std::size_t>(p)]; }
@@ -92,6 +96,10 @@ class intake_policy {
   // True while a lane of `s` pushes back (queue.when_full): refuse, or stop reading, for now.
   bool pushed_back(codec::signal s) const { return pressure_ && pressure_->on(s); }
 
+  // What connections of every door hold in requests and lines still being read, against
+  // intake.max_buffered_bytes; each server takes its leases from here.
+  buffer_budget& buffers() const { return *buffers_; }
+
   struct origin {
     std::shared_ptr<const resource> additions;
     bool watched = false;  // the sender is a watched target instance
@@ -111,6 +119,7 @@ class intake_policy {
   std::atomic<std::uint64_t> max_chunk_bytes_{0};
   std::shared_ptr<const pipeline::memory_budget> budget_;  // set once, before intake starts
   std::shared_ptr<const pipeline::pressure> pressure_;     // likewise
+  std::shared_ptr<buffer_budget> buffers_ = std::make_shared<buffer_budget>();
 };
 
 // "pid 1234 (comm)" for log lines about a client; "unknown client" without a pid.

@@ -53,6 +53,33 @@ void ndjson_batcher::line(std::string_view text, result& r) {
   }
 }
 
+// Beyond the connection's own 64 KiB, an unfinished line is held with bytes of
+// intake.max_buffered_bytes; one they cannot cover is refused (rejected: the client did nothing
+// wrong) and the rest of it skipped.
+bool ndjson_batcher::keep_partial(std::string_view data, result& r) {
+  if (lease_.need(partial_.size() + data.size())) {
+    partial_.append(data);
+    return true;
+  }
+  reset_partial();
+  ++line_number_;
+  ++r.lines;
+  ++r.rejected;
+  admission_.buffers_full({1, false});
+  return false;
+}
+
+// A long line's buffer is let go once it is done with: a connection must not keep the capacity of
+// the longest line it ever sent (up to max_message_size) for as long as it stays open.
+void ndjson_batcher::reset_partial() {
+  if (partial_.capacity() > buffer_budget::kOwnBuffer) {
+    std::string().swap(partial_);
+  } else {
+    partial_.clear();
+  }
+  lease_.reset();
+}
+
 void ndjson_batcher::too_long(result& r) {
   ++line_number_;
   ++r.lines;
@@ -68,7 +95,7 @@ void ndjson_batcher::feed(std::string_view data, bool at_end, const peer_identit
   while (!data.empty()) {
     auto nl = data.find('\n');
     if (nl == std::string_view::npos) {
-      if (!skipping_) partial_.append(data);
+      if (!skipping_ && !keep_partial(data, r)) skipping_ = true;
       break;
     }
     if (skipping_) {
@@ -80,17 +107,16 @@ void ndjson_batcher::feed(std::string_view data, bool at_end, const peer_identit
         too_long(r);
       }
     } else if (partial_.size() + nl > max_line_) {
-      partial_.clear();
+      reset_partial();
       too_long(r);
-    } else {
-      partial_.append(data.substr(0, nl));
+    } else if (keep_partial(data.substr(0, nl), r)) {
       line(partial_, r);
-      partial_.clear();
+      reset_partial();
     }
     data.remove_prefix(nl + 1);
   }
   if (partial_.size() > max_line_) {
-    partial_.clear();
+    reset_partial();
     skipping_ = true;
     too_long(r);
   }
@@ -100,7 +126,7 @@ void ndjson_batcher::feed(std::string_view data, bool at_end, const peer_identit
       auto before = r.bad;
       line(partial_, r);
       if (r.bad > before && r.bad == 1) r.first_error += " (the connection closed mid-line)";
-      partial_.clear();
+      reset_partial();
     }
     skipping_ = false;
   }

@@ -29,7 +29,7 @@ namespace asio = boost::asio;
 class ndjson_batcher {
  public:
   ndjson_batcher(const admission& admit, std::uint64_t max_line)
-      : admission_(admit), max_line_(max_line) {}
+      : admission_(admit), max_line_(max_line), lease_(admit.policy().buffers()) {}
 
   // What one feed came to; admission has counted it already.
   struct result {
@@ -46,7 +46,9 @@ class ndjson_batcher {
 
  private:
   void line(std::string_view text, result& r);
-  void too_long(result& r);  // one more line refused for its length
+  void too_long(result& r);                             // one more line refused for its length
+  bool keep_partial(std::string_view data, result& r);  // false: refused, counted
+  void reset_partial();
   void emit(const peer_identity& sender, result& r);
   void admit(codec::signal s, std::string_view request, const peer_identity& sender,
              std::uint64_t lines, result& r);
@@ -56,6 +58,7 @@ class ndjson_batcher {
   ndjson_decoder decoder_;
   ndjson_line decoded_;
   std::string partial_;
+  buffer_lease lease_;     // what partial_ holds beyond the connection's own buffer
   bool skipping_ = false;  // inside a line already refused as too long
   std::uint64_t line_number_ = 0;
   std::uint64_t pending_bad_ = 0;  // bad lines of this feed, counted at its end

@@ -140,6 +140,10 @@ otlp_http_response otlp_http_handler::answer(const admit_result& v, bool json) c
   return r;
 }
 
+otlp_http_response otlp_http_handler::buffers_full(const otlp_http_request& req) const {
+  return answer(admission_.buffers_full(), media_type(req.content_type) == "application/json");
+}
+
 otlp_http_response otlp_http_handler::handle(const otlp_http_request& req) const {
   if (auto early = answer_head(req)) return *early;
   return handle_body(req);
@@ -237,10 +241,37 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
     read_body();
   }
 
+  // The body is read a buffer at a time, and what it holds beyond the connection's own 64 KiB
+  // comes out of intake.max_buffered_bytes first: a body announced by its length is covered
+  // before any of it is read (the body reserves that much), a chunked one as it grows.
   void read_body() {
-    http::async_read(
+    if (!lease_.need(parser_->content_length().value_or(0))) {
+      refuse_buffers();
+      return;
+    }
+    http::async_read_some(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_some(ec); });
+  }
+
+  void on_some(beast::error_code ec) {
+    if (!ec && !lease_.need(parser_->get().body().size())) {
+      refuse_buffers();
+      return;
+    }
+    if (ec || parser_->is_done()) {
+      on_read(ec);
+      return;
+    }
+    read_body();
+  }
+
+  // The rest of the body stays unread, so the connection cannot carry another request.
+  void refuse_buffers() {
+    auto r = server_->handler_.buffers_full(request_of());
+    parser_.reset();
+    lease_.reset();
+    write(r, false);
   }
 
   // A request that cannot be read whole within its bounds is answered (and counted as bad) when
@@ -283,6 +314,7 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
     if (r.status == 400 || r.status == 413) server_->warn_bad(peer_.pid, r.message);
     bool keep_alive = parser_->keep_alive();
     parser_.reset();  // the body's memory goes now, not when the next request begins
+    lease_.reset();
     write(r, keep_alive);
   }
 
@@ -321,6 +353,7 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
   using body_t =
       http::basic_string_body<char, std::char_traits<char>, codec::payload_allocator<char>>;
   std::optional<http::request_parser<body_t>> parser_;
+  buffer_lease lease_{server_->handler_.buffers()};  // what the body holds beyond 64 KiB
   std::optional<http::response<http::empty_body>> continue_;
   http::response<http::string_body> response_;
   std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();

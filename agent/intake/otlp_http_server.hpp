@@ -63,6 +63,9 @@ class otlp_http_handler {
   otlp_http_response handle(const otlp_http_request& req) const;
   // A request that could not be read whole within its bounds: counted as a bad one.
   void count_unreadable() const { admission_.malformed(""); }
+  // A request whose body intake.max_buffered_bytes could not cover: 429, counted as rejected.
+  otlp_http_response buffers_full(const otlp_http_request& req) const;
+  buffer_budget& buffers() const { return admission_.policy().buffers(); }
   std::uint64_t max_body() const { return max_body_; }
   void set_stopping() { stopping_ = true; }
 

@@ -3,7 +3,7 @@
 namespace sidelight::pipeline {
 
 drop_oldest_queue::dropped drop_oldest_queue::push(chunk c, std::uint64_t reserved) {
-  bytes_ += c.size();
+  bytes_ += c.held();
   items_ += c.items;
   chunks_.push_back(std::move(c));
   dropped d;
@@ -15,9 +15,9 @@ drop_oldest_queue::dropped drop_oldest_queue::push(chunk c, std::uint64_t reserv
 void drop_oldest_queue::pop_front(dropped& d) {
   auto& c = chunks_.front();
   d.items += c.items;
-  d.bytes += c.size();
+  d.bytes += c.held();
   ++d.chunks;
-  bytes_ -= c.size();
+  bytes_ -= c.held();
   items_ -= c.items;
   chunks_.pop_front();
 }
@@ -31,7 +31,7 @@ std::vector<chunk> drop_oldest_queue::pop_batch(std::uint64_t max_items, std::ui
     if (!out.empty() && (items + c.items > max_items || bytes + c.size() > max_bytes)) break;
     items += c.items;
     bytes += c.size();
-    bytes_ -= c.size();
+    bytes_ -= c.held();
     items_ -= c.items;
     out.push_back(std::move(c));
     chunks_.pop_front();

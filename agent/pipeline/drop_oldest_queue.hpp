@@ -16,6 +16,12 @@
 
 namespace sidelight::pipeline {
 
+// What a chunk in memory costs beyond its bytes, counted against the byte bound so that a flood of
+// tiny chunks cannot hold several times `max_bytes`: its queue entry (48 bytes), the payload's
+// string and shared_ptr control block (64, one allocation), and malloc's headers and rounding of
+// that block and of the bytes' own (up to 32).
+inline constexpr std::uint64_t kChunkOverhead = 144;
+
 // One or more length-delimited `resource_spans` / `resource_logs` / `resource_metrics` fields
 // (field 1 of the Export*ServiceRequest), so that chunks joined end to end are a request.
 struct chunk {
@@ -24,6 +30,9 @@ struct chunk {
   std::chrono::steady_clock::time_point enqueued{};
   std::shared_ptr<spool_record> spooled;  // its record, when the lane has a spool
   std::size_t size() const { return bytes ? bytes->size() : spooled ? spooled->length() : 0; }
+  // What the queue counts against its byte bound: the bytes, and the overhead of holding them in
+  // memory (a spooled lane bounds its entries by count instead).
+  std::uint64_t held() const { return size() + (bytes ? kChunkOverhead : 0); }
 };
 
 class drop_oldest_queue {
@@ -37,13 +46,14 @@ class drop_oldest_queue {
     std::uint64_t chunks = 0;
   };
 
-  // Appends `c`, then drops the oldest chunks until both bounds hold again, counting `reserved`
+  // Appends `c`, then drops the oldest chunks until the bounds hold again, counting `reserved`
   // bytes (held elsewhere, such as in flight) against the byte bound. A chunk bigger than the
   // whole queue is itself dropped.
   dropped push(chunk c, std::uint64_t reserved = 0);
 
-  // Takes chunks from the front while the batch stays within `max_items` and `max_bytes`; always at
-  // least one chunk when the queue is not empty, so an oversized chunk still leaves.
+  // Takes chunks from the front while the batch stays within `max_items` and `max_bytes` (of
+  // encoded bytes: a request's size); always at least one chunk when the queue is not empty, so an
+  // oversized chunk still leaves.
   std::vector<chunk> pop_batch(std::uint64_t max_items, std::uint64_t max_bytes);
 
   // Empties the queue, returning what was in it.
@@ -65,7 +75,7 @@ class drop_oldest_queue {
   }
 
   bool empty() const { return chunks_.empty(); }
-  std::uint64_t bytes() const { return bytes_; }
+  std::uint64_t bytes() const { return bytes_; }  // held(), summed
   std::uint64_t items() const { return items_; }
   const chunk& front() const { return chunks_.front(); }
 

@@ -29,8 +29,10 @@ constexpr stats::metric kItems{
 constexpr stats::metric kRecovered{
     "sidelight.pipeline.recovered", "{item}", stats::kind::counter,
     "Of the items received, those read back from the spool at start.", "recovered"};
-constexpr stats::metric kQueueSize{"sidelight.queue.size", "By", stats::kind::gauge,
-                                   "Encoded bytes waiting in the queue.", "queued_bytes"};
+constexpr stats::metric kQueueSize{
+    "sidelight.queue.size", "By", stats::kind::gauge,
+    "Bytes waiting in the queue: encoded telemetry, and 144 bytes a chunk of bookkeeping.",
+    "queued_bytes"};
 constexpr stats::metric kQueueItems{"sidelight.queue.items", "{item}", stats::kind::gauge,
                                     "Client items waiting in the queue.", "queued_items"};
 constexpr stats::metric kQueueCapacity{
@@ -136,7 +138,7 @@ void signal_lane::offer(chunk c) {
   }
   bool was_empty = queue_.empty();
   c.enqueued = clock::now();
-  store_->hold(c.size());
+  store_->hold(c.held());
   auto d = queue_.push(std::move(c), stats_.in_flight_bytes);
   if (d.items > 0 || d.chunks > 0) drop(d.items, drop_reason::queue_full);
   store_->release(d.bytes);
@@ -200,6 +202,7 @@ void signal_lane::pump() {
       for (const auto& c : taken) {
         items += c.items;
         stats_.in_flight_bytes += c.size();
+        store_->release(c.held() - c.size());  // in flight, the chunks are one request's bytes
       }
       stats_.in_flight_items += items;
       ++stats_.in_flight_requests;
