@@ -111,7 +111,7 @@ watch::probe_outcome probe_once(const config::http_probe& p) {
 
 }  // namespace
 
-TEST_CASE("http probe: the expected status is healthy; the body is never read", "[probe]") {
+TEST_CASE("http probe: the expected status is healthy, and the body is never read", "[probe]") {
   hand_server s([](int fd, const std::string&) {
     // A body far larger than anything the probe may read, sent as fast as it is taken.
     send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 104857600\r\n\r\n");
