@@ -311,6 +311,11 @@ std::string target_status(const json& target) {
   auto state = target.value("state", "");
   std::string out = state == "running" || state.empty() ? state : upper(state);
   out += " " + cell(target, "live_instances") + "/" + cell(target, "min_instances");
+  if (state == "degraded") {
+    // Its instances are up; only the target says what its probe answered.
+    out += ": " + target.value("degraded_reason", "") + " (" + target.value("reason", "") + ")";
+    return out;
+  }
   auto reason = target.value("down_reason", "");
   if (state != "running" && !reason.empty()) out += ": " + reason;
   return out;

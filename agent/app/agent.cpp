@@ -202,21 +202,24 @@ void agent::rebuild_watchers(const config::config& cfg) {
       watchers_.erase(it);
       continue;
     }
-    next[fp] = watch::make_watcher(*watch_ctx_, t, [this](const watch::instance_report& r) {
-      emitter_->on_report(r);
-      on_instance(r);
-      if (r.what == watch::change::down && r.exit) send_exit_event(r);
-      // A process target's instance that is gone for good is logged by its watcher, which sums
-      // up churn instead of writing a line per exit.
-      if (!r.final && (r.what == watch::change::down || r.what == watch::change::restart)) {
-        log::info({.target = r.target,
-                   .instance = r.instance_id,
-                   .pid = r.process ? r.process->pid : 0,
-                   .error = r.reason},
-                  "target {}: {}{}", r.target, watch::to_string(r.what),
-                  r.reason.empty() ? "" : " (" + r.reason + ")");
-      }
-    });
+    next[fp] = watch::make_watcher(
+        *watch_ctx_, t,
+        [this](const watch::instance_report& r) {
+          emitter_->on_report(r);
+          on_instance(r);
+          if (r.what == watch::change::down && r.exit) send_exit_event(r);
+          // A process target's instance that is gone for good is logged by its watcher, which sums
+          // up churn instead of writing a line per exit.
+          if (!r.final && (r.what == watch::change::down || r.what == watch::change::restart)) {
+            log::info({.target = r.target,
+                       .instance = r.instance_id,
+                       .pid = r.process ? r.process->pid : 0,
+                       .error = r.reason},
+                      "target {}: {}{}", r.target, watch::to_string(r.what),
+                      r.reason.empty() ? "" : " (" + r.reason + ")");
+          }
+        },
+        [this](const watch::target_watcher& w) { on_probe_change(w); });
   }
   for (auto& [fp, w] : watchers_)
     w->stop();
@@ -431,6 +434,19 @@ void agent::send_exit_event(const watch::instance_report& r) {
   auto bytes = std::make_shared<codec::payload>();
   codec::append_field1(*bytes, rl.SerializeAsString());
   deliver(codec::signal::logs, pipeline::chunk{std::move(bytes), 1, {}, {}});
+}
+
+void agent::on_probe_change(const watch::target_watcher& w) {
+  emitter_->on_target_change(w);
+  const auto& probe = w.last_probe();
+  if (!probe) return;
+  const auto& name = w.target().name;
+  if (probe->ok) {
+    log::info({.target = name}, "target {}: probe succeeds", name);
+  } else {
+    log::warn({.target = name, .error = probe->reason}, "target {}: probe failed: {} ({})", name,
+              probe->failure, probe->reason);
+  }
 }
 
 void agent::on_instance(const watch::instance_report& r) {

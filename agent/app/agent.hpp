@@ -76,6 +76,8 @@ class agent final : public admin::status_provider {
   // The event of an instance's end (heartbeat/exit_event.hpp), to every logs pipeline.
   void send_exit_event(const watch::instance_report& r);
   void on_instance(const watch::instance_report& r);
+  // A target's probe began or ceased to fail: its target-level heartbeat goes at once.
+  void on_probe_change(const watch::target_watcher& w);
   void finish_reload(config::load_result result);
   void wait_for_signals();
 

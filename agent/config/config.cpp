@@ -44,7 +44,11 @@ const schema::table<config>& config_table() {
           duration_key("shutdown_timeout", &s::shutdown_timeout,
                        "The deadline of the final export at SIGTERM or SIGINT."),
       },
-      [](const map_view& m, s& c) { default_exporters(m.ctx(), c.exporters); });
+      [](const map_view& m, s& c) {
+        default_exporters(m.ctx(), c.exporters);
+        for (auto& t : c.targets)
+          resolve_probe_interval(t, c.heartbeat.interval);
+      });
   return keys;
 }
 

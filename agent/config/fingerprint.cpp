@@ -10,6 +10,9 @@ std::string watch_fingerprint(const target& t) {
   // The watcher decides the target's status with these, so a change makes a new watcher.
   out << t.min_instances << '\x1f' << t.crash_loop.restarts << '\x1f' << t.crash_loop.window.count()
       << '\x1f';
+  const auto& h = t.http;
+  out << h.url << '\x1f' << h.expect_status << '\x1f' << h.timeout.count() << '\x1f'
+      << (h.interval ? h.interval->count() : 0) << '\x1f';
   switch (t.identity) {
     case target::kind::pid:
       out << t.pid;
@@ -30,7 +33,7 @@ std::string watch_fingerprint(const target& t) {
       const auto& s = t.socket;
       out << static_cast<int>(s.kind) << '\x1f' << s.host << '\x1f' << s.port << '\x1f' << s.path
           << '\x1f' << static_cast<int>(s.check) << '\x1f' << s.timeout.count() << '\x1f'
-          << s.probe_interval.count();
+          << s.probe_interval.count() << '\x1f' << s.send << '\x1e' << s.expect;
       break;
     }
   }

@@ -110,6 +110,9 @@ void read_socket_tcp(const schema::field& f, socket_check& out) {
   out.host = host;
 }
 
+// The longest `expect`: the answer is read up to kExpectWindow bytes, which must hold it.
+constexpr std::size_t kMaxExpect = 1024;
+
 void validate_socket(const map_view& m, socket_check& s) {
   bool tcp = m.has("tcp");
   bool unix_path = m.has("unix");
@@ -119,6 +122,11 @@ void validate_socket(const map_view& m, socket_check& s) {
     m.error("give tcp: HOST:PORT or unix: PATH");
   }
   s.kind = unix_path ? socket_check::family::unix_path : socket_check::family::tcp;
+  for (const char* key : {"send", "expect"}) {
+    if (m.has(key) && s.check != socket_check::method::connect) {
+      m.error_at_key(key, std::string(key) + " needs check: connect (listen never connects)");
+    }
+  }
   // Connecting is noticed by the service; probe it less often unless told otherwise.
   if (!m.has("probe_interval") && s.check == socket_check::method::connect) {
     s.probe_interval = 5s;
@@ -144,8 +152,104 @@ const schema::table<socket_check>& socket_table() {
                        "check: connect gives up on a connection after this long."),
           duration_key("probe_interval", &s::probe_interval, "How often the socket is checked.",
                        {.range = {.min = 50ms}, .fallback = "500ms (listen), 5s (connect)"}),
+          text_key("send", &s::send,
+                   "check: connect writes this once connected (YAML escapes such as \"PING\\r\\n\" "
+                   "work in double quotes).",
+                   {.check = not_empty()}),
+          text_key("expect", &s::expect,
+                   "check: connect then needs the answer's first 4 KiB to hold this string within "
+                   "timeout; when it does not, the target is degraded (alive, but not answering), "
+                   "not down.",
+                   {.check =
+                        [](const std::string& e) {
+                          if (e.empty()) return std::string("must not be empty");
+                          if (e.size() <= kMaxExpect) return std::string();
+                          return "must be at most " + std::to_string(kMaxExpect) + " bytes";
+                        }}),
       },
       validate_socket);
+  return keys;
+}
+
+// The request line and Host header are built from these: printable ASCII without spaces only.
+bool printable(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c < 0x7f; });
+}
+
+// http://HOST[:PORT][/PATH]. HOST is an IP literal or localhost, so the event loop never waits
+// on a resolver; https is refused, as probes have no TLS client.
+void read_probe_url(const schema::field& f, http_probe& out) {
+  auto text = f.scalar("an http:// URL");
+  if (!text) return;
+  std::string_view rest = *text;
+  if (rest.starts_with("https://")) {
+    return f.error(
+        "https is not supported for probes (they have no TLS client); probe an "
+        "http:// URL instead of '" +
+        *text + "'");
+  }
+  if (!rest.starts_with("http://") || !printable(rest)) {
+    return f.error("expected an http:// URL such as http://127.0.0.1:8080/healthz, got '" + *text +
+                   "'");
+  }
+  rest.remove_prefix(7);
+  rest = rest.substr(0, rest.find('#'));
+  auto end = std::min(rest.find('/'), rest.find('?'));
+  std::string_view authority = rest.substr(0, end);
+  std::string path(end == std::string_view::npos ? "/" : rest.substr(end));
+  if (path.front() == '?') path.insert(0, "/");
+  if (authority.find('@') != std::string_view::npos) {
+    return f.error("credentials in a probe URL are not supported, got '" + *text + "'");
+  }
+  std::string host;
+  std::uint16_t port = 80;
+  if (!split_host_port(authority, host, port)) {
+    bool bracketed = authority.starts_with("[") && authority.ends_with("]");
+    if (authority.find(':') != std::string_view::npos && !bracketed) {
+      return f.error("expected http://HOST[:PORT]/PATH, got '" + *text + "'");
+    }
+    host = std::string(bracketed ? authority.substr(1, authority.size() - 2) : authority);
+  }
+  std::string address = host == "localhost" ? "127.0.0.1" : host;
+  if (!is_ip_literal(address)) {
+    return f.error(
+        "expected an IP address or localhost in the URL (host names are not "
+        "resolved), got '" +
+        host + "'");
+  }
+  out = {.url = *text,
+         .address = address,
+         .port = port,
+         .host = std::string(authority),
+         .path = path,
+         .expect_status = out.expect_status,
+         .timeout = out.timeout,
+         .interval = out.interval};
+}
+
+const schema::table<http_probe>& http_probe_table() {
+  using namespace schema;
+  using s = http_probe;
+  static const table<s> keys(
+      {
+          custom_key<s>(
+              "url", {.type = "http:// URL"},
+              "Required: GET this every interval, e.g. http://127.0.0.1:8080/healthz. The "
+              "host is an IP address or localhost (names are not resolved); https is "
+              "not supported.",
+              read_probe_url),
+          count_key("expect_status", &s::expect_status, "The HTTP status a healthy answer has.",
+                    {.range = {.min = 100, .max = 599}}),
+          duration_key("timeout", &s::timeout,
+                       "Connecting, sending the request and reading the answer's header must all "
+                       "be done within this.",
+                       {.range = {.min = 10ms}}),
+          duration_key("interval", &s::interval, "How often the probe runs.",
+                       {.range = {.min = 100ms}, .fallback = "the target's interval"}),
+      },
+      [](const map_view& m, s&) {
+        if (!m.has("url")) m.error("give url: the http:// URL to probe");
+      });
   return keys;
 }
 
@@ -182,6 +286,12 @@ void validate_target(const map_view& m, target& t) {
                                        "); give exactly one");
   }
   t.identity = given[0].second;
+  if (t.http.enabled() && t.identity == target::kind::socket &&
+      t.socket.check == socket_check::method::connect) {
+    m.error_at_key("http", label +
+                               " probes already with socket check: connect; use check: listen "
+                               "beside http, or send/expect in the socket check");
+  }
   if (t.systemd_unit.find('.') == std::string::npos && !t.systemd_unit.empty()) {
     t.systemd_unit += ".service";
   }
@@ -220,6 +330,9 @@ const schema::table<target>& target_table() {
                     {.range = {.min = 1, .max = 100000}}),
           section_key("crash_loop", &s::crash_loop, crash_loop_table(),
                       "When instances restart so often that the target is in a crash loop."),
+          section_key("http", &s::http, http_probe_table(),
+                      "A probe over HTTP, for any kind of target: while it fails, a live target "
+                      "is degraded (alive, but not answering), not down."),
           count_key("pid", &s::pid,
                     "Identity: that process, pinned; another process that later gets its PID is "
                     "never taken for it, and it is never restarted, only down.",
@@ -240,6 +353,11 @@ const schema::table<target>& target_table() {
       },
       validate_target);
   return keys;
+}
+
+void resolve_probe_interval(target& t, duration heartbeat_interval) {
+  if (t.http.enabled() && !t.http.interval)
+    t.http.interval = t.interval.value_or(heartbeat_interval);
 }
 
 void check_unique_names(const schema::field& f, std::vector<target>& targets) {

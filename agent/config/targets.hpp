@@ -33,6 +33,26 @@ struct socket_check {
   method check = method::listen;
   duration timeout = std::chrono::seconds(1);
   duration probe_interval = std::chrono::milliseconds(500);
+  // check: connect: written once connected, and what the answer must hold (like Monit's
+  // send/expect); empty: connecting is enough.
+  std::string send;
+  std::string expect;
+};
+
+// An HTTP probe of a live target: GET `url` must answer `expect_status` within `timeout`, or the
+// target is degraded. The URL names an IP literal or localhost, so nothing is resolved.
+struct http_probe {
+  std::string url;      // as configured; empty: no probe
+  std::string address;  // the IP literal to connect to
+  std::uint16_t port = 80;
+  std::string host;  // the Host header: the URL's host[:port]
+  std::string path = "/";
+  std::uint32_t expect_status = 200;
+  duration timeout = std::chrono::seconds(1);
+  // Once the whole configuration is read, the target's heartbeat interval when not given.
+  std::optional<duration> interval;
+
+  bool enabled() const { return !url.empty(); }
 };
 
 struct crash_loop_settings {
@@ -53,6 +73,8 @@ struct target {
   std::uint32_t min_instances = 1;
   // So many restarts within the window make the target crash_loop instead of running.
   crash_loop_settings crash_loop;
+  // A live target that fails it is degraded, not down.
+  http_probe http;
 
   kind identity = kind::pid;
   pid_t pid = 0;
@@ -67,6 +89,8 @@ struct target {
 std::string_view to_string(target::kind k);
 
 const schema::table<target>& target_table();
+// The probe's interval where the target's is implied (config::config::interval_of).
+void resolve_probe_interval(target& t, duration heartbeat_interval);
 // Target names become service.name: two targets must not share one.
 void check_unique_names(const schema::field& list, std::vector<target>& targets);
 

@@ -115,6 +115,13 @@ void heartbeat_emitter::on_report(const watch::instance_report& r) {
     emit_target(*it->second, *w->second, now);
 }
 
+void heartbeat_emitter::on_target_change(const watch::target_watcher& w) {
+  if (stopped_ || !cfg_) return;
+  auto it = targets_.find(w.target().name);
+  if (it == targets_.end()) return;
+  emit_target(*it->second, w, watch::now_unix_ns());
+}
+
 void heartbeat_emitter::emit_target(const config::target& t, const watch::target_watcher& w,
                                     std::int64_t now) {
   // Instance keys are "name/instance-id"; a target name never holds the unit separator.

@@ -40,6 +40,8 @@ class heartbeat_emitter : public std::enable_shared_from_this<heartbeat_emitter>
 
   // A watcher reported a change: emit that instance now.
   void on_report(const watch::instance_report& r);
+  // The target as a whole changed (its probe began or ceased to fail): emit it now.
+  void on_target_change(const watch::target_watcher& w);
 
   // The Resource the instance's heartbeats carry; nullopt for an unknown target.
   std::optional<otlp::resource::v1::Resource> resource_of(const watch::instance_report& r) const;

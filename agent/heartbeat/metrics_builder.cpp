@@ -227,10 +227,22 @@ otlp::metrics::v1::ResourceMetrics metrics_builder::build_target(const config::t
   if (!up) {
     set_attribute(*beat.mutable_attributes(), "service.down.reason",
                   report.down_reason.empty() ? std::string("unknown") : report.down_reason);
+  } else if (report.state == watch::target_state::degraded) {
+    set_attribute(*beat.mutable_attributes(), "service.degraded.reason", report.degraded_reason);
   }
   add_gauge(scope, "service.instances", "{instance}", "Live instances of the service now.",
             now_unix_ns)
       .set_as_int(static_cast<std::int64_t>(report.live));
+  if (report.probe_seconds) {
+    add_gauge(scope, "service.probe.duration", "s",
+              "How long the last probe (http:, or socket check: connect) took.", now_unix_ns)
+        .set_as_double(*report.probe_seconds);
+  }
+  if (report.probe_failures) {
+    add_sum(scope, "service.probe.failures", "{failure}",
+            "Probes that failed since sidelight started.", true, agent_start_, now_unix_ns)
+        .set_as_int(static_cast<std::int64_t>(*report.probe_failures));
+  }
   return rm;
 }
 

@@ -44,7 +44,8 @@ class metrics_builder {
                                            const std::optional<process_usage>& usage) const;
 
   // The target as a whole: a Resource without service.instance.id, with service.heartbeat
-  // (service.status, and service.down.reason when 0) and service.instances.
+  // (service.status, service.down.reason when 0, service.degraded.reason when degraded),
+  // service.instances, and with a probe service.probe.duration and service.probe.failures.
   otlp::metrics::v1::ResourceMetrics build_target(const config::target& target,
                                                   const watch::target_report& report,
                                                   std::int64_t now_unix_ns) const;

@@ -42,7 +42,7 @@ class process_watcher final : public target_watcher,
 
   ~process_watcher() override { stop(); }
 
-  void start() override {
+  void start_watching() override {
     if (running_) return;
     running_ = true;
     if (ctx_.events) {
@@ -55,7 +55,7 @@ class process_watcher final : public target_watcher,
     schedule_scan();
   }
 
-  void stop() override {
+  void stop_watching() override {
     if (!running_) return;
     running_ = false;
     if (ctx_.events && subscription_) ctx_.events->unsubscribe(subscription_);

@@ -13,14 +13,14 @@ slot_watcher::slot_watcher(watch_context& ctx, const config::target& t, report_h
       timer_(ctx.io),
       on_report_(std::move(on_report)) {}
 
-void slot_watcher::start() {
+void slot_watcher::start_watching() {
   if (running_) return;
   running_ = true;
   on_start();
   run_evaluation();
 }
 
-void slot_watcher::stop() {
+void slot_watcher::stop_watching() {
   if (!running_) return;
   running_ = false;
   timer_.cancel();

@@ -15,8 +15,8 @@ class slot_watcher : public target_watcher, public std::enable_shared_from_this<
   slot_watcher(watch_context& ctx, const config::target& t, report_handler on_report,
                liveness_state::policy policy);
 
-  void start() override;
-  void stop() override;
+  void start_watching() override;
+  void stop_watching() override;
   void for_each_instance(const std::function<void(const instance_report&)>& fn) const override;
 
  protected:

@@ -1,9 +1,12 @@
 // `socket:` targets. `check: listen` asks the kernel's socket tables whether something listens,
-// without connecting; `check: connect` connects and measures how long it took. When the listening
-// process can be seen, it is followed through pidfd like any other process.
+// without connecting; `check: connect` connects and measures how long it took, and with
+// send/expect also needs an answer: a socket that accepts but never answers is degraded, one that
+// refuses is down. When the listening process can be seen, it is followed through pidfd like any
+// other process.
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 
 #include "config/units.hpp"
 #include "watch/slot_watchers.hpp"
@@ -14,6 +17,10 @@ namespace {
 
 namespace asio = boost::asio;
 using config::socket_check;
+
+// The answer is read up to this many bytes for `expect`, and no further: it is the service's and
+// may be anything, endless included.
+constexpr std::size_t kExpectWindow = 4096;
 
 std::string describe(const socket_check& s) {
   if (s.kind == socket_check::family::unix_path) return s.path;
@@ -30,6 +37,7 @@ class socket_watcher final : public slot_watcher {
 
  private:
   void on_stop() override {
+    probing_ = false;
     deadline_.cancel();
     cancel_probe();
   }
@@ -116,22 +124,102 @@ class socket_watcher final : public slot_watcher {
     if (unix_socket_) unix_socket_->close(ignored);
   }
 
+  double elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  }
+
+  std::string timed_out() const {
+    return "timed out after " + config::format_duration(target_.socket.timeout);
+  }
+
   void on_connected(const boost::system::error_code& ec) {
     if (!probing_) return;
+    if (ec) {
+      std::string why = ec == asio::error::operation_aborted ? timed_out() : ec.message();
+      why = "cannot connect to " + describe(target_.socket) + ": " + why;
+      end_probe({.ok = false, .failure = "connect_failed", .reason = why});
+      return;
+    }
+    if (tcp_socket_) return converse(*tcp_socket_);
+    converse(*unix_socket_);
+  }
+
+  // Connected: send, then read until `expect` shows, within the same deadline.
+  template <class Socket>
+  void converse(Socket& socket) {
+    const auto& s = target_.socket;
+    answer_.clear();
+    if (s.send.empty()) return read_answer(socket);
+    asio::async_write(
+        socket, asio::buffer(s.send),
+        [weak = weak_from_this(), this, &socket](const boost::system::error_code& ec, std::size_t) {
+          if (weak.expired() || !probing_) return;
+          if (ec) return answer_failed(ec, "cannot send");
+          read_answer(socket);
+        });
+  }
+
+  template <class Socket>
+  void read_answer(Socket& socket) {
+    const auto& expect = target_.socket.expect;
+    if (expect.empty()) return end_probe({.ok = true});
+    auto have = answer_.size();
+    answer_.resize(kExpectWindow);
+    socket.async_read_some(
+        asio::buffer(answer_.data() + have, kExpectWindow - have),
+        [weak = weak_from_this(), this, &socket, have](const boost::system::error_code& ec,
+                                                       std::size_t n) {
+          if (weak.expired() || !probing_) return;
+          answer_.resize(have + n);
+          const auto& want = target_.socket.expect;
+          if (answer_.find(want) != std::string::npos) return end_probe({.ok = true});
+          if (answer_.size() >= kExpectWindow) {
+            return end_probe({.ok = false,
+                              .failure = "expect_mismatch",
+                              .reason = "the first " + std::to_string(kExpectWindow) +
+                                        " bytes of the answer do not hold '" + want + "'"});
+          }
+          if (ec == asio::error::eof) {
+            return end_probe({.ok = false,
+                              .failure = "expect_mismatch",
+                              .reason = "the answer (" + std::to_string(answer_.size()) +
+                                        " bytes) ended without '" + want + "'"});
+          }
+          if (ec) return answer_failed(ec, "no answer");
+          read_answer(socket);
+        });
+  }
+
+  void answer_failed(const boost::system::error_code& ec, const std::string& what) {
+    bool late = ec == asio::error::operation_aborted;
+    end_probe({.ok = false,
+               .failure = late ? "timeout" : "bad_answer",
+               .reason = what + " from " + describe(target_.socket) + ": " +
+                         (late ? timed_out() : ec.message())});
+  }
+
+  // The round is over: a refused connection is down; one that connected is up, and degraded
+  // while its answer fails.
+  void end_probe(probe_outcome outcome) {
     probing_ = false;
     deadline_.cancel();
     cancel_probe();
-    double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    if (ec) {
-      std::string why = ec == asio::error::operation_aborted
-                            ? "timed out after " + config::format_duration(target_.socket.timeout)
-                            : ec.message();
-      set_down("cannot connect to " + describe(target_.socket) + ": " + why, seconds);
-      return;
+    answer_.clear();
+    answer_.shrink_to_fit();
+    double seconds = elapsed();
+    outcome.seconds = seconds;
+    bool connected = outcome.ok || outcome.failure != "connect_failed";
+    std::string reason = outcome.reason;
+    // Before the instance's report, which emits the target: it must not be `running` (or, at the
+    // first round, `down`) for a moment on its way to degraded.
+    bool changed = record_probe(std::move(outcome));
+    if (connected) {
+      // A local listener also tells who serves it; a remote one cannot.
+      mark_up(listening_inode(), seconds);
+    } else {
+      set_down(reason, seconds);
     }
-    // A local listener also tells who serves it; a remote one cannot.
-    mark_up(listening_inode(), seconds);
+    if (changed) probe_verdict_changed();
   }
 
   config::duration poll_interval() const override { return target_.socket.probe_interval; }
@@ -140,6 +228,7 @@ class socket_watcher final : public slot_watcher {
   std::unique_ptr<asio::ip::tcp::socket> tcp_socket_;
   std::unique_ptr<asio::local::stream_protocol::socket> unix_socket_;
   bool probing_ = false;
+  std::string answer_;  // what the answer held so far, up to kExpectWindow
   std::chrono::steady_clock::time_point started_{};
   std::uint64_t owner_inode_ = 0;
   std::optional<process_facts> owner_;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sys/bounded_file.hpp"
+#include "watch/http_probe.hpp"
 #include "watch/k8s.hpp"
 #include "watch/sha1.hpp"
 #include "watch/slot_watchers.hpp"
@@ -92,6 +93,21 @@ constexpr stats::metric kInstanceUptime{"sidelight.instance.uptime",
                                         "uptime_seconds",
                                         kScraped};
 
+constexpr stats::metric kTargetProbeDuration{
+    "sidelight.target.probe.duration",
+    "s",
+    kind::gauge,
+    "How long the target's last probe (http:, or socket check: connect) took.",
+    "probe_seconds",
+    kScraped};
+constexpr stats::metric kTargetProbeFailures{"sidelight.target.probe.failures",
+                                             "{failure}",
+                                             kind::counter,
+                                             "Probes of the target that failed since sidelight "
+                                             "started.",
+                                             "probe_failures",
+                                             kScraped};
+
 constexpr std::string_view kStatuses[] = {"running", "degraded", "down", "crash_loop"};
 
 void visit_instance(stats::sink& out, const instance_report& r, const change_book& changes,
@@ -116,7 +132,7 @@ void visit_instance(stats::sink& out, const instance_report& r, const change_boo
 }  // namespace
 
 std::shared_ptr<target_watcher> make_watcher(watch_context& ctx, const config::target& t,
-                                             report_handler on_report) {
+                                             report_handler on_report, target_handler on_target) {
   auto changes = std::make_shared<change_book>();
   auto self = std::make_shared<std::weak_ptr<target_watcher>>();
   auto& io = ctx.io;
@@ -134,8 +150,43 @@ std::shared_ptr<target_watcher> make_watcher(watch_context& ctx, const config::t
   if (w) {
     w->changes_ = std::move(changes);
     *self = w;
+    w->on_target_ = std::move(on_target);
+    if (t.http.enabled()) {
+      auto* raw = w.get();
+      w->http_ = std::make_shared<http_prober>(
+          io, t.http, [raw](probe_outcome o) { raw->note_probe(std::move(o)); });
+    }
   }
   return w;
+}
+
+target_watcher::target_watcher(const config::target& t) : target_(t) {}
+
+// The prober's callback holds the watcher by pointer: stopping it here means it never calls back.
+target_watcher::~target_watcher() {
+  if (http_) http_->stop();
+}
+
+void target_watcher::start() {
+  start_watching();
+  if (http_) http_->start();
+}
+
+void target_watcher::stop() {
+  if (http_) http_->stop();
+  stop_watching();
+}
+
+bool target_watcher::record_probe(probe_outcome outcome) {
+  bool changed = !probe_ || probe_->ok != outcome.ok || probe_->failure != outcome.failure;
+  if (!outcome.ok) ++probe_failures_;
+  probe_ = std::move(outcome);
+  return changed;
+}
+
+void target_watcher::probe_verdict_changed() {
+  note_state();
+  if (on_target_) on_target_(*this);
 }
 
 void change_book::note(const instance_report& r) {
@@ -196,14 +247,18 @@ target_summary summarize(const target_watcher& w, std::int64_t now) {
 
 // Down below min_instances; a crash loop when instances ended crash_loop.restarts times within
 // the window, even while it is down between two restarts, because that is what the operator must
-// know; degraded when a live instance fails its probe.
-void decide_state(const config::target& cfg, const change_book& changes, std::int64_t now,
-                  target_report& t) {
+// know; degraded when the target is live but its last probe failed.
+void decide_state(const config::target& cfg, const change_book& changes,
+                  const std::optional<probe_outcome>& probe, std::int64_t now, target_report& t) {
   auto ends = changes.ends_since(now - cfg.crash_loop.window.count());
   if (ends >= cfg.crash_loop.restarts) {
     t.state = target_state::crash_loop;
     t.reason = std::to_string(ends) + " restarts within " +
                std::to_string(cfg.crash_loop.window.count() / 1'000'000'000) + "s";
+  } else if (t.live >= cfg.min_instances && probe && !probe->ok) {
+    t.state = target_state::degraded;
+    t.degraded_reason = probe->failure;
+    t.reason = probe->reason;
   } else if (t.live >= cfg.min_instances) {
     t.state = target_state::running;
     t.reason.clear();
@@ -215,7 +270,7 @@ void decide_state(const config::target& cfg, const change_book& changes, std::in
       if (!changes.last_reason().empty()) t.reason += "; last: " + changes.last_reason();
     }
   }
-  if (t.state == target_state::running || t.state == target_state::crash_loop) {
+  if (t.state != target_state::down) {
     t.down_reason.clear();
   } else if (t.down_reason.empty()) {
     t.down_reason = changes.last_down_reason().empty() ? "unknown" : changes.last_down_reason();
@@ -224,9 +279,21 @@ void decide_state(const config::target& cfg, const change_book& changes, std::in
 
 }  // namespace
 
+bool target_watcher::has_probe() const {
+  return target_.http.enabled() || (target_.identity == config::target::kind::socket &&
+                                    target_.socket.check == config::socket_check::method::connect);
+}
+
+void target_watcher::add_probe(target_report& t) const {
+  if (!has_probe()) return;
+  t.probe_failures = probe_failures_;
+  if (probe_) t.probe_seconds = probe_->seconds;
+}
+
 target_report target_watcher::summary(std::int64_t now_unix_ns) const {
   auto s = summarize(*this, now_unix_ns);
-  decide_state(target_, *changes_, now_unix_ns, s.report);
+  decide_state(target_, *changes_, probe_, now_unix_ns, s.report);
+  add_probe(s.report);
   return s.report;
 }
 
@@ -241,13 +308,15 @@ void target_watcher::visit(stats::sink& out) const {
   auto now = now_unix_ns();
   auto s = summarize(*this, now);
   auto& t = s.report;
-  decide_state(target_, *changes_, now, t);
+  decide_state(target_, *changes_, probe_, now, t);
+  add_probe(t);
   timeline_.observe(t.state, now);
   out.open("targets", {{"target", target_.name}, {"service", target_.name}});
   out.fact("kind", config::to_string(target_.identity));
   out.fact("state", to_string(t.state));
   out.fact("reason", t.reason);
   out.fact("down_reason", t.down_reason);
+  out.fact("degraded_reason", t.degraded_reason);
   out.value(kTargetUp, {}, t.live >= target_.min_instances ? 1 : 0);
   for (auto st : kStatuses)
     out.value(kTargetStatus, {{"status", st}}, st == to_string(t.state) ? 1 : 0);
@@ -256,6 +325,8 @@ void target_watcher::visit(stats::sink& out) const {
   out.value(kTargetRestarts, {}, static_cast<double>(t.restarts));
   out.value(kTargetUptime, {}, t.uptime_seconds);
   out.value(kTargetLastChange, {}, static_cast<double>(changes_->latest().unix_ns) / 1e9);
+  if (t.probe_seconds) out.value(kTargetProbeDuration, {}, *t.probe_seconds);
+  if (t.probe_failures) out.value(kTargetProbeFailures, {}, static_cast<double>(*t.probe_failures));
   for (const auto& r : s.instances)
     visit_instance(out, r, *changes_, now);
   for (const auto& p : timeline_.view(now)) {

@@ -56,18 +56,33 @@ struct instance_report {
 
 using report_handler = std::function<void(const instance_report&)>;
 
+// How one round of a target's probe went: its http: probe, or a socket check: connect (with its
+// send/expect). A live target whose probe fails is degraded, not down.
+struct probe_outcome {
+  bool ok = false;
+  double seconds = 0.0;  // service.probe.duration
+  // When it failed: timeout | connect_failed | wrong_status | expect_mismatch | bad_answer
+  // (service.degraded.reason).
+  std::string failure = {};
+  std::string reason = {};  // what failed, in words
+};
+
 // The target as a whole, from its instances: what its target-level series say.
 struct target_report {
   target_state state = target_state::down;
   std::uint64_t live = 0;  // instances running now
   std::uint64_t restarts = 0;
-  double uptime_seconds = 0;  // of the longest-running live instance
-  std::string down_reason;    // when down: as instance_report::down_reason
-  std::string reason;         // why it is not running, in words; empty when running
+  double uptime_seconds = 0;            // of the longest-running live instance
+  std::string down_reason;              // when down: as instance_report::down_reason
+  std::string degraded_reason;          // when degraded: as probe_outcome::failure
+  std::string reason;                   // why it is not running, in words; empty when running
+  std::optional<double> probe_seconds;  // the last probe's; none before the first
+  std::optional<std::uint64_t> probe_failures;  // since sidelight started; none without a probe
 };
 
 class process_events;
 class socket_table;
+class http_prober;
 
 // When each instance of a target last changed, and how: kept as reports go by, so that the
 // status shows it without anyone else keeping books on instances.
@@ -107,17 +122,21 @@ struct watch_context {
   config::duration discovery_interval = std::chrono::milliseconds(500);
 };
 
+class target_watcher;
+// The target as a whole changed without an instance changing (its probe began or ceased to fail).
+using target_handler = std::function<void(const target_watcher&)>;
+
 class target_watcher {
  public:
-  explicit target_watcher(const config::target& t) : target_(t) {}
-  virtual ~target_watcher() = default;
+  explicit target_watcher(const config::target& t);
+  virtual ~target_watcher();
   target_watcher(const target_watcher&) = delete;
   target_watcher& operator=(const target_watcher&) = delete;
 
-  // Begins watching; the first observation of every instance is reported promptly.
-  virtual void start() = 0;
-  // Stops every timer and watch; no report follows. Idempotent.
-  virtual void stop() = 0;
+  // Begins watching (and probing); the first observation of every instance is reported promptly.
+  void start();
+  // Stops every timer, watch and probe; no report follows. Idempotent.
+  void stop();
   // The current state of every instance, for a periodic heartbeat.
   virtual void for_each_instance(const std::function<void(const instance_report&)>& fn) const = 0;
 
@@ -129,19 +148,43 @@ class target_watcher {
   target_report summary(std::int64_t now_unix_ns) const;
 
   const config::target& target() const { return target_; }
+  // The last round of its probe; none before the first or without a probe.
+  const std::optional<probe_outcome>& last_probe() const { return probe_; }
 
  protected:
+  virtual void start_watching() = 0;
+  virtual void stop_watching() = 0;
+  // A round of the target's probe ended. The target is degraded while the last one failed; the
+  // target handler hears when that changes.
+  void note_probe(probe_outcome outcome) {
+    if (record_probe(std::move(outcome))) probe_verdict_changed();
+  }
+  // The two halves, for a watcher whose probe also tells whether its instance is up: the verdict
+  // is recorded first, so that the instance's report shows the target as it now is; true when it
+  // changed, and then the watcher calls probe_verdict_changed() once the instance is updated.
+  bool record_probe(probe_outcome outcome);
+  void probe_verdict_changed();
+  // An http: probe, or a socket check: connect.
+  bool has_probe() const;
+
   config::target target_;
 
  private:
   friend std::shared_ptr<target_watcher> make_watcher(watch_context&, const config::target&,
-                                                      report_handler);
+                                                      report_handler, target_handler);
   std::shared_ptr<change_book> changes_ = std::make_shared<change_book>();
   mutable state_timeline timeline_;
+  std::optional<probe_outcome> probe_;
+  std::uint64_t probe_failures_ = 0;
+  void add_probe(target_report& t) const;
+
+  target_handler on_target_;
+  std::shared_ptr<http_prober> http_;
 };
 
 std::shared_ptr<target_watcher> make_watcher(watch_context& ctx, const config::target& t,
-                                             report_handler on_report);
+                                             report_handler on_report,
+                                             target_handler on_target = {});
 
 // service.instance.id: a name-based UUID (version 5) of host, target and process identity, stable
 // for one process lifetime and different for the next one.

@@ -19,6 +19,7 @@ intake: { ndjson: { unix: "$work/ndjson.sock" } }
 targets:
   - name: prom-target
     pid: $target
+    http: { url: "http://127.0.0.1:9/healthz", timeout: 100ms }   # nothing answers: degraded
   - name: prom-gone
     pidfile: $work/none.pid
 YAML
@@ -38,6 +39,9 @@ grep -q "^sidelight_target_up{target=\"prom-target\",.*} 1$" "$work/metrics" ||
   { echo "FAIL: prom-target is not up in /metrics"; cat "$work/metrics"; exit 1; }
 grep -q "^sidelight_target_up{target=\"prom-gone\",.*} 0$" "$work/metrics" ||
   { echo "FAIL: prom-gone is not down in /metrics"; cat "$work/metrics"; exit 1; }
+grep -q "^sidelight_target_probe_failures_total{target=\"prom-target\",service=\"prom-target\"} " \
+  "$work/metrics" ||
+  { echo "FAIL: prom-target's probe has no failures series in /metrics"; cat "$work/metrics"; exit 1; }
 missing=()
 while read -r name; do
   [[ $name == sidelight_* ]] || continue

@@ -2,22 +2,90 @@
 """Interop: the real OpenTelemetry Collector receives sidelight's heartbeats over OTLP/gRPC.
 
 Checks metric names, types, units, values and resource attributes exactly as the Collector
-decoded them (its file exporter's OTLP JSON), including a kill seen as heartbeat 0.
+decoded them (its file exporter's OTLP JSON), including a kill seen as heartbeat 0, and a target
+whose HTTP probe hangs seen as degraded, then running again.
 
     collector_metrics_test.py path/to/sidelight
 """
+import http.server
 import os
 import signal
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
 from interop import fail, session, wait_point  # noqa: E402
+
+
+class HealthServer:
+    """/healthz on a loopback port: answers 200, or, while hung, accepts and never answers."""
+
+    def __init__(self):
+        self.answering = threading.Event()
+        self.answering.set()
+        self.released = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                while not server.answering.is_set() and not server.released.is_set():
+                    server.released.wait(0.05)
+                if server.released.is_set():
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.released.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def check_probe(collector, health, target_of, logs):
+    """The target-level heartbeat says degraded (timeout) while /healthz hangs, running after."""
+    def status_of(status, reason=None):
+        def match(p):
+            a = p["attributes"]
+            return (target_of("emp-web", "service.heartbeat")(p) and
+                    a.get("service.status") == status and
+                    (reason is None or a.get("service.degraded.reason") == reason))
+        return match
+
+    wait_point(collector, status_of("running"), "emp-web target-level running", 15, logs)
+    probe = wait_point(collector, target_of("emp-web", "service.probe.duration"),
+                       "emp-web target-level service.probe.duration", 5, logs)
+    if probe["type"] != "gauge" or probe["unit"] != "s" or not 0 <= probe["value"] < 5:
+        fail(f"service.probe.duration: expected a gauge in 's' of 0..5, got {probe}")
+    health.answering.clear()
+    hung = wait_point(collector, status_of("degraded", "timeout"),
+                      "emp-web degraded (timeout) while /healthz hangs", 5, logs)
+    if hung["value"] != 1:
+        fail(f"a degraded target is alive: expected heartbeat 1, got {hung}")
+    failures = wait_point(collector, lambda p: target_of("emp-web", "service.probe.failures")(p) and
+                          p["value"] >= 1, "emp-web service.probe.failures >= 1", 5, logs)
+    if failures["type"] != "sum" or not failures["monotonic"] or failures["unit"] != "{failure}":
+        fail(f"service.probe.failures: expected a monotonic sum in '{{failure}}', got {failures}")
+    health.answering.set()
+    wait_point(collector, lambda p: status_of("running")(p) and p["time"] > hung["time"],
+               "emp-web running again once /healthz answers", 5, logs)
 
 
 def main():
     with session(sys.argv[1]) as s:
         collector = s.start_collector()
         sleeper = s.process(["sleep", "600"])
+        web = s.process(["sleep", "600"])
+        health = HealthServer()
         agent = s.sidelight(f"""
 resource:
   deployment.environment.name: interop
@@ -27,6 +95,9 @@ targets:
   - name: emp-api
     version: 1.4.2
     pid: {sleeper.pid}
+  - name: emp-web
+    pid: {web.pid}
+    http: {{ url: "http://127.0.0.1:{health.port}/healthz", timeout: 300ms, interval: 200ms }}
 exporters:
   otlp:
     endpoint: {collector.endpoint}
@@ -118,6 +189,9 @@ exporters:
             fail(f"service.down.reason: expected signaled (or unknown), got {gone['attributes']}")
         wait_point(collector, lambda p: target_of("emp-api", "service.instances")(p) and
                    p["value"] == 0, "emp-api service.instances=0 after the kill", 5, logs)
+
+        check_probe(collector, health, target_of, logs)
+        health.close()
 
         code = agent.stop()
         if code != 0:

@@ -213,3 +213,41 @@ TEST_CASE("the target as a whole: no instance id, heartbeat with status and down
   CHECK(beat_up.as_int() == 1);
   CHECK(beat_up.attributes_size() == 1);  // service.status only
 }
+
+TEST_CASE("a degraded target: heartbeat 1 with why, and its probe's duration and failures",
+          "[metrics][probe]") {
+  fixture f;
+  heartbeat::metrics_builder b(f.cfg, "host-1", fixture::kStarted - 1);
+  watch::target_report t;
+  t.state = watch::target_state::degraded;
+  t.live = 1;
+  t.degraded_reason = "timeout";
+  t.probe_seconds = 1.0005;
+  t.probe_failures = 3;
+  auto rm = b.build_target(f.target, t, fixture::kNow);
+  const auto& beat = find(rm, "service.heartbeat")->gauge().data_points(0);
+  CHECK(beat.as_int() == 1);  // alive: degraded is not down
+  std::map<std::string, std::string> attrs;
+  for (const auto& kv : beat.attributes())
+    attrs[kv.key()] = kv.value().string_value();
+  CHECK(attrs["service.status"] == "degraded");
+  CHECK(attrs["service.degraded.reason"] == "timeout");
+  CHECK(attrs.count("service.down.reason") == 0);
+  const auto* probe = find(rm, "service.probe.duration");
+  REQUIRE(probe);
+  CHECK(probe->unit() == "s");
+  CHECK(probe->gauge().data_points(0).as_double() == 1.0005);
+  const auto* failures = find(rm, "service.probe.failures");
+  REQUIRE(failures);
+  CHECK(failures->sum().is_monotonic());
+  CHECK(failures->sum().data_points(0).as_int() == 3);
+
+  // Without a probe, neither series exists; running again, no reason.
+  watch::target_report plain;
+  plain.state = watch::target_state::running;
+  plain.live = 1;
+  auto none = b.build_target(f.target, plain, fixture::kNow);
+  CHECK_FALSE(find(none, "service.probe.duration"));
+  CHECK_FALSE(find(none, "service.probe.failures"));
+  CHECK(find(none, "service.heartbeat")->gauge().data_points(0).attributes_size() == 1);
+}
