@@ -13,7 +13,7 @@ if [[ ! -f build-fuzz/build.ninja ]]; then
     -DSIDELIGHT_BENCH=OFF -DSIDELIGHT_SANITIZE=fuzzer -DSIDELIGHT_STATIC_DEPS=OFF -DCMAKE_CXX_COMPILER=clang++
 fi
 targets=(config proc_stat units env_expand ndjson ndjson_stream otlp_wire otlp_json otlp_http
-  http_answer spool cgroup proc_events)
+  http_request http_answer spool cgroup proc_events)
 sidelight_build build-fuzz "${targets[@]/#/fuzz_}"
 rm -f build-fuzz/crash-* build-fuzz/timeout-* build-fuzz/oom-*
 for t in "${targets[@]}"; do

@@ -13,6 +13,7 @@
 #include "codec/utf8.hpp"
 #include "config/loader.hpp"
 #include "google/rpc/status.pb.h"
+#include "intake/http_request_parser.hpp"
 #include "intake/otlp_wire.hpp"
 #include "intake/socket_setup.hpp"
 #include "log/fields.hpp"
@@ -26,10 +27,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+constexpr std::uint32_t kHeaderLimit = kHttpHeaderLimit;
 // What a connection's read buffer may hold: a request head, or a chunk header with its
 // extensions, or the trailers. Bodies pass through it in reads of at most this size.
-constexpr std::size_t kBufferLimit = 64 * 1024;
+constexpr std::size_t kBufferLimit = kHttpBufferLimit;
 
 std::optional<codec::signal> signal_of_path(std::string_view path) {
   if (path == "/v1/traces") return codec::signal::traces;
@@ -194,8 +195,7 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
  private:
   void do_read() {
     parser_.emplace();
-    parser_->header_limit(kHeaderLimit);
-    parser_->body_limit(server_->handler_.max_body());
+    bound_request_parser(*parser_, server_->handler_.max_body());
     stream_.expires_after(server_->settings_.idle_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
@@ -346,13 +346,8 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
   std::shared_ptr<otlp_http_server> server_;
   beast::basic_stream<stream_protocol> stream_;
   peer_identity peer_;  // fixed at accept
-  // Bounded: a chunk header with its extensions, or the trailers, must fit in it whole (Beast
-  // buffers each until its end is seen, and bounds neither).
-  beast::flat_buffer buffer_{kBufferLimit};
-  // A large body is a mapping of its own (codec/payload.hpp), not a gap left in the heap.
-  using body_t =
-      http::basic_string_body<char, std::char_traits<char>, codec::payload_allocator<char>>;
-  std::optional<http::request_parser<body_t>> parser_;
+  beast::flat_buffer buffer_{kBufferLimit};  // bounded: see http_request_parser.hpp
+  std::optional<http_request_parser> parser_;
   buffer_lease lease_{server_->handler_.buffers()};  // what the body holds beyond 64 KiB
   std::optional<http::response<http::empty_body>> continue_;
   http::response<http::string_body> response_;
