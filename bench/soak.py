@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Soak: sidelight under a steady load for a long time while its upstream comes and goes.
 
-    bench/soak.py [--minutes 30] [--rate 100000] [--flap 60] [--clients 2]
+    bench/soak.py [--minutes 30] [--rate 100000] [--flap 60] [--clients 2] [--hostile 0]
                   [--binary build/bin/sidelight]
 
 Starts the real Collector (the interop build, cached under ~/.cache/sidelight) with an OTLP/gRPC
@@ -9,7 +9,9 @@ receiver and the `debug` exporter, and sidelight with OTLP/HTTP intake on a Unix
 to it over OTLP/gRPC. --clients processes here send pre-serialized 512-span trace requests, each
 over one kept-alive connection, at --rate spans per second between them. For the second half of every --flap seconds the
 Collector is stopped. Every 10 s the script samples sidelight's RSS and its /api/v1/status and
-checks every lane's books (received = exported + dropped + queued + in flight).
+checks every lane's books (received = exported + dropped + queued + in flight). With --hostile N,
+N more processes attack intake the whole time (see hostile()) and a /healthz probe runs every
+second; every probe must be answered.
 
 At the end it stops sending, lets the queues drain with the Collector up, and reports what was
 sent, accepted, exported, dropped (by reason) and what the Collector counted, and RSS over time.
@@ -116,6 +118,102 @@ def send_paced(path, rate, t0, stop, sent, accepted, refused):
             counter.value += 512
 
 
+def hostile(work, stop, attacks):
+    """One hostile client process: cycles through the attacks intake must survive, each bounded in
+    what it may cost (docs/RELIABILITY.md, "Hostile peers and files"), and counts them."""
+    http, ndjson, dgram = (f"{work}/{n}" for n in ("otlp-http.sock", "ndjson.sock", "ndjson.dgram"))
+
+    def conn(path):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(path)
+        return s
+
+    def send(s, data):
+        try:
+            s.sendall(data)
+        except OSError:
+            pass  # refused and closed by sidelight: what it should do
+
+    def slow_http():  # 3 MiB into a 4 MiB body, then silence
+        s = conn(http)
+        send(s, b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf"
+                b"\r\nContent-Length: 4193280\r\n\r\n" + b"\n" * (3 << 20))
+        return [s]
+
+    def long_line():  # 5 MiB, over max_message_size, then the connection stays
+        s = conn(ndjson)
+        send(s, b"x" * (5 << 20) + b"\n")
+        return [s]
+
+    def unfinished_line():
+        s = conn(ndjson)
+        send(s, b'{"body":"' + b"y" * (3 << 20))
+        return [s]
+
+    def garbage():
+        s = conn(http)
+        send(s, os.urandom(64 << 10))
+        return [s]
+
+    def chunk_extension():
+        s = conn(http)
+        send(s, b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;e="
+             + b"a" * (1 << 20))
+        return [s]
+
+    def idle():
+        return [conn(ndjson) for _ in range(50)]
+
+    def datagrams():
+        d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        for i in range(2000):
+            try:
+                d.sendto(b'{"service":"s%d"}' % i, dgram)
+            except OSError:
+                pass
+        d.close()
+        return []
+
+    kinds = [slow_http, long_line, unfinished_line, garbage, chunk_extension, idle, datagrams]
+    held = []
+    n = 0
+    while not stop.is_set():
+        try:
+            held += kinds[n % len(kinds)]()
+        except OSError:
+            pass
+        n += 1
+        with attacks.get_lock():
+            attacks.value += 1
+        if len(held) > 60:  # let go of the oldest, as clients come and go
+            for s in held[:-20]:
+                s.close()
+            held = held[-20:]
+        time.sleep(0.2)
+
+
+def probe(work, stop, probes, failures):
+    """A liveness probe: /healthz on the admin socket every second, answered within one."""
+    while not stop.is_set():
+        ok = False
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(1)
+            s.connect(f"{work}/admin.sock")
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            ok = s.recv(64).startswith(b"HTTP/1.1 200")
+            s.close()
+        except OSError:
+            pass
+        with probes.get_lock():
+            probes.value += 1
+        if not ok:
+            with failures.get_lock():
+                failures.value += 1
+        time.sleep(1)
+
+
 def memory_kib(pid):
     """RSS and its anonymous and file-backed parts, in KiB."""
     with open(f"/proc/{pid}/status") as f:
@@ -135,6 +233,10 @@ def main():
     ap.add_argument("--rate", type=int, default=100_000, help="spans per second")
     ap.add_argument("--flap", type=float, default=60, help="seconds per upstream up/down cycle")
     ap.add_argument("--clients", type=int, default=2, help="sending processes")
+    ap.add_argument("--hostile", type=int, default=0,
+                    help="hostile client processes beside the good ones (slow senders, lines too "
+                         "long or unfinished, garbage, endless chunk extensions, idle connections, "
+                         "datagram floods), and a /healthz probe every second")
     ap.add_argument("--binary", default=os.path.join(os.path.dirname(__file__), "..", "build",
                                                      "bin", "sidelight"))
     a = ap.parse_args()
@@ -174,6 +276,7 @@ log: {{ level: warn }}
 admin: {{ listen: 'unix:{work}/admin.sock' }}
 intake:
   otlp_http: {{ unix: {work}/otlp-http.sock }}
+  ndjson: {{ unix: {work}/ndjson.sock, unix_datagram: {work}/ndjson.dgram }}
 queue: {{ max_bytes: 64MiB }}
 exporters:
   otlp:
@@ -199,6 +302,12 @@ exporters:
                                        args=(f"{work}/otlp-http.sock", a.rate / a.clients, t0, stop,
                                              sent_v, accepted_v, refused_v))
                for _ in range(a.clients)]
+    attacks_v, probes_v, probe_failures_v = (multiprocessing.Value("q", 0) for _ in range(3))
+    if a.hostile:
+        clients += [multiprocessing.Process(target=hostile, args=(work, stop, attacks_v))
+                    for _ in range(a.hostile)]
+        clients.append(multiprocessing.Process(target=probe,
+                                               args=(work, stop, probes_v, probe_failures_v)))
     for c in clients:
         c.start()
     end = t0 + a.minutes * 60
@@ -285,6 +394,12 @@ exporters:
           f"first sample, {file_last / 1024:.1f} MiB at the last")
     print(f"books balanced at all {len(samples)} samples: {not unbalanced}")
     ok = True
+    if a.hostile:
+        print(f"hostile: {attacks_v.value} attacks; /healthz answered "
+              f"{probes_v.value - probe_failures_v.value} of {probes_v.value} probes")
+        if probe_failures_v.value:
+            print("FAIL: a /healthz probe went unanswered")
+            ok = False
     if unbalanced:
         print(f"FAIL: books did not balance: {unbalanced[:3]}")
         ok = False

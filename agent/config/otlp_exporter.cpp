@@ -123,7 +123,8 @@ const schema::table<spool_settings>& spool_table() {
                    {.range = {.min = 1ull << 20}}),
           flag_key("fsync", &s::fsync,
                    "true: fdatasync every request before intake answers the client, to survive "
-                   "a power loss too, at the cost of a disk flush each."),
+                   "a power loss too. Requests arriving together share one flush (group "
+                   "commit); a lone client pays a disk flush a request."),
       },
       [](const map_view& m, s&) {
         if (!m.has("dir")) m.error("dir", "missing; give an absolute directory path");
