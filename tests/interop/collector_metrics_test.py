@@ -2,19 +2,22 @@
 """Interop: the real OpenTelemetry Collector receives sidelight's heartbeats over OTLP/gRPC.
 
 Checks metric names, types, units, values and resource attributes exactly as the Collector
-decoded them (its file exporter's OTLP JSON), including a kill seen as heartbeat 0, and a target
-whose HTTP probe hangs seen as degraded, then running again.
+decoded them (its file exporter's OTLP JSON), including a kill seen as heartbeat 0 with its
+sidelight.instance.exit event, an exit status 3 in its event, a crash loop, and a target whose
+HTTP probe hangs seen as degraded, then running again.
 
     collector_metrics_test.py path/to/sidelight
 """
 import http.server
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
-from interop import fail, session, wait_point  # noqa: E402
+from interop import attrs, fail, session, wait_point, wait_until  # noqa: E402
 
 
 class HealthServer:
@@ -80,11 +83,39 @@ def check_probe(collector, health, target_of, logs):
                "emp-web running again once /healthz answers", 5, logs)
 
 
+def exit_events(requests):
+    """Every sidelight.instance.exit log record: its resource and attributes."""
+    for req in requests:
+        for rl in req.get("resourceLogs", []):
+            resource = attrs(rl.get("resource", {}).get("attributes"))
+            for sl in rl.get("scopeLogs", []):
+                for rec in sl.get("logRecords", []):
+                    a = attrs(rec.get("attributes"))
+                    # eventName (OTLP 1.5) where the Collector's pdata knows it; the attributes
+                    # say it as well.
+                    if (rec.get("eventName") == "sidelight.instance.exit" or
+                            "service.down.reason" in a):
+                        yield {"resource": resource, "attributes": a,
+                               "severity": rec.get("severityText", "")}
+
+
+def wait_exit_event(collector, service, what, logs):
+    return wait_until(collector, lambda requests: next(
+        (e for e in exit_events(requests) if e["resource"].get("service.name") == service), None),
+        what, 5, logs)
+
+
 def main():
     with session(sys.argv[1]) as s:
         collector = s.start_collector()
         sleeper = s.process(["sleep", "600"])
         web = s.process(["sleep", "600"])
+        # Ends with status 3 when its stdin closes.
+        ends = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read(); sys.exit(3)"],
+                                stdin=subprocess.PIPE)
+        s._processes.append(ends)
+        loop_bin = os.path.join(s.work, "sl-loop")
+        shutil.copy("/bin/sleep", loop_bin)
         health = HealthServer()
         agent = s.sidelight(f"""
 resource:
@@ -95,6 +126,11 @@ targets:
   - name: emp-api
     version: 1.4.2
     pid: {sleeper.pid}
+  - name: emp-ends
+    pid: {ends.pid}
+  - name: emp-loop
+    process: {{ comm: sl-loop }}
+    crash_loop: {{ restarts: 3, window: 10m }}
   - name: emp-web
     pid: {web.pid}
     http: {{ url: "http://127.0.0.1:{health.port}/healthz", timeout: 300ms, interval: 200ms }}
@@ -189,6 +225,38 @@ exporters:
             fail(f"service.down.reason: expected signaled (or unknown), got {gone['attributes']}")
         wait_point(collector, lambda p: target_of("emp-api", "service.instances")(p) and
                    p["value"] == 0, "emp-api service.instances=0 after the kill", 5, logs)
+
+        # Why it ended, as an event beside the heartbeat.
+        event = wait_exit_event(collector, "emp-api", "the exit event of emp-api", logs)
+        print(f"exit event of a SIGKILL: {event['attributes']}")
+        if event["attributes"].get("service.down.reason") != gone["attributes"].get(
+                "service.down.reason"):
+            fail(f"exit event and heartbeat disagree on the reason: {event} vs {gone}")
+        if (event["attributes"].get("service.down.reason") == "signaled" and
+                event["attributes"].get("process.exit.signal") != "SIGKILL"):
+            fail(f"exit event of a SIGKILL: expected process.exit.signal=SIGKILL, got {event}")
+
+        # A process that exits with status 3.
+        ends.stdin.close()
+        ends.wait()
+        event = wait_exit_event(collector, "emp-ends", "the exit event of emp-ends", logs)
+        print(f"exit event of an exit(3): {event['attributes']}")
+        a = event["attributes"]
+        if a.get("service.down.reason") != "unknown" and (
+                a.get("service.down.reason") != "exited" or a.get("process.exit.code") != 3):
+            fail(f"exit event of an exit(3): expected reason exited and code 3, got {event}")
+
+        # A crash loop: three instances of sl-loop killed one after the other.
+        for i in range(3):
+            p = s.process([loop_bin, "600"])
+            wait_point(collector, lambda q: of("emp-loop", "service.heartbeat")(q) and
+                       q["value"] == 1 and q["resource"].get("process.pid") == p.pid,
+                       f"emp-loop instance {i + 1} up", 10, logs)
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+        wait_point(collector, lambda q: target_of("emp-loop", "service.heartbeat")(q) and
+                   q["attributes"].get("service.status") == "crash_loop",
+                   "emp-loop target-level service.status=crash_loop", 10, logs)
 
         check_probe(collector, health, target_of, logs)
         health.close()
