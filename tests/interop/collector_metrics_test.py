@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from interop import attrs, fail, session, wait_point, wait_until  # noqa: E402
@@ -252,11 +253,16 @@ exporters:
             wait_point(collector, lambda q: of("emp-loop", "service.heartbeat")(q) and
                        q["value"] == 1 and q["resource"].get("process.pid") == p.pid,
                        f"emp-loop instance {i + 1} up", 10, logs)
+            last_kill_ns = time.time_ns()
             p.send_signal(signal.SIGKILL)
             p.wait()
         wait_point(collector, lambda q: target_of("emp-loop", "service.heartbeat")(q) and
                    q["attributes"].get("service.status") == "crash_loop",
                    "emp-loop target-level service.status=crash_loop", 10, logs)
+        # Its only match is gone: no live instance, and the target as a whole is 0.
+        wait_point(collector, lambda q: target_of("emp-loop", "service.instances")(q) and
+                   q["value"] == 0 and q["time"] >= last_kill_ns,
+                   "emp-loop service.instances=0 after the last kill", 5, logs)
 
         check_probe(collector, health, target_of, logs)
         health.close()
