@@ -84,7 +84,12 @@ class Client:
             self.buf = b""
         head = (f"POST /v1/traces HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
                 f"application/x-protobuf\r\nContent-Length: {len(body)}\r\n\r\n").encode()
-        self.sock.sendall(head + body)
+        try:
+            self.sock.sendall(head + body)
+        except (BrokenPipeError, ConnectionResetError):
+            # Closed by sidelight since the last answer (idle, or at max_connections): anew.
+            self.sock = None
+            return self.post(body)
         while b"\r\n\r\n" not in self.buf:
             chunk = self.sock.recv(65536)
             if not chunk:
@@ -96,6 +101,11 @@ class Client:
         while len(self.buf) < length:
             self.buf += self.sock.recv(65536)
         self.buf = self.buf[length:]
+        if re.search(rb"(?i)\r\nconnection:\s*close", header):
+            # A request refused before its body was read (429 while a queue pushes back) ends
+            # the connection: the next request goes on a new one, as an SDK's does.
+            self.sock.close()
+            self.sock = None
         return status
 
 
