@@ -345,7 +345,7 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
 
   std::shared_ptr<otlp_http_server> server_;
   beast::basic_stream<stream_protocol> stream_;
-  peer_identity peer_;  // fixed at accept
+  peer_identity peer_;                       // fixed at accept
   beast::flat_buffer buffer_{kBufferLimit};  // bounded: see http_request_parser.hpp
   std::optional<http_request_parser> parser_;
   buffer_lease lease_{server_->handler_.buffers()};  // what the body holds beyond 64 KiB
