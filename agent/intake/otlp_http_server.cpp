@@ -27,11 +27,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr std::uint32_t kHeaderLimit = kHttpHeaderLimit;
-// What a connection's read buffer may hold: a request head, or a chunk header with its
-// extensions, or the trailers. Bodies pass through it in reads of at most this size.
-constexpr std::size_t kBufferLimit = kHttpBufferLimit;
-
 std::optional<codec::signal> signal_of_path(std::string_view path) {
   if (path == "/v1/traces") return codec::signal::traces;
   if (path == "/v1/logs") return codec::signal::logs;
@@ -285,11 +280,11 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
                " bytes (max_message_size)\n";
     } else if (ec == http::error::header_limit) {
       r.status = 431;
-      r.body = "request header larger than " + std::to_string(kHeaderLimit) + " bytes\n";
+      r.body = "request header larger than " + std::to_string(kHttpHeaderLimit) + " bytes\n";
     } else if (ec == http::error::buffer_overflow) {
       r.status = 400;
-      r.body =
-          "chunk extensions or trailers larger than " + std::to_string(kBufferLimit) + " bytes\n";
+      r.body = "chunk extensions or trailers larger than " + std::to_string(kHttpBufferLimit) +
+               " bytes\n";
     } else if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
                ec == asio::error::operation_aborted || ec == asio::error::eof ||
                ec == asio::error::connection_reset || ec == http::error::partial_message) {
@@ -345,8 +340,8 @@ class otlp_http_server::session : public std::enable_shared_from_this<session> {
 
   std::shared_ptr<otlp_http_server> server_;
   beast::basic_stream<stream_protocol> stream_;
-  peer_identity peer_;                       // fixed at accept
-  beast::flat_buffer buffer_{kBufferLimit};  // bounded: see http_request_parser.hpp
+  peer_identity peer_;                           // fixed at accept
+  beast::flat_buffer buffer_{kHttpBufferLimit};  // bounded: see http_request_parser.hpp
   std::optional<http_request_parser> parser_;
   buffer_lease lease_{server_->handler_.buffers()};  // what the body holds beyond 64 KiB
   std::optional<http::response<http::empty_body>> continue_;
