@@ -6,17 +6,6 @@ namespace sidelight::codec {
 
 namespace {
 
-// Short strings (attribute keys, names, ids) are nearly always ASCII; checking them by hand
-// skips the validator's call through a pointer.
-constexpr std::size_t kShort = 64;
-
-bool ascii(std::string_view text) noexcept {
-  unsigned char any = 0;
-  for (unsigned char c : text)
-    any |= c;
-  return any < 0x80;
-}
-
 // Length of the well-formed UTF-8 sequence at the start of `s`, or 0 (RFC 3629: no overlongs,
 // no surrogates, nothing above U+10FFFF).
 std::size_t sequence_length(std::string_view s) noexcept {
@@ -42,8 +31,7 @@ std::size_t sequence_length(std::string_view s) noexcept {
 
 }  // namespace
 
-bool is_valid_utf8(std::string_view text) noexcept {
-  if (text.size() <= kShort && ascii(text)) return true;
+bool is_valid_utf8_slow(std::string_view text) noexcept {
   static const simdjson::implementation* const impl = simdjson::get_active_implementation();
   return impl->validate_utf8(text.data(), text.size());
 }

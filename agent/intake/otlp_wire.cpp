@@ -1,7 +1,6 @@
 #include "intake/otlp_wire.hpp"
 
 #include <google/protobuf/descriptor.h>
-#include <simdjson.h>
 
 #include <functional>
 #include <map>
@@ -10,6 +9,7 @@
 #include <unordered_set>
 
 #include "codec/payload.hpp"
+#include "codec/utf8.hpp"
 #include "intake/admission.hpp"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
@@ -152,6 +152,10 @@ struct reader {
   // (a non-minimal one included), so a request accepted here must not have one: it would make
   // the upstream refuse the whole batch. 1: read, 0: truncated, -1: too long.
   int varint32(std::uint64_t& v) {
+    if (p != end && *p < 0x80) {  // nearly every tag and most lengths: one byte
+      v = *p++;
+      return 1;
+    }
     v = 0;
     for (int i = 0; i < 5; ++i) {
       if (p == end) return 0;
@@ -206,7 +210,10 @@ class walker {
   }
 
  private:
-  bool fail(const message_rule& m, const field_rule* f, std::uint64_t number, std::string what) {
+  // The failure paths are out of line: their strings would otherwise widen the stack frame of
+  // every nested walk (a span's attributes are two levels each).
+  [[gnu::cold, gnu::noinline]] bool fail(const message_rule& m, const field_rule* f,
+                                         std::uint64_t number, std::string what) {
     if (error.empty()) {
       error = std::string(m.name);
       if (f) {
@@ -218,48 +225,59 @@ class walker {
     }
     return false;
   }
+  [[gnu::cold, gnu::noinline]] bool fail(const message_rule& m, const field_rule* f,
+                                         std::uint64_t number, const char* what) {
+    return fail(m, f, number, std::string(what));
+  }
+  [[gnu::cold, gnu::noinline]] bool wrong_type(const message_rule& m, const field_rule* f,
+                                               std::uint64_t number, int wire) {
+    static constexpr const char* kWireNames[] = {"varint", "64-bit",    "length-delimited",
+                                                 "group",  "group end", "32-bit"};
+    return fail(
+        m, f, number,
+        std::string("wrong wire type: ") + kWireNames[wire] + ", expected " + expected_name(f->k));
+  }
+  [[gnu::cold, gnu::noinline]] bool unsupported(const message_rule& m, const field_rule* f,
+                                                std::uint64_t number, int wire) {
+    return fail(m, f, number, "unsupported wire type " + std::to_string(wire));
+  }
+  [[gnu::cold, gnu::noinline]] bool past_end(const message_rule& m, const field_rule* f,
+                                             std::uint64_t number, std::uint64_t len) {
+    return fail(m, f, number,
+                "length " + std::to_string(len) + " runs past the end of the message");
+  }
 
   bool field(reader& r, const message_rule& m, const field_rule* f, std::uint64_t number, int wire,
              int depth) {
-    static constexpr const char* kWireNames[] = {"varint", "64-bit",    "length-delimited",
-                                                 "group",  "group end", "32-bit"};
-    auto wrong_type = [&](const char* expected) {
-      return fail(m, f, number,
-                  std::string("wrong wire type: ") + (wire < 6 ? kWireNames[wire] : "invalid") +
-                      ", expected " + expected);
-    };
     std::uint64_t len = 0;
     switch (wire) {
       case 0: {
         std::uint64_t v = 0;
-        if (f && f->k != kind::varint) return wrong_type(expected_name(f->k));
+        if (f && f->k != kind::varint) return wrong_type(m, f, number, wire);
         if (!r.varint(v)) return fail(m, f, number, "truncated varint");
         return true;
       }
       case 1:
-        if (f && f->k != kind::fixed64) return wrong_type(expected_name(f->k));
+        if (f && f->k != kind::fixed64) return wrong_type(m, f, number, wire);
         return r.skip(8) || fail(m, f, number, "truncated 64-bit value");
       case 5:
-        if (f && f->k != kind::fixed32) return wrong_type(expected_name(f->k));
+        if (f && f->k != kind::fixed32) return wrong_type(m, f, number, wire);
         return r.skip(4) || fail(m, f, number, "truncated 32-bit value");
       case 2:
         break;
       default:
-        return fail(m, f, number, "unsupported wire type " + std::to_string(wire));
+        return unsupported(m, f, number, wire);
     }
     if (int got = r.varint32(len); got != 1) {
       return fail(m, f, number, got == 0 ? "truncated length" : "length over 5 bytes");
     }
-    if (len > static_cast<std::uint64_t>(r.end - r.p)) {
-      return fail(m, f, number,
-                  "length " + std::to_string(len) + " runs past the end of the message");
-    }
+    if (len > static_cast<std::uint64_t>(r.end - r.p)) return past_end(m, f, number, len);
     const auto* body = r.p;
     r.p += len;
     if (!f) return true;
     switch (f->k) {
       case kind::string:
-        if (!simdjson::validate_utf8(reinterpret_cast<const char*>(body), len)) {
+        if (!codec::is_valid_utf8({reinterpret_cast<const char*>(body), len})) {
           return fail(m, f, number, "invalid UTF-8");
         }
         return true;
@@ -275,22 +293,26 @@ class walker {
       }
       case kind::varint:
       case kind::fixed64:
-      case kind::fixed32: {
-        if (!f->repeated) return wrong_type(expected_name(f->k));
-        // A packed repeated scalar.
-        if (f->k == kind::fixed64 && len % 8 != 0) return fail(m, f, number, "packed length");
-        if (f->k == kind::fixed32 && len % 4 != 0) return fail(m, f, number, "packed length");
-        if (f->k == kind::varint) {
-          reader packed{body, body + len};
-          std::uint64_t v = 0;
-          while (packed.p < packed.end) {
-            if (!packed.varint(v)) return fail(m, f, number, "truncated packed varint");
-          }
-        }
-        return true;
-      }
+      case kind::fixed32:
+        return packed(m, f, number, body, len);
       case kind::unknown:
         return true;
+    }
+    return true;
+  }
+
+  // A packed repeated scalar (a histogram's bucket counts): rare enough to stay out of line.
+  [[gnu::noinline]] bool packed(const message_rule& m, const field_rule* f, std::uint64_t number,
+                                const std::uint8_t* body, std::uint64_t len) {
+    if (!f->repeated) return wrong_type(m, f, number, 2);
+    if (f->k == kind::fixed64 && len % 8 != 0) return fail(m, f, number, "packed length");
+    if (f->k == kind::fixed32 && len % 4 != 0) return fail(m, f, number, "packed length");
+    if (f->k == kind::varint) {
+      reader in{body, body + len};
+      std::uint64_t v = 0;
+      while (in.p < in.end) {
+        if (!in.varint(v)) return fail(m, f, number, "truncated packed varint");
+      }
     }
     return true;
   }
