@@ -380,8 +380,9 @@ std::string agent::start_intake() {
     spdlog::info("intake: OTLP/gRPC on {}", grpc_intake_->address());
   }
   if (in.ndjson.enabled()) {
-    auto made =
-        intake::ndjson_server::start(intake_io_, in.ndjson, policy_, deliver, intake_counters_);
+    ndjson_workers_ = std::make_unique<intake::io_pool>(in.ndjson.threads, "sl-ndjson");
+    auto made = intake::ndjson_server::start(intake_io_, *ndjson_workers_, in.ndjson, policy_,
+                                             deliver, intake_counters_);
     if (auto* err = std::get_if<std::string>(&made)) return *err;
     ndjson_intake_ = std::get<0>(std::move(made));
     spdlog::info("intake: NDJSON on {}", ndjson_intake_->address());
@@ -411,6 +412,8 @@ void agent::stop_intake() {
   // Also when the thread never started (start_intake failed): shutdown() is idempotent.
   if (ndjson_intake_) ndjson_intake_->shutdown();
   if (http_intake_) http_intake_->shutdown();
+  // Its connections were told to close: the threads finish them and end.
+  if (ndjson_workers_) ndjson_workers_->stop();
   ndjson_intake_.reset();
   http_intake_.reset();
 }
@@ -539,6 +542,8 @@ int agent::run() {
     for (auto& r : routes_)
       r.path->probe(round.expect("exporter " + r.path->name()));
     if (intake_thread_.joinable()) asio::post(intake_io_, round.expect("intake"));
+    for (std::size_t i = 0; ndjson_workers_ && i < ndjson_workers_->size(); ++i)
+      asio::post(ndjson_workers_->at(i), round.expect("ndjson thread " + std::to_string(i + 1)));
   });
   io_.run();
   watchdog_.reset();

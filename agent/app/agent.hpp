@@ -105,6 +105,8 @@ class agent final : public admin::status_provider {
   asio::io_context intake_io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> intake_work_;
   std::thread intake_thread_;
+  // NDJSON stream connections' threads; stopped after the servers, before intake_io_ goes.
+  std::unique_ptr<intake::io_pool> ndjson_workers_;
   std::unique_ptr<intake::otlp_grpc_server> grpc_intake_;
   std::shared_ptr<intake::ndjson_server> ndjson_intake_;
   std::shared_ptr<intake::otlp_http_server> http_intake_;

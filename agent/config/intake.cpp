@@ -80,7 +80,13 @@ const schema::table<listener>& ndjson_table() {
                        "A datagram socket: one object (or several lines) per datagram, the "
                        "sender known through SCM_CREDENTIALS (and SCM_PIDFD on Linux 6.5+) by "
                        "its PID and start time.",
-                       schema::socket_path())));
+                       schema::socket_path()),
+      schema::count_key("threads", &listener::threads,
+                        "Threads that decode stream connections' lines; each connection is "
+                        "handled by one of them, so several busy writers are decoded at once. "
+                        "Datagrams are read on the intake thread. Changes take effect at the "
+                        "next start.",
+                        {.range = {.min = 1, .max = 64}})));
   return keys;
 }
 

@@ -19,6 +19,8 @@ struct listener {
   // OTLP/gRPC only: calls one connection may have open at once (HTTP/2 streams); a client's
   // further calls wait on its side instead of in sidelight's buffers.
   std::uint32_t max_concurrent_streams = 4;
+  // NDJSON only: threads that decode stream connections' lines, a connection on one of them.
+  std::uint32_t threads = 2;
   bool enabled() const { return !unix_path.empty() || !unix_datagram.empty() || !tcp.empty(); }
 };
 

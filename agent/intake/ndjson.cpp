@@ -274,7 +274,12 @@ void decode_span(ondemand::value value, ndjson_line& out) {
 }  // namespace
 
 std::string ndjson_decoder::decode(std::string_view line, ndjson_line& out) {
-  out = ndjson_line{};
+  // Cleared in place: the messages keep their strings and repeated fields' elements for the next
+  // line instead of allocating them again.
+  out.what = ndjson_line::kind::log;
+  out.log.Clear();
+  out.span.Clear();
+  out.service.clear();
   while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
     line.remove_suffix(1);
   if (line.empty()) return "empty line";

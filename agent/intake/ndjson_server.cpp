@@ -28,6 +28,15 @@ constexpr auto kPauseCheck = 10ms;
 // The sender's pidfd with each datagram (SO_PASSPIDFD, Linux 6.5; not in Debian 12's headers).
 constexpr int kScmPidfd = 0x04;
 
+// The group of a service hint, made on `arena` the first time.
+template <class Scope>
+Scope* group_of(std::map<std::string, Scope*>& groups, const std::string& hint,
+                google::protobuf::Arena& arena) {
+  auto& slot = groups[hint];
+  if (slot == nullptr) slot = google::protobuf::Arena::CreateMessage<Scope>(&arena);
+  return slot;
+}
+
 }  // namespace
 
 void ndjson_batcher::line(std::string_view text, result& r) {
@@ -47,9 +56,9 @@ void ndjson_batcher::line(std::string_view text, result& r) {
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                        std::chrono::system_clock::now().time_since_epoch())
                                        .count()));
-    *logs_[decoded_.service].add_log_records() = std::move(decoded_.log);
+    *group_of(logs_, decoded_.service, arena_)->add_log_records() = decoded_.log;
   } else {
-    *spans_[decoded_.service].add_spans() = std::move(decoded_.span);
+    *group_of(spans_, decoded_.service, arena_)->add_spans() = decoded_.span;
   }
 }
 
@@ -152,33 +161,35 @@ void ndjson_batcher::emit(const peer_identity& sender, result& r) {
     }
     return resource;
   };
-  // One request of the groups: a Resource* each, `wrap` putting the scope into its message.
+  // One request of the groups: a Resource* each (made on the arena, so that the scope is put in
+  // it as it is, not copied).
   auto admit_groups = [&](codec::signal s, auto& groups, auto wrap) {
     if (groups.empty()) return;
     std::string request;
     std::uint64_t lines = 0;
     for (auto& [hint, scope] : groups) {
-      scope.mutable_scope()->set_name("sidelight.ndjson");
-      auto message = wrap(std::move(scope), lines);
-      *message.mutable_resource() = resource_for(hint);
-      codec::append_field1(request, message.SerializeAsString());
+      scope->mutable_scope()->set_name("sidelight.ndjson");
+      auto* message = wrap(scope, lines);
+      *message->mutable_resource() = resource_for(hint);
+      codec::append_field1(request, message->SerializeAsString());
     }
     admit(s, request, sender, lines, r);
   };
-  admit_groups(codec::signal::logs, logs_, [](otlp::logs::v1::ScopeLogs scope, auto& lines) {
-    lines += static_cast<std::uint64_t>(scope.log_records_size());
-    otlp::logs::v1::ResourceLogs rl;
-    rl.mutable_scope_logs()->Add(std::move(scope));
+  admit_groups(codec::signal::logs, logs_, [&](otlp::logs::v1::ScopeLogs* scope, auto& lines) {
+    lines += static_cast<std::uint64_t>(scope->log_records_size());
+    auto* rl = google::protobuf::Arena::CreateMessage<otlp::logs::v1::ResourceLogs>(&arena_);
+    rl->mutable_scope_logs()->AddAllocated(scope);
     return rl;
   });
-  admit_groups(codec::signal::traces, spans_, [](otlp::trace::v1::ScopeSpans scope, auto& lines) {
-    lines += static_cast<std::uint64_t>(scope.spans_size());
-    otlp::trace::v1::ResourceSpans rs;
-    rs.mutable_scope_spans()->Add(std::move(scope));
+  admit_groups(codec::signal::traces, spans_, [&](otlp::trace::v1::ScopeSpans* scope, auto& lines) {
+    lines += static_cast<std::uint64_t>(scope->spans_size());
+    auto* rs = google::protobuf::Arena::CreateMessage<otlp::trace::v1::ResourceSpans>(&arena_);
+    rs->mutable_scope_spans()->AddAllocated(scope);
     return rs;
   });
   logs_.clear();
   spans_.clear();
+  arena_.Reset();
 }
 
 void ndjson_batcher::admit(codec::signal s, std::string_view request, const peer_identity& sender,
@@ -200,7 +211,9 @@ void ndjson_batcher::admit(codec::signal s, std::string_view request, const peer
   }
 }
 
-// One stream client: reads, feeds the batcher, closes when idle too long.
+// One stream client: reads, feeds the batcher, closes when idle too long. Everything it does runs
+// on its socket's thread (one of the pool's); the acceptor's thread only reads last_active() and
+// asks it to close().
 class ndjson_server::session : public std::enable_shared_from_this<session> {
  public:
   session(ndjson_server& server, asio::local::stream_protocol::socket socket, peer_identity peer)
@@ -212,33 +225,47 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
         batcher_(server.admission_, server.settings_.max_message_size),
         buffer_(kReadSize, '\0') {}
 
+  // From any thread: the session runs on its socket's thread from here on.
   void start() {
     server_->counters_.open_connections.fetch_add(1, std::memory_order_relaxed);
-    do_read();
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->do_read(); });
   }
+  // From any thread.
   void close() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close_now(); });
+  }
+  std::chrono::steady_clock::time_point last_active() const {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(last_active_.load(std::memory_order_relaxed)));
+  }
+  ~session() { server_->counters_.open_connections.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  void close_now() {
     boost::system::error_code ec;
     socket_.close(ec);
     idle_.cancel();
     pause_.cancel();
   }
-  std::chrono::steady_clock::time_point last_active() const { return last_active_; }
-  ~session() { server_->counters_.open_connections.fetch_sub(1, std::memory_order_relaxed); }
 
- private:
   void do_read() {
     idle_.expires_after(server_->settings_.idle_timeout);
     idle_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
       if (ec) return;
-      if (auto self = weak.lock()) self->close();
+      if (auto self = weak.lock()) self->close_now();
     });
     socket_.async_read_some(asio::buffer(buffer_),
                             [self = shared_from_this()](const boost::system::error_code& ec,
                                                         std::size_t n) { self->on_read(ec, n); });
   }
 
+  void touch() {
+    last_active_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                       std::memory_order_relaxed);
+  }
+
   void on_read(const boost::system::error_code& ec, std::size_t n) {
-    last_active_ = std::chrono::steady_clock::now();
+    touch();
     bool at_end = ec.failed();
     ndjson_batcher::result r;
     batcher_.feed(std::string_view(buffer_.data(), n), at_end, peer_, r);
@@ -264,7 +291,7 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
       idle_.cancel();
       server_->counters_.throttled.fetch_add(1, std::memory_order_relaxed);
     }
-    last_active_ = std::chrono::steady_clock::now();
+    touch();
     pause_.expires_after(kPauseCheck);
     pause_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       if (!ec) self->read_when_room();
@@ -279,24 +306,27 @@ class ndjson_server::session : public std::enable_shared_from_this<session> {
   peer_identity peer_;
   ndjson_batcher batcher_;
   std::string buffer_;
-  std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
+  // Written on the session's thread, read by the acceptor's to choose whom to evict.
+  std::atomic<std::chrono::steady_clock::rep> last_active_{
+      std::chrono::steady_clock::now().time_since_epoch().count()};
 };
 
-ndjson_server::ndjson_server(asio::io_context& io, const config::listener& settings,
-                             const intake_policy& policy, deliver_fn deliver,
-                             intake_counters& counters)
+ndjson_server::ndjson_server(asio::io_context& io, io_pool& workers,
+                             const config::listener& settings, const intake_policy& policy,
+                             deliver_fn deliver, intake_counters& counters)
     : settings_(settings),
       counters_(counters.of(protocol::ndjson)),
       admission_(policy, std::move(deliver), counters_),
       acceptor_(io),
       datagrams_(io),
-      accept_retry_(io) {}
+      accept_retry_(io),
+      workers_(workers) {}
 
 std::variant<std::shared_ptr<ndjson_server>, std::string> ndjson_server::start(
-    asio::io_context& io, const config::listener& settings, const intake_policy& policy,
-    deliver_fn deliver, intake_counters& counters) {
+    asio::io_context& io, io_pool& workers, const config::listener& settings,
+    const intake_policy& policy, deliver_fn deliver, intake_counters& counters) {
   std::shared_ptr<ndjson_server> s(
-      new ndjson_server(io, settings, policy, std::move(deliver), counters));
+      new ndjson_server(io, workers, settings, policy, std::move(deliver), counters));
   boost::system::error_code ec;
   if (!settings.unix_path.empty()) {
     auto bound = bind_unix_socket(settings.unix_path, SOCK_STREAM, settings);
@@ -332,30 +362,31 @@ std::string ndjson_server::address() const {
 }
 
 void ndjson_server::accept() {
-  acceptor_.async_accept([self = shared_from_this()](const boost::system::error_code& ec,
-                                                     asio::local::stream_protocol::socket socket) {
-    if (ec == asio::error::operation_aborted || self->stopped_) return;
-    if (!ec) {
-      self->counters_.connections.fetch_add(1, std::memory_order_relaxed);
-      // At the cap the connection idle the longest makes room: idle clients cannot lock out
-      // active ones.
-      if (evict_longest_idle(self->sessions_, self->settings_.max_connections)) {
-        self->counters_.connections_evicted.fetch_add(1, std::memory_order_relaxed);
-      }
-      auto peer = identify_peer(socket.native_handle());
-      auto s = std::make_shared<session>(*self, std::move(socket), peer);
-      self->sessions_.push_back(s);
-      s->start();
-    } else {
-      // Out of descriptors, most likely: try again shortly instead of spinning.
-      self->accept_retry_.expires_after(100ms);
-      self->accept_retry_.async_wait([self](const boost::system::error_code& wec) {
-        if (!wec && !self->stopped_) self->accept();
+  acceptor_.async_accept(
+      workers_.next(), [self = shared_from_this()](const boost::system::error_code& ec,
+                                                   asio::local::stream_protocol::socket socket) {
+        if (ec == asio::error::operation_aborted || self->stopped_) return;
+        if (!ec) {
+          self->counters_.connections.fetch_add(1, std::memory_order_relaxed);
+          // At the cap the connection idle the longest makes room: idle clients cannot lock out
+          // active ones.
+          if (evict_longest_idle(self->sessions_, self->settings_.max_connections)) {
+            self->counters_.connections_evicted.fetch_add(1, std::memory_order_relaxed);
+          }
+          auto peer = identify_peer(socket.native_handle());
+          auto s = std::make_shared<session>(*self, std::move(socket), peer);
+          self->sessions_.push_back(s);
+          s->start();
+        } else {
+          // Out of descriptors, most likely: try again shortly instead of spinning.
+          self->accept_retry_.expires_after(100ms);
+          self->accept_retry_.async_wait([self](const boost::system::error_code& wec) {
+            if (!wec && !self->stopped_) self->accept();
+          });
+          return;
+        }
+        self->accept();
       });
-      return;
-    }
-    self->accept();
-  });
 }
 
 // Datagrams carry their sender's credentials (SO_PASSCRED), read with recvmsg.
@@ -404,6 +435,7 @@ void ndjson_server::receive() {
 // Admission has counted the feed; what is left is to tell about bad lines.
 void ndjson_server::report_bad(pid_t pid, const ndjson_batcher::result& r) {
   if (r.bad == 0) return;
+  std::lock_guard lock(warnings_mutex_);
   if (!warnings_.allow(r.bad)) return;
   log::warn({.pid = pid, .error = r.first_error}, "ndjson: {} bad line(s) from {}; first: {}{}",
             r.bad, describe_peer(pid), r.first_error, warnings_.held_back());

@@ -4,12 +4,15 @@
 // counted and reported (rate-limited, naming the sending process); the connection goes on.
 #pragma once
 
+#include <google/protobuf/arena.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/datagram_protocol.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <variant>
 
@@ -17,6 +20,7 @@
 #include "intake/admission.hpp"
 #include "intake/connections.hpp"
 #include "intake/intake.hpp"
+#include "intake/io_pool.hpp"
 #include "intake/ndjson.hpp"
 #include "sys/unix_socket.hpp"
 
@@ -45,6 +49,13 @@ class ndjson_batcher {
   void feed(std::string_view data, bool at_end, const peer_identity& sender, result& r);
 
  private:
+  // Blocks below malloc's mmap threshold: an arena reset after each feed must not map and unmap.
+  static google::protobuf::ArenaOptions arena_options() {
+    google::protobuf::ArenaOptions o;
+    o.start_block_size = 4 << 10;
+    o.max_block_size = 32 << 10;
+    return o;
+  }
   void line(std::string_view text, result& r);
   void too_long(result& r);                             // one more line refused for its length
   bool keep_partial(std::string_view data, result& r);  // false: refused, counted
@@ -62,25 +73,32 @@ class ndjson_batcher {
   bool skipping_ = false;  // inside a line already refused as too long
   std::uint64_t line_number_ = 0;
   std::uint64_t pending_bad_ = 0;  // bad lines of this feed, counted at its end
-  // Grouped by service hint: each group becomes one Resource*.
-  std::map<std::string, opentelemetry::proto::logs::v1::ScopeLogs> logs_;
-  std::map<std::string, opentelemetry::proto::trace::v1::ScopeSpans> spans_;
+  // Grouped by service hint: each group becomes one Resource*. The groups live on `arena_`, let go
+  // of at once after each feed: a line's records then cost no malloc or free of their own, which
+  // matters most when several connections' threads decode at once and share malloc's arenas.
+  // `decoded_` is cleared, not replaced, line after line, so its buffers are reused.
+  google::protobuf::Arena arena_{arena_options()};
+  std::map<std::string, opentelemetry::proto::logs::v1::ScopeLogs*> logs_;
+  std::map<std::string, opentelemetry::proto::trace::v1::ScopeSpans*> spans_;
 };
 
 class ndjson_server : public std::enable_shared_from_this<ndjson_server> {
  public:
+  // Accepts on `io`'s thread (datagrams are read there too); each stream connection then lives on
+  // one of `workers`' threads. `workers` must outlive every connection: stop it after shutdown().
   static std::variant<std::shared_ptr<ndjson_server>, std::string> start(
-      asio::io_context& io, const config::listener& settings, const intake_policy& policy,
-      deliver_fn deliver, intake_counters& counters);
+      asio::io_context& io, io_pool& workers, const config::listener& settings,
+      const intake_policy& policy, deliver_fn deliver, intake_counters& counters);
 
-  // Stops accepting and closes every connection; idempotent. Call on the io_context's thread.
+  // Stops accepting and closes every connection (on its own thread); idempotent. Call on the
+  // io_context's thread.
   void shutdown();
   std::string address() const;
 
  private:
   class session;
-  ndjson_server(asio::io_context& io, const config::listener& settings, const intake_policy& policy,
-                deliver_fn deliver, intake_counters& counters);
+  ndjson_server(asio::io_context& io, io_pool& workers, const config::listener& settings,
+                const intake_policy& policy, deliver_fn deliver, intake_counters& counters);
   void accept();
   void receive();
   void report_bad(pid_t pid, const ndjson_batcher::result& r);
@@ -95,7 +113,9 @@ class ndjson_server : public std::enable_shared_from_this<ndjson_server> {
   asio::steady_timer accept_retry_;
   std::unique_ptr<ndjson_batcher> datagram_batcher_;
   std::string datagram_buffer_;
-  std::vector<std::weak_ptr<session>> sessions_;
+  io_pool& workers_;
+  std::vector<std::weak_ptr<session>> sessions_;  // on the acceptor's thread only
+  std::mutex warnings_mutex_;                     // connections report from their own threads
   client_warnings warnings_;
   bool stopped_ = false;
 

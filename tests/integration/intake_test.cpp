@@ -14,11 +14,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
@@ -355,4 +357,60 @@ TEST_CASE("intake: the OTLP/gRPC server announces the max_concurrent_streams it 
                    ", max_concurrent_streams: 32 }\nexporters: { console: {} }\n");
   REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
   CHECK(server_settings(dir / "otlp.sock")[kSettingsMaxConcurrentStreams] == 32);
+}
+
+TEST_CASE("intake: NDJSON connections are decoded on several threads, each line delivered once",
+          "[intake]") {
+  temp_dir dir;
+  otlp_receiver up;
+  agent a(dir,
+          "heartbeat: { interval: 60s }\n"
+          "batch: { timeout: 20ms }\n"
+          "intake:\n  ndjson: { unix: " +
+              dir / "ndjson.sock" +
+              ", threads: 3 }\n"
+              "exporters:\n  otlp: { endpoint: " +
+              up.endpoint() + ", compression: none }\n");
+  REQUIRE(a.wait_for_log("intake: NDJSON", bound(5s)));
+
+  // The configured threads exist, named for what they do.
+  int named = 0;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(a.pid()) + "/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name == "sl-ndjson") ++named;
+  }
+  CHECK(named == 3);
+
+  // Six writers at once, a service each: every line arrives once, under its own service.
+  constexpr int kWriters = 6;
+  const int lines = sanitized() ? 300 : 3000;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      std::string text;
+      for (int i = 0; i < lines; ++i) {
+        text += R"({"level":"info","service":"writer-)" + std::to_string(w) +
+                R"(","message":"line )" + std::to_string(i) + "\"}\n";
+      }
+      ndjson_send(dir / "ndjson.sock", text);
+    });
+  }
+  for (auto& t : writers)
+    t.join();
+  auto total = static_cast<std::size_t>(kWriters * lines);
+  INFO("logs received: " << up.logs().size() << ", expected " << total);
+  REQUIRE(up.wait_logs(total, bound(20s)));
+  std::map<std::string, std::set<std::string>> seen;
+  for (const auto& log : up.logs())
+    seen[log.resource.at("service.name")].insert(log.name);
+  CHECK(up.logs().size() == total);
+  CHECK(seen.size() == kWriters);
+  for (const auto& [service, messages] : seen) {
+    INFO(service);
+    CHECK(messages.size() == static_cast<std::size_t>(lines));
+  }
+  CHECK(intake_of(status_of(dir, a), "ndjson")["items"] == total);
 }
