@@ -1,0 +1,290 @@
+#include "intake_burst.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "process_usage.hpp"
+
+namespace sidelight::bench {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The resource attribute value of requests first sent after the upstream came back.
+constexpr const char* kMarker = "sidelight-bench-after-recovery";
+constexpr auto kQuiet = 120s;  // the wait for delivery gives up this long after progress
+constexpr double kRssTargetMiB = 64 + 16;  // the default queue.max_bytes + 16 MiB
+
+struct request_sets {
+  std::vector<std::string> plain;
+  std::vector<std::string> marked;
+};
+
+// The agent in the middle: the client sends to `socket`, it forwards to the upstream Collector.
+struct middle {
+  bool sidelight = false;
+  std::string socket;
+  std::string log;
+  int admin_port = 0;  // sidelight's /metrics
+  std::unique_ptr<process> proc;
+  const char* name() const { return sidelight ? "sidelight" : "collector"; }
+};
+
+// sidelight on its defaults: only the intake socket, the exporter's endpoint and the admin
+// address are set (so batch, queue.max_bytes 64 MiB, queue.when_full and gzip are its defaults).
+middle start_sidelight(const burst_options& o, const fs::path& dir, int upstream_port) {
+  middle m{true, (dir / "burst-sidelight.sock").string(), (dir / "burst-sidelight.log").string(),
+           free_tcp_port(), nullptr};
+  auto config = (dir / "burst-sidelight.yaml").string();
+  std::ofstream(config) << "intake:\n  otlp_grpc: { unix: " << m.socket << " }\n"
+                        << "exporters:\n  otlp: { endpoint: 'http://127.0.0.1:" << upstream_port
+                        << "' }\nadmin: { listen: '127.0.0.1:" << m.admin_port << "' }\n";
+  fs::remove(m.socket);
+  m.proc = std::make_unique<process>(
+      std::vector<std::string>{o.sidelight, "run", "--config", config}, m.log);
+  if (!wait_socket(m.socket, *m.proc, "sidelight", m.log)) m.proc.reset();
+  return m;
+}
+
+// The Collector on its defaults: otlp receiver on a Unix socket, the batch processor and the otlp
+// exporter (its sending_queue and retry_on_failure as they come). Its own metrics are off only so
+// that two Collectors do not both want port 8888.
+middle start_collector(const burst_options& o, const fs::path& dir, int upstream_port) {
+  middle m{false, (dir / "burst-otelcol.sock").string(), (dir / "burst-otelcol.log").string(), 0,
+           nullptr};
+  auto config = (dir / "burst-otelcol.yaml").string();
+  std::ofstream(config) << "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: "
+                        << m.socket << "\n        transport: unix\nprocessors:\n  batch: {}\n"
+                        << "exporters:\n  otlp:\n    endpoint: 127.0.0.1:" << upstream_port
+                        << "\n    tls: { insecure: true }\n"
+                        << "service:\n  telemetry: { metrics: { level: none } }\n"
+                        << "  pipelines:\n    traces: { receivers: [otlp], processors: [batch], "
+                           "exporters: [otlp] }\n";
+  fs::remove(m.socket);
+  m.proc =
+      std::make_unique<process>(std::vector<std::string>{o.collector, "--config", config}, m.log);
+  if (!wait_socket(m.socket, *m.proc, "the Collector", m.log)) m.proc.reset();
+  return m;
+}
+
+struct figures {
+  double sent = 0;
+  double delivered = 0;
+  double dropped = 0;
+  std::string dropped_text = "-";
+  double refusals = 0;
+  double non_retryable = 0;
+  std::string refused_text;
+  double peak_rss_mib = 0;
+  double cpu_s = 0;
+  double wall_s = 0;
+  double marked_sent = 0;  // spans first sent after the upstream came back
+  double marked_delivered = 0;
+  double upstream_rss_mib = 0;
+  double upstream_cpu_s = 0;
+  double fraction() const { return sent > 0 ? delivered / sent : 0; }
+  double marked_fraction() const { return marked_sent > 0 ? marked_delivered / marked_sent : 0; }
+};
+
+// Sends the burst. With kill_upstream, the upstream is SIGKILLed once half the requests were
+// answered and started again on its port 3 s later; requests first sent after it is back carry
+// the marker. The burst may be over before that (intake is faster than any upstream), so then a
+// quarter more requests, all marked, are sent once it is back.
+client_report drive(const burst_options& o, const middle& m, upstream_collector& up,
+                    const request_sets& rq) {
+  std::atomic<bool> back{false};
+  std::thread restarter;
+  auto plan = plan_for(rq.plain, o.spans, o.requests, o.in_flight);
+  plan.marked = &rq.marked;
+  plan.mark_now = &back;
+  if (o.kill_upstream) {
+    plan.on_answered = [&](int answered) {
+      if (answered != o.requests / 2) return;
+      up.kill();
+      restarter = std::thread([&] {
+        std::this_thread::sleep_for(3s);
+        if (up.start()) back = true;
+      });
+    };
+  }
+  auto channel = channel_to("unix:" + m.socket, false);
+  auto report = send(channel, plan);
+  if (restarter.joinable()) restarter.join();
+  if (o.kill_upstream && back) {
+    client_plan after = plan;
+    after.total = o.requests / 4;
+    after.on_answered = {};
+    report.add(send(channel, after));
+  }
+  return report;
+}
+
+figures run_once(const burst_options& o, sink& s, const fs::path& dir, bool sidelight,
+                 const request_sets& rq) {
+  figures f;
+  upstream_collector up(o.collector, dir, s.port());
+  auto m = sidelight ? start_sidelight(o, dir, up.port()) : start_collector(o, dir, up.port());
+  if (!m.proc) return f;
+  bool ok = true;
+  auto before = sidelight ? read_books(m.admin_port, ok) : books{};
+  if (!ok) fail("sidelight: could not read /metrics on port " + std::to_string(m.admin_port));
+  s.mark(o.kill_upstream ? kMarker : "");
+  auto d0 = s.now();
+  auto u0 = usage_of(m.proc->pid());
+  auto t0 = clock_type::now();
+  auto r = drive(o, m, up, rq);
+  // The Collector retries at most every 30 s by default: after a kill, a minute of silence
+  // means it has given up on what is missing.
+  auto quiet = !sidelight && o.kill_upstream ? std::chrono::seconds(60) : kQuiet;
+  bool complete = await_delivery(s, m.name(), m.admin_port, d0, before, r, quiet);
+  auto d1 = s.now();
+  auto u1 = usage_of(m.proc->pid());
+  auto uu = usage_of(up.pid());
+  f.sent = static_cast<double>(r.spans_sent);
+  f.delivered = static_cast<double>(d1.spans - d0.spans);
+  f.refusals = static_cast<double>(r.refusals());
+  f.refused_text = r.refused_text();
+  f.non_retryable = static_cast<double>(r.non_retryable);
+  f.peak_rss_mib = double(u1.hwm_kib) / 1024;
+  f.cpu_s = u1.cpu_seconds - u0.cpu_seconds;
+  f.wall_s = std::chrono::duration<double>(d1.last - t0).count();
+  f.marked_sent = static_cast<double>(r.marked_accepted);
+  f.marked_delivered = static_cast<double>(d1.marked - d0.marked);
+  f.upstream_rss_mib = double(uu.hwm_kib) / 1024;
+  f.upstream_cpu_s = uu.cpu_seconds;
+  if (d1.invalid != d0.invalid) fail(std::string(m.name()) + ": the sink got invalid requests");
+  if (sidelight) {
+    auto b = check_books(m.admin_port, before, r, f.delivered, o.kill_upstream);
+    f.dropped = b.dropped_total();
+    f.dropped_text = b.dropped_text();
+  }
+  if (!sidelight && !complete) f.dropped = f.sent - f.delivered;
+  return f;
+}
+
+void print_run(const burst_options& o, const char* who, int run, const figures& f) {
+  std::printf(
+      "%-9s run %d: delivered %.0f of %.0f spans (%.3f%%), dropped %s, calls refused %s, peak RSS "
+      "%.1f MiB, %.2f CPU-s (%.3f M delivered spans/CPU-s), last span at %.2f s; upstream "
+      "Collector: peak RSS %.1f MiB, %.2f CPU-s\n",
+      who, run, f.delivered, f.sent, 100 * f.fraction(), f.dropped_text.c_str(),
+      f.refused_text.c_str(), f.peak_rss_mib, f.cpu_s, f.delivered / f.cpu_s / 1e6, f.wall_s,
+      f.upstream_rss_mib, f.upstream_cpu_s);
+  if (o.kill_upstream) {
+    std::printf("%-9s run %d: sent after the upstream came back %.0f spans, delivered %.0f\n", who,
+                run, f.marked_sent, f.marked_delivered);
+  }
+}
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+using figure_fn = double (*)(const figures&);
+
+std::vector<double> each(const std::vector<figures>& runs, figure_fn f) {
+  std::vector<double> out;
+  for (const auto& r : runs)
+    out.push_back(f(r));
+  return out;
+}
+
+// The summary as a Markdown table, for docs/PERFORMANCE.md.
+void print_summary(const burst_options& o, const std::vector<figures>& sl,
+                   const std::vector<figures>& oc) {
+  struct row {
+    const char* what;
+    figure_fn f;
+    int digits;
+  };
+  std::vector<row> rows = {
+      {"delivered, % of spans sent", [](const figures& f) { return 100 * f.fraction(); }, 3},
+      {"spans dropped", [](const figures& f) { return f.dropped; }, 0},
+      {"client calls refused (retried)", [](const figures& f) { return f.refusals; }, 0},
+      {"peak RSS of the agent, MiB", [](const figures& f) { return f.peak_rss_mib; }, 1},
+      {"CPU-seconds of the agent", [](const figures& f) { return f.cpu_s; }, 2},
+      {"delivered spans per CPU-second, M",
+       [](const figures& f) { return f.delivered / f.cpu_s / 1e6; }, 3},
+      {"seconds until the last span reached the sink", [](const figures& f) { return f.wall_s; },
+       2},
+      {"upstream Collector: peak RSS, MiB", [](const figures& f) { return f.upstream_rss_mib; }, 1},
+      {"upstream Collector: CPU-seconds", [](const figures& f) { return f.upstream_cpu_s; }, 2},
+  };
+  if (o.kill_upstream) {
+    rows.push_back({"sent after the upstream came back: spans",
+                    [](const figures& f) { return f.marked_sent; }, 0});
+    rows.push_back(
+        {"of those, delivered, %", [](const figures& f) { return 100 * f.marked_fraction(); }, 3});
+  }
+  std::printf("\nburst%s: %d requests x %d spans, %d in flight, %zu run(s), min / median / max\n",
+              o.kill_upstream ? " with the upstream killed halfway" : "", o.requests, o.spans,
+              o.in_flight, sl.size());
+  std::printf("| figure | sidelight (defaults) | Collector (defaults) |\n|---|---|---|\n");
+  for (const auto& r : rows) {
+    std::printf("| %s | %s | %s |\n", r.what, spread(each(sl, r.f), r.digits).c_str(),
+                spread(each(oc, r.f), r.digits).c_str());
+  }
+}
+
+void verdict(const char* target, bool held, const std::string& measured) {
+  std::printf("target %-60s %s (%s)\n", target, held ? "held" : "NOT HELD", measured.c_str());
+  if (!held) std::fprintf(stderr, "target not held: %s (%s)\n", target, measured.c_str());
+}
+
+// Issue 14's targets for sidelight, over all runs.
+void print_targets(const burst_options& o, const std::vector<figures>& sl) {
+  if (sl.empty()) return;
+  auto v = [&](figure_fn f) { return each(sl, f); };
+  auto lo = [](std::vector<double> x) { return *std::min_element(x.begin(), x.end()); };
+  auto hi = [](std::vector<double> x) { return *std::max_element(x.begin(), x.end()); };
+  auto fraction = v([](const figures& f) { return 100 * f.fraction(); });
+  auto rss = v([](const figures& f) { return f.peak_rss_mib; });
+  auto bad = v([](const figures& f) { return f.non_retryable; });
+  auto dropped = v([](const figures& f) { return f.dropped; });
+  std::printf("\n");
+  if (!o.kill_upstream) {
+    verdict(">= 99.9% delivered", lo(fraction) >= 99.9, "min " + fixed(lo(fraction), 3));
+    verdict("0 spans dropped while the upstream was healthy", hi(dropped) == 0,
+            "max " + fixed(hi(dropped), 0));
+  }
+  verdict("peak RSS <= queue bound (64 MiB) + 16 MiB", hi(rss) <= kRssTargetMiB,
+          "max " + fixed(hi(rss), 1) + " MiB");
+  verdict("client calls refused only with retryable statuses", hi(bad) == 0,
+          "non-retryable refusals, max " + fixed(hi(bad), 0));
+  if (o.kill_upstream) {
+    auto after = v([](const figures& f) { return 100 * f.marked_fraction(); });
+    verdict("everything sent after the upstream came back delivered", lo(after) >= 100,
+            "min " + fixed(lo(after), 3) + "%");
+    std::printf(
+        "(drops only queue_full and balanced books are checked in every run: FAIL lines "
+        "above if not)\n");
+  }
+}
+
+}  // namespace
+
+void run_burst(const burst_options& o, sink& s, const fs::path& dir) {
+  request_sets rq;
+  for (int i = 0; i < 16; ++i) {
+    rq.plain.push_back(make_request(o.spans, i));
+    rq.marked.push_back(make_request(o.spans, i, kMarker));
+  }
+  std::vector<figures> sl, oc;
+  for (int run = 1; run <= o.runs; ++run) {
+    sl.push_back(run_once(o, s, dir, true, rq));
+    print_run(o, "sidelight", run, sl.back());
+    oc.push_back(run_once(o, s, dir, false, rq));
+    print_run(o, "collector", run, oc.back());
+  }
+  print_summary(o, sl, oc);
+  print_targets(o, sl);
+}
+
+}  // namespace sidelight::bench
