@@ -85,18 +85,64 @@ struct figures {
   double wall_s = 0;
   double marked_sent = 0;  // spans first sent after the upstream came back
   double marked_delivered = 0;
+  double dropped_before_kill = 0;  // sidelight, while the upstream was still healthy
+  double dropped_after_back = 0;   // sidelight, after the upstream listened again
+  double recovered_after_s = -1;   // sidelight: its first traces export after that
   double upstream_rss_mib = 0;
   double upstream_cpu_s = 0;
   double fraction() const { return sent > 0 ? delivered / sent : 0; }
   double marked_fraction() const { return marked_sent > 0 ? marked_delivered / marked_sent : 0; }
 };
 
-// Sends the burst. With kill_upstream, the upstream is SIGKILLed once half the requests were
-// answered and started again on its port 3 s later; requests first sent after it is back carry
-// the marker. The burst may be over before that (intake is faster than any upstream), so then a
-// quarter more requests, all marked, are sent once it is back.
+// sidelight's books at the kill and when the upstream listened again, and how long after that
+// its first traces export succeeded (until then it takes everything and drops its oldest).
+struct outage {
+  books at_kill;
+  books at_back;
+  double recovered_after_s = -1;
+};
+
+double await_export(int admin_port, const books& at_back) {
+  auto t0 = clock_type::now();
+  while (clock_type::now() - t0 < 60s) {
+    bool ok = false;
+    auto b = read_books(admin_port, ok);
+    if (ok && b.requests_ok > at_back.requests_ok)
+      return std::chrono::duration<double>(clock_type::now() - t0).count();
+    std::this_thread::sleep_for(5ms);
+  }
+  std::fprintf(stderr,
+               "sidelight: no traces export succeeded within 60 s of the upstream's return\n");
+  return -1;
+}
+
+// The upstream is SIGKILLed and started again on its port 3 s later; `state` becomes 1 once it
+// listens (-1 if it did not come up).
+std::thread kill_and_restart(const middle& m, upstream_collector& up, outage& out,
+                             std::atomic<int>& state) {
+  bool ok = true;
+  if (m.sidelight) out.at_kill = read_books(m.admin_port, ok);
+  up.kill();
+  return std::thread([&m, &up, &out, &state] {
+    std::this_thread::sleep_for(3s);
+    if (!up.start()) {
+      state = -1;
+      return;
+    }
+    bool fine = true;
+    if (m.sidelight) out.at_back = read_books(m.admin_port, fine);
+    state = 1;
+    if (m.sidelight) out.recovered_after_s = await_export(m.admin_port, out.at_back);
+  });
+}
+
+// Sends the burst. With kill_upstream, the upstream is killed once half the requests were
+// answered; requests first sent after it listens again carry the marker. The burst may be over
+// before that (intake is faster than any upstream), so a quarter more requests, all marked, are
+// sent (unpaced) as soon as it listens.
 client_report drive(const burst_options& o, const middle& m, upstream_collector& up,
-                    const request_sets& rq) {
+                    const request_sets& rq, outage& out) {
+  std::atomic<int> state{0};
   std::atomic<bool> back{false};
   std::thread restarter;
   auto plan = plan_for(rq.plain, o.spans, o.requests, o.in_flight);
@@ -104,23 +150,23 @@ client_report drive(const burst_options& o, const middle& m, upstream_collector&
   plan.mark_now = &back;
   if (o.kill_upstream) {
     plan.on_answered = [&](int answered) {
-      if (answered != o.requests / 2) return;
-      up.kill();
-      restarter = std::thread([&] {
-        std::this_thread::sleep_for(3s);
-        if (up.start()) back = true;
-      });
+      if (answered == o.requests / 2) restarter = kill_and_restart(m, up, out, state);
+      if (state == 1) back = true;
     };
   }
   auto channel = channel_to("unix:" + m.socket, false);
   auto report = send(channel, plan);
-  if (restarter.joinable()) restarter.join();
-  if (o.kill_upstream && back) {
-    client_plan after = plan;
+  auto deadline = clock_type::now() + 60s;
+  while (o.kill_upstream && state == 0 && clock_type::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  if (o.kill_upstream && state == 1) {
+    back = true;
+    auto after = plan;
     after.total = o.requests / 4;
     after.on_answered = {};
     report.add(send(channel, after));
   }
+  if (restarter.joinable()) restarter.join();
   return report;
 }
 
@@ -137,7 +183,8 @@ figures run_once(const burst_options& o, sink& s, const fs::path& dir, bool side
   auto d0 = s.now();
   auto u0 = usage_of(m.proc->pid());
   auto t0 = clock_type::now();
-  auto r = drive(o, m, up, rq);
+  outage out{before, before};
+  auto r = drive(o, m, up, rq, out);
   // The Collector retries at most every 30 s by default: after a kill, a minute of silence
   // means it has given up on what is missing.
   auto quiet = !sidelight && o.kill_upstream ? std::chrono::seconds(60) : kQuiet;
@@ -155,12 +202,15 @@ figures run_once(const burst_options& o, sink& s, const fs::path& dir, bool side
   f.wall_s = std::chrono::duration<double>(d1.last - t0).count();
   f.marked_sent = static_cast<double>(r.marked_accepted);
   f.marked_delivered = static_cast<double>(d1.marked - d0.marked);
+  f.dropped_before_kill = since(out.at_kill, before).dropped_total();
+  f.recovered_after_s = out.recovered_after_s;
   f.upstream_rss_mib = double(uu.hwm_kib) / 1024;
   f.upstream_cpu_s = uu.cpu_seconds;
   if (d1.invalid != d0.invalid) fail(std::string(m.name()) + ": the sink got invalid requests");
   if (sidelight) {
     auto b = check_books(m.admin_port, before, r, f.delivered, o.kill_upstream);
     f.dropped = b.dropped_total();
+    f.dropped_after_back = f.dropped - since(out.at_back, before).dropped_total();
     f.dropped_text = b.dropped_text();
   }
   if (!sidelight && !complete) f.dropped = f.sent - f.delivered;
@@ -175,10 +225,14 @@ void print_run(const burst_options& o, const char* who, int run, const figures& 
       who, run, f.delivered, f.sent, 100 * f.fraction(), f.dropped_text.c_str(),
       f.refused_text.c_str(), f.peak_rss_mib, f.cpu_s, f.delivered / f.cpu_s / 1e6, f.wall_s,
       f.upstream_rss_mib, f.upstream_cpu_s);
-  if (o.kill_upstream) {
-    std::printf("%-9s run %d: sent after the upstream came back %.0f spans, delivered %.0f\n", who,
-                run, f.marked_sent, f.marked_delivered);
-  }
+  if (!o.kill_upstream) return;
+  std::printf("%-9s run %d: sent after the upstream came back %.0f spans, delivered %.0f\n", who,
+              run, f.marked_sent, f.marked_delivered);
+  if (f.recovered_after_s == -1 && f.dropped_before_kill == 0 && f.dropped_after_back == 0) return;
+  std::printf(
+      "%-9s run %d: books: dropped before the kill %.0f, after the upstream came back %.0f; first "
+      "traces export %.2f s after it came back\n",
+      who, run, f.dropped_before_kill, f.dropped_after_back, f.recovered_after_s);
 }
 
 std::string fixed(double v, int digits) {
@@ -222,6 +276,12 @@ void print_summary(const burst_options& o, const std::vector<figures>& sl,
                     [](const figures& f) { return f.marked_sent; }, 0});
     rows.push_back(
         {"of those, delivered, %", [](const figures& f) { return 100 * f.marked_fraction(); }, 3});
+    rows.push_back({"spans dropped before the kill (sidelight's books)",
+                    [](const figures& f) { return f.dropped_before_kill; }, 0});
+    rows.push_back({"spans dropped after the upstream came back (sidelight's books)",
+                    [](const figures& f) { return f.dropped_after_back; }, 0});
+    rows.push_back({"seconds from the upstream's return to sidelight's first export",
+                    [](const figures& f) { return f.recovered_after_s; }, 2});
   }
   std::printf("\nburst%s: %d requests x %d spans, %d in flight, %zu run(s), min / median / max\n",
               o.kill_upstream ? " with the upstream killed halfway" : "", o.requests, o.spans,

@@ -368,6 +368,7 @@ books read_books(int admin_port, bool& ok) {
   }
   b.queued = sample(text, "sidelight_queue_items{" + lane + "}");
   b.in_flight = sample(text, "sidelight_pipeline_in_flight{" + lane + "}");
+  b.requests_ok = sample(text, "sidelight_pipeline_requests_total{" + lane + R"(,outcome="ok"})");
   b.intake_items = sum_of(text, "sidelight_intake_items_total{");
   b.throttled = sum_of(text, "sidelight_intake_throttled_total{");
   b.rejected = sum_of(text, "sidelight_intake_rejected_total{");
@@ -378,6 +379,7 @@ books since(const books& after, const books& before) {
   books d = after;
   d.received -= before.received;
   d.exported -= before.exported;
+  d.requests_ok -= before.requests_ok;
   for (auto& [reason, n] : d.dropped)
     n -= before.dropped.count(reason) ? before.dropped.at(reason) : 0;
   d.intake_items -= before.intake_items;
@@ -411,6 +413,9 @@ bool await_delivery(sink& s, const std::string& who, int admin_port, const deliv
   auto accepted = static_cast<double>(r.spans_accepted);
   auto done = [&](const delivered& d) {
     auto got = static_cast<double>(d.spans - d0.spans);
+    // Resent batches arrive twice: the marked spans are awaited too, so duplicates of others do
+    // not end the wait early.
+    if (d.marked - d0.marked < r.marked_accepted && admin_port == 0) return false;
     if (admin_port == 0) return got >= accepted;
     bool ok = false;
     auto b = since(read_books(admin_port, ok), before);

@@ -167,6 +167,7 @@ struct books {
   double exported = 0;
   double queued = 0;                      // items in the queue now
   double in_flight = 0;                   // items being sent now
+  double requests_ok = 0;                 // traces export requests that succeeded
   std::map<std::string, double> dropped;  // by reason
   double intake_items = 0;                // all intake protocols
   double throttled = 0;
