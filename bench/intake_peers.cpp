@@ -455,6 +455,14 @@ books check_books(int admin_port, const books& before, const client_report& r, d
     fail(std::string(line) + ": the books do not balance, or the queue did not drain");
   if (b.received != accepted || b.intake_items != accepted)
     fail(std::string(line) + ": intake counted other than what the client saw accepted");
+  constexpr int kExhausted = grpc::StatusCode::RESOURCE_EXHAUSTED;
+  auto exhausted = r.refused.count(kExhausted) ? static_cast<double>(r.refused.at(kExhausted)) : 0;
+  if (exhausted != b.throttled + b.rejected) {
+    fail(std::string(line) + ": the client had " + std::to_string(exhausted) +
+         " calls refused with RESOURCE_EXHAUSTED, sidelight counted " +
+         std::to_string(b.throttled) + " throttled and " + std::to_string(b.rejected) +
+         " rejected");
+  }
   if (only_queue_full && dropped != b.dropped.at("queue_full"))
     fail(std::string(line) + ": drops for reasons other than queue_full");
   return b;
