@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdio>
@@ -30,17 +31,23 @@ std::atomic<int> failed{0};
 constexpr const char* kTraces = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 constexpr const char* kLogs = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
-// Spans in `bytes` (an ExportTraceServiceRequest) whose Resource has an attribute valued `marker`.
-std::uint64_t marked_spans(const std::string& bytes, const std::string& marker) {
+// Spans in `bytes` (an ExportTraceServiceRequest) whose Resource has an attribute valued
+// `markers[0]`, and `markers[1]`.
+std::array<std::uint64_t, 2> marked_spans(const std::string& bytes,
+                                          const std::array<std::string, 2>& markers) {
+  std::array<std::uint64_t, 2> n{};
   otlp::collector::trace::v1::ExportTraceServiceRequest req;
-  if (!req.ParseFromString(bytes)) return 0;
-  std::uint64_t n = 0;
+  if (!req.ParseFromString(bytes)) return n;
   for (const auto& rs : req.resource_spans()) {
-    bool marked = std::any_of(rs.resource().attributes().begin(), rs.resource().attributes().end(),
-                              [&](const auto& kv) { return kv.value().string_value() == marker; });
-    if (!marked) continue;
-    for (const auto& ss : rs.scope_spans())
-      n += static_cast<std::uint64_t>(ss.spans_size());
+    for (std::size_t m = 0; m < markers.size(); ++m) {
+      const auto& attrs = rs.resource().attributes();
+      if (markers[m].empty() || std::none_of(attrs.begin(), attrs.end(), [&](const auto& kv) {
+            return kv.value().string_value() == markers[m];
+          }))
+        continue;
+      for (const auto& ss : rs.scope_spans())
+        n[m] += static_cast<std::uint64_t>(ss.spans_size());
+    }
   }
   return n;
 }
@@ -133,9 +140,10 @@ delivered sink::now() const {
   return counts_;
 }
 
-void sink::mark(const std::string& marker) {
+void sink::mark(const std::string& marker, const std::string& late_marker) {
   std::lock_guard lock(mutex_);
   marker_ = marker;
+  late_marker_ = late_marker;
 }
 
 bool sink::wait(const std::function<bool(const delivered&)>& done,
@@ -165,17 +173,19 @@ void sink::count(const std::string& path, const std::string& bytes) {
   std::uint64_t n = 0;
   auto error =
       intake::validate_request(traces ? codec::signal::traces : codec::signal::logs, bytes, n);
-  std::string marker;
+  std::array<std::string, 2> markers;
   {
     std::lock_guard lock(mutex_);
-    marker = marker_;
+    markers = {marker_, late_marker_};
   }
-  std::uint64_t marked = traces && !marker.empty() ? marked_spans(bytes, marker) : 0;
+  std::array<std::uint64_t, 2> marked{};
+  if (traces && !markers[0].empty()) marked = marked_spans(bytes, markers);
   {
     std::lock_guard lock(mutex_);
     if (!error.empty()) ++counts_.invalid;
     (traces ? counts_.spans : counts_.logs) += n;
-    counts_.marked += marked;
+    counts_.marked += marked[0];
+    counts_.late += marked[1];
     if (n > 0) counts_.last = clock_type::now();
   }
   changed_.notify_all();

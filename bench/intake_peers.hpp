@@ -38,6 +38,7 @@ struct delivered {
   std::uint64_t spans = 0;        // TraceService/Export, /v1/traces
   std::uint64_t logs = 0;         // LogsService/Export, /v1/logs
   std::uint64_t marked = 0;       // spans whose Resource carries the marker (see sink::mark)
+  std::uint64_t late = 0;         // spans whose Resource carries the late marker
   std::uint64_t invalid = 0;      // requests that were not valid OTLP
   clock_type::time_point last{};  // when the last span or log record arrived
 };
@@ -53,7 +54,7 @@ class sink {
   delivered now() const;
   // From now on, spans whose Resource holds `marker` (an attribute value) are also counted as
   // `marked`; this decodes each traces request, so it is off unless a scenario needs it.
-  void mark(const std::string& marker);
+  void mark(const std::string& marker, const std::string& late_marker = "");
   // Waits until `done` holds; gives up (false) once nothing new arrived for `quiet`. `done` is
   // asked again at least every 100 ms, so it may read other books than the sink's.
   bool wait(const std::function<bool(const delivered&)>& done, std::chrono::milliseconds quiet);
@@ -75,6 +76,7 @@ class sink {
   std::condition_variable changed_;
   delivered counts_;
   std::string marker_;
+  std::string late_marker_;
 };
 
 // How the client sends: `total` requests, `in_flight` at a time, each retried as an SDK would.
