@@ -460,7 +460,8 @@ books check_books(int admin_port, const books& before, const client_report& r, d
                 accepted, b.intake_items, b.received, b.exported, b.dropped_text().c_str(),
                 b.queued, b.in_flight, delivered);
   if (unexplained > 0)
-    fail(std::string(line) + ": " + std::to_string(unexplained) + " spans are unexplained");
+    fail(std::string(line) + ": " + std::to_string(static_cast<long long>(unexplained)) +
+         " spans are unexplained");
   if (b.received != b.exported + dropped + b.queued + b.in_flight || b.queued + b.in_flight != 0)
     fail(std::string(line) + ": the books do not balance, or the queue did not drain");
   if (b.received != accepted || b.intake_items != accepted)
@@ -468,10 +469,10 @@ books check_books(int admin_port, const books& before, const client_report& r, d
   constexpr int kExhausted = grpc::StatusCode::RESOURCE_EXHAUSTED;
   auto exhausted = r.refused.count(kExhausted) ? static_cast<double>(r.refused.at(kExhausted)) : 0;
   if (exhausted != b.throttled + b.rejected) {
-    fail(std::string(line) + ": the client had " + std::to_string(exhausted) +
-         " calls refused with RESOURCE_EXHAUSTED, sidelight counted " +
-         std::to_string(b.throttled) + " throttled and " + std::to_string(b.rejected) +
-         " rejected");
+    auto n = [](double v) { return std::to_string(static_cast<long long>(v)); };
+    fail(std::string(line) + ": the client had " + n(exhausted) +
+         " calls refused with RESOURCE_EXHAUSTED, sidelight counted " + n(b.throttled) +
+         " throttled and " + n(b.rejected) + " rejected");
   }
   if (only_queue_full && dropped != b.dropped.at("queue_full"))
     fail(std::string(line) + ": drops for reasons other than queue_full");
