@@ -126,10 +126,12 @@ std::variant<std::unique_ptr<otlp_grpc_exporter>, std::string> otlp_grpc_exporte
   args.SetUserAgentPrefix("sidelight/" SIDELIGHT_VERSION);
   // Our own retry decides what to resend; gRPC must not retry behind our back.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  // Reconnect soon after an outage ends instead of backing off for minutes.
+  // Reconnect soon after an outage ends instead of backing off for minutes: a probe that finds
+  // the channel between two attempts fails at once, so the attempts' spacing is how late an
+  // upstream that is back can be found (a connect a second to a dead upstream costs little).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetMaxReceiveMessageSize(4 << 20);
   if (cfg.keepalive_time.count() > 0) {
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(cfg.keepalive_time.count() / 1000000));

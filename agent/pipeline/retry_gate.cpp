@@ -11,10 +11,12 @@ constexpr std::chrono::nanoseconds kFlushRetry = 200ms;
 }  // namespace
 
 std::optional<std::chrono::nanoseconds> retry_gate::schedule(
-    std::optional<std::chrono::milliseconds> hint, bool flushing) {
+    std::optional<std::chrono::milliseconds> hint, bool flushing, bool losing) {
   if (state_ == state::waiting) return std::nullopt;
   state_ = state::waiting;
-  auto delay = std::max<std::chrono::nanoseconds>(backoff_.next(), hint.value_or(0ms));
+  std::chrono::nanoseconds wait = backoff_.next();
+  if (losing) wait = std::min<std::chrono::nanoseconds>(wait, kLosingRetry);
+  auto delay = std::max<std::chrono::nanoseconds>(wait, hint.value_or(0ms));
   return flushing ? std::min(delay, kFlushRetry) : delay;
 }
 

@@ -24,11 +24,17 @@ class retry_gate {
 
   // A request failed in a way worth retrying.
   void failing() { upstream_ok_ = false; }
+  // While a lane drops data waiting for the upstream, it probes at least this often (unless the
+  // upstream asked for longer): a probe is one request, and every second of backoff after the
+  // upstream is back is a second of data dropped.
+  static constexpr std::chrono::milliseconds kLosingRetry{250};
+
   // Something waits for the upstream: the delay before the probe, when the lane must arm its
   // timer now; nullopt when a probe is already scheduled. `flushing`: the shutdown deadline is
-  // all that is left, so no wait exceeds 200 ms.
+  // all that is left, so no wait exceeds 200 ms. `losing`: the lane drops data meanwhile, so the
+  // backoff stops at kLosingRetry.
   std::optional<std::chrono::nanoseconds> schedule(std::optional<std::chrono::milliseconds> hint,
-                                                   bool flushing);
+                                                   bool flushing, bool losing = false);
   // The timer fired and a waiting request goes as the probe.
   void probe() { state_ = state::probing; }
   // Nothing waits any more: new requests may go, and the next one finds out.

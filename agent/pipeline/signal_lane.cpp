@@ -140,7 +140,10 @@ void signal_lane::offer(chunk c) {
   c.enqueued = clock::now();
   store_->hold(c.held());
   auto d = queue_.push(std::move(c), stats_.in_flight_bytes);
-  if (d.items > 0 || d.chunks > 0) drop(d.items, drop_reason::queue_full);
+  if (d.items > 0 || d.chunks > 0) {
+    drop(d.items, drop_reason::queue_full);
+    hurry_probe();
+  }
   store_->release(d.bytes);
   note_held();
   if (was_empty || queue_.items() >= settings_.batch_max_items ||
@@ -345,7 +348,7 @@ void signal_lane::on_failure(std::shared_ptr<batch> b, const exporting::export_o
     // The probe is settled; whatever else waits needs another one.
     if (waiting_.empty()) {
       gate_.reopen();
-    } else if (auto delay = gate_.schedule(outcome.retry_after, flushing_)) {
+    } else if (auto delay = gate_.schedule(outcome.retry_after, flushing_, losing())) {
       arm_retry_timer(*delay);
     }
     return;
@@ -357,12 +360,34 @@ void signal_lane::on_failure(std::shared_ptr<batch> b, const exporting::export_o
     waiting_.push_back(std::move(b));
   }
   if (was_probe || !gate_.probing()) {
-    if (auto delay = gate_.schedule(outcome.retry_after, flushing_)) arm_retry_timer(*delay);
+    if (auto delay = gate_.schedule(outcome.retry_after, flushing_, losing())) {
+      arm_retry_timer(*delay);
+    }
   }
+}
+
+bool signal_lane::losing() const {
+  return queue_.nearly_full(stats_.in_flight_bytes);
+}
+
+// The queue drops its oldest while a probe waits out a long backoff: the probe goes sooner, so
+// that an upstream that is back is found before much more is lost.
+void signal_lane::hurry_probe() {
+  if (!gate_.waiting() || hurry_posted_) return;
+  if (retry_due_ <= clock::now() + retry_gate::kLosingRetry) return;
+  hurry_posted_ = true;
+  asio::post(io_, [self = shared_from_this()] {
+    std::lock_guard lock(self->mutex_);
+    self->hurry_posted_ = false;
+    if (self->gate_.waiting() && self->retry_due_ > clock::now() + retry_gate::kLosingRetry) {
+      self->arm_retry_timer(retry_gate::kLosingRetry);
+    }
+  });
 }
 
 void signal_lane::arm_retry_timer(std::chrono::nanoseconds delay) {
   if (stopped_) return;
+  retry_due_ = clock::now() + std::chrono::duration_cast<clock::duration>(delay);
   retry_timer_.expires_after(delay);
   retry_timer_.async_wait([self = shared_from_this(),
                            generation = ++retry_generation_](const boost::system::error_code& ec) {

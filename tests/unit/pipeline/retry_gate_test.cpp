@@ -63,6 +63,24 @@ TEST_CASE("retry gate: an upstream's hint is waited for, and flushing hurries", 
   CHECK(*g.schedule(5000ms, true) == 200ms);
 }
 
+TEST_CASE("retry gate: while data is dropped, probes go at least every 250 ms", "[retry-gate]") {
+  retry_gate g(retry_of(1000ms, 30000ms));
+  // Grown past a second while nothing was lost...
+  std::chrono::nanoseconds grown{};
+  for (int i = 0; i < 4; ++i) {
+    g.failing();
+    grown = *g.schedule(std::nullopt, false);
+    g.probe();
+  }
+  CHECK(grown > retry_gate::kLosingRetry);
+  // ...it stops at 250 ms once the queue drops, but an upstream's own hint still wins.
+  g.failing();
+  CHECK(*g.schedule(std::nullopt, false, true) <= retry_gate::kLosingRetry);
+  g.probe();
+  g.failing();
+  CHECK(*g.schedule(5000ms, false, true) == 5000ms);
+}
+
 TEST_CASE("retry gate: a refusal for good reopens it without saying the upstream is back",
           "[retry-gate]") {
   retry_gate g(retry_of(100ms, 1000ms));
