@@ -82,7 +82,7 @@ bool ndjson_batcher::keep_partial(std::string_view data, result& r) {
 // the longest line it ever sent (up to max_message_size) for as long as it stays open.
 void ndjson_batcher::reset_partial() {
   if (partial_.capacity() > buffer_budget::kOwnBuffer) {
-    std::string().swap(partial_);
+    codec::payload().swap(partial_);
   } else {
     partial_.clear();
   }

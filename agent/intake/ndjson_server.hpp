@@ -16,6 +16,7 @@
 #include <string>
 #include <variant>
 
+#include "codec/payload.hpp"
 #include "config/config.hpp"
 #include "intake/admission.hpp"
 #include "intake/connections.hpp"
@@ -68,7 +69,9 @@ class ndjson_batcher {
   std::uint64_t max_line_;
   ndjson_decoder decoder_;
   ndjson_line decoded_;
-  std::string partial_;
+  // A long line's buffer is a mapping of its own (codec::payload), so that letting go of it gives
+  // the memory back to the kernel whichever thread's malloc arena it would have come from.
+  codec::payload partial_;
   buffer_lease lease_;     // what partial_ holds beyond the connection's own buffer
   bool skipping_ = false;  // inside a line already refused as too long
   std::uint64_t line_number_ = 0;
