@@ -387,6 +387,12 @@ TEST_CASE("intake: NDJSON connections are decoded on several threads, each line 
   // Six writers at once, a service each: every line arrives once, under its own service.
   constexpr int kWriters = 6;
   const int lines = sanitized() ? 300 : 3000;
+  // Connected here (Catch's assertions are for this thread), written from a thread each.
+  std::vector<int> fds;
+  for (int w = 0; w < kWriters; ++w) {
+    fds.push_back(connect_unix(dir / "ndjson.sock"));
+    REQUIRE(fds.back() >= 0);
+  }
   std::vector<std::thread> writers;
   for (int w = 0; w < kWriters; ++w) {
     writers.emplace_back([&, w] {
@@ -395,7 +401,8 @@ TEST_CASE("intake: NDJSON connections are decoded on several threads, each line 
         text += R"({"level":"info","service":"writer-)" + std::to_string(w) +
                 R"(","message":"line )" + std::to_string(i) + "\"}\n";
       }
-      ndjson_send(dir / "ndjson.sock", text);
+      send_all(fds[static_cast<std::size_t>(w)], text);
+      ::close(fds[static_cast<std::size_t>(w)]);
     });
   }
   for (auto& t : writers)
