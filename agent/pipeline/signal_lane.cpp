@@ -325,6 +325,8 @@ void signal_lane::on_failure(std::shared_ptr<batch> b, const exporting::export_o
   stats_.last_error = outcome.message;
   bool retryable = outcome.result == exporting::export_outcome::kind::retryable;
   if (retryable) gate_.failing();
+  // The upstream's own hint bounds how soon any probe goes, a hurried one included.
+  retry_not_before_ = now + outcome.retry_after.value_or(std::chrono::milliseconds(0));
   auto max_elapsed = settings_.retry.max_elapsed_time;
   bool exhausted = !settings_.retry.enabled ||
                    (max_elapsed.count() > 0 && now - b->first_attempt >= max_elapsed);
@@ -370,19 +372,24 @@ bool signal_lane::losing() const {
   return queue_.nearly_full(stats_.in_flight_bytes);
 }
 
-// The queue drops its oldest while a probe waits out a long backoff: the probe goes sooner, so
-// that an upstream that is back is found before much more is lost.
+// The queue drops its oldest while a probe waits out a long backoff: the probe goes sooner (as
+// the gate would have scheduled it had the queue been dropping then), so that an upstream that is
+// back is found before much more is lost.
 void signal_lane::hurry_probe() {
-  if (!gate_.waiting() || hurry_posted_) return;
-  if (retry_due_ <= clock::now() + retry_gate::kLosingRetry) return;
+  if (!gate_.waiting() || hurry_posted_ || retry_due_ <= hurried_due()) return;
   hurry_posted_ = true;
   asio::post(io_, [self = shared_from_this()] {
     std::lock_guard lock(self->mutex_);
     self->hurry_posted_ = false;
-    if (self->gate_.waiting() && self->retry_due_ > clock::now() + retry_gate::kLosingRetry) {
-      self->arm_retry_timer(retry_gate::kLosingRetry);
+    auto due = self->hurried_due();
+    if (self->gate_.waiting() && self->retry_due_ > due) {
+      self->arm_retry_timer(due - clock::now());
     }
   });
+}
+
+clock::time_point signal_lane::hurried_due() const {
+  return std::max(clock::now() + retry_gate::kLosingRetry, retry_not_before_);
 }
 
 void signal_lane::arm_retry_timer(std::chrono::nanoseconds delay) {

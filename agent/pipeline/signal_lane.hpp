@@ -144,10 +144,11 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   void pump();           // io thread
   void send(std::shared_ptr<batch> b);
   void on_done(std::shared_ptr<batch> b, exporting::export_outcome outcome);
-  void arm_batch_timer();                                // io thread, lock held
-  void arm_retry_timer(std::chrono::nanoseconds delay);  // io thread, lock held
-  bool losing() const;                                   // lock held: the queue drops data
-  void hurry_probe();                                    // lock held, any thread
+  void arm_batch_timer();                                     // io thread, lock held
+  void arm_retry_timer(std::chrono::nanoseconds delay);       // io thread, lock held
+  bool losing() const;                                        // lock held: the queue drops data
+  void hurry_probe();                                         // lock held, any thread
+  std::chrono::steady_clock::time_point hurried_due() const;  // lock held
   void on_retry_timer(std::uint64_t generation);
   void on_success(batch& b, const exporting::export_outcome& outcome,
                   std::vector<std::shared_ptr<batch>>& resend);  // lock held
@@ -183,7 +184,8 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
   // time probes the upstream after a backoff (gate_), and no new batch is sent.
   std::deque<std::shared_ptr<batch>> waiting_;
   std::uint64_t retry_generation_ = 0;  // a timer expiry from before a re-arm is ignored
-  std::chrono::steady_clock::time_point retry_due_{};  // when the armed retry timer expires
+  std::chrono::steady_clock::time_point retry_due_{};         // when the armed retry timer expires
+  std::chrono::steady_clock::time_point retry_not_before_{};  // the upstream's hint, as a time
   bool hurry_posted_ = false;
   std::chrono::steady_clock::time_point last_warning_{};
   bool flushing_ = false;
