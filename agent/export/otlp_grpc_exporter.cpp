@@ -129,8 +129,9 @@ std::variant<std::unique_ptr<otlp_grpc_exporter>, std::string> otlp_grpc_exporte
   // Reconnect soon after an outage ends instead of backing off for minutes: a probe that finds
   // the channel between two attempts fails at once, so the attempts' spacing is how late an
   // upstream that is back can be found (a connect a second to a dead upstream costs little).
+  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS stays unset: gRPC takes it as the time a connection may
+  // take to be made (20 s by default), and a short one fails every upstream far enough away.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetMaxReceiveMessageSize(4 << 20);
   if (cfg.keepalive_time.count() > 0) {

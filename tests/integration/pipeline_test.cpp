@@ -12,6 +12,7 @@
 #include "support/harness.hpp"
 #include "support/intake_client.hpp"
 #include "support/otlp_receiver.hpp"
+#include "support/slow_proxy.hpp"
 
 using namespace sidelight::test;
 using namespace std::chrono_literals;
@@ -97,6 +98,32 @@ TEST_CASE("pipeline: an upstream refusing for good gets no retries, and every it
   CHECK(lane["dropped"]["rejected_by_upstream"] == 50);
   CHECK(lane["retries"] == 0);
   CHECK(up.refused_spans() == 50);
+}
+
+TEST_CASE("pipeline: an upstream slow to accept its connection is waited for, not retried",
+          "[pipeline]") {
+  // Each connection is held 1.5 s before the upstream hears of it: a handshake across a long
+  // path. gRPC's default connect timeout (20 s) covers it; exports wait for the connection
+  // instead of failing and being retried while it is made.
+  temp_dir dir;
+  otlp_receiver up;
+  slow_proxy slow(up.port(), 1500ms);
+  auto yaml = pipeline_yaml(dir, up, "");
+  auto at = yaml.find(up.endpoint());
+  REQUIRE(at != std::string::npos);
+  yaml.replace(at, up.endpoint().size(), slow.endpoint());
+  agent a(dir, yaml);
+  REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(grpc_export(dir / "otlp.sock", traces_request("patient", 10)).ok());
+  REQUIRE(up.wait_spans(50, bound(10s)));
+  auto lane = settled_lane(dir, a);
+  INFO(lane.dump());
+  CHECK(books_balance(lane));
+  CHECK(lane["exported"] == 50);
+  CHECK(lane["retries"] == 0);
+  CHECK(lane["last_error"] == "");
+  CHECK(slow.connections() >= 1);
 }
 
 TEST_CASE("pipeline: a batch retried past max_elapsed_time is dropped as retry_exhausted",

@@ -51,6 +51,7 @@ class otlp_receiver {
   ~otlp_receiver();
 
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::uint16_t port() const { return static_cast<std::uint16_t>(port_); }
   void stop();   // refuse connections: the upstream is gone
   void start();  // listen again on the same port
   // Answer every trace and log export with `code` (OK again to accept), counting what it refused.
