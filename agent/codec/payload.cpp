@@ -265,4 +265,18 @@ void append_field1(payload& out, std::string_view message) {
   append_field1_to(out, message);
 }
 
+payload_ptr join(std::vector<payload_ptr>& parts) {
+  if (parts.size() == 1) return std::move(parts.front());
+  std::size_t size = 0;
+  for (const auto& p : parts)
+    size += p->size();
+  payload out;
+  out.reserve(size);
+  for (auto& p : parts) {
+    out.append(*p);
+    p.reset();
+  }
+  return std::make_shared<const payload>(std::move(out));
+}
+
 }  // namespace sidelight::codec

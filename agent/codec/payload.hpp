@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sidelight::codec {
 
@@ -46,6 +47,9 @@ void append_varint(std::string& out, std::uint64_t v);
 void append_varint(payload& out, std::uint64_t v);
 void append_field1(std::string& out, std::string_view message);
 void append_field1(payload& out, std::string_view message);
+
+// One request from its pieces, in order, each released as soon as it is copied.
+payload_ptr join(std::vector<payload_ptr>& parts);
 
 // False in ASan and TSan builds, where every buffer is a heap block the sanitizer follows.
 bool payloads_are_mapped();

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "codec/payload.hpp"
 #include "codec/signal.hpp"
@@ -46,6 +47,14 @@ class exporter {
   // Sends one serialized Export{Traces,Metrics,Logs}ServiceRequest. `done` is called exactly once,
   // from any thread; after shutdown() with a retryable "exporter stopped" outcome.
   virtual void send(signal s, codec::payload_ptr request, done_fn done) = 0;
+
+  // Whether send_parts() writes a request's pieces one after another, never joining them.
+  virtual bool sends_parts() const { return false; }
+  // One request given as its pieces in order, each whole fields of it (a lane's chunks), kept
+  // alive until `done`. Meant for an exporter that sends_parts(); the default joins them.
+  virtual void send_parts(signal s, std::vector<codec::payload_ptr> parts, done_fn done) {
+    send(s, codec::join(parts), std::move(done));
+  }
 
   // Cancels whatever is in flight and refuses new sends; idempotent, safe without any send.
   virtual void shutdown() = 0;

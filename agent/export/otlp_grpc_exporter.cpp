@@ -97,7 +97,7 @@ struct otlp_grpc_exporter::call {
   grpc::ByteBuffer response;
   grpc::Status status;
   std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
-  codec::payload_ptr request;  // kept alive while gRPC reads it
+  std::vector<codec::payload_ptr> parts;  // the request's pieces, kept alive while gRPC reads them
   done_fn done;
   std::chrono::steady_clock::time_point started;
 };
@@ -158,10 +158,20 @@ otlp_grpc_exporter::~otlp_grpc_exporter() {
 }
 
 void otlp_grpc_exporter::send(signal s, codec::payload_ptr request, done_fn done) {
+  std::vector<codec::payload_ptr> parts;
+  parts.push_back(std::move(request));
+  start(s, std::move(parts), std::move(done));
+}
+
+void otlp_grpc_exporter::send_parts(signal s, std::vector<codec::payload_ptr> parts, done_fn done) {
+  start(s, std::move(parts), std::move(done));
+}
+
+void otlp_grpc_exporter::start(signal s, std::vector<codec::payload_ptr> parts, done_fn done) {
   auto* c = new call;
   c->what = s;
   c->done = std::move(done);
-  c->request = std::move(request);
+  c->parts = std::move(parts);
   c->started = std::chrono::steady_clock::now();
   c->context.set_deadline(std::chrono::system_clock::now() +
                           std::chrono::duration_cast<std::chrono::microseconds>(cfg_.timeout));
@@ -174,10 +184,12 @@ void otlp_grpc_exporter::send(signal s, codec::payload_ptr request, done_fn done
   if (cfg_.codec == config::otlp_exporter::compression::gzip) {
     c->context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
   }
-  // The slice points into the shared request; the call keeps the request alive.
-  grpc::Slice slice(const_cast<char*>(c->request->data()), c->request->size(),
-                    grpc::Slice::STATIC_SLICE);
-  grpc::ByteBuffer buffer(&slice, 1);
+  // The slices point into the shared pieces; the call keeps them alive.
+  std::vector<grpc::Slice> slices;
+  slices.reserve(c->parts.size());
+  for (const auto& part : c->parts)
+    slices.emplace_back(const_cast<char*>(part->data()), part->size(), grpc::Slice::STATIC_SLICE);
+  grpc::ByteBuffer buffer(slices.data(), slices.size());
 
   std::unique_lock lock(mutex_);
   if (stopped_) {

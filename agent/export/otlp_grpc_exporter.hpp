@@ -35,6 +35,9 @@ class otlp_grpc_exporter final : public exporter {
 
   const std::string& name() const override { return name_; }
   void send(signal s, codec::payload_ptr request, done_fn done) override;
+  // Each piece goes to gRPC as a slice of its own: the request is never joined in memory.
+  bool sends_parts() const override { return true; }
+  void send_parts(signal s, std::vector<codec::payload_ptr> parts, done_fn done) override;
   void shutdown() override;
   // An alarm that fires at once on the completion queue: answered when drain() reaches it.
   void probe(std::function<void()> answered) override;
@@ -44,6 +47,7 @@ class otlp_grpc_exporter final : public exporter {
   struct probe_alarm;
   otlp_grpc_exporter(const config::otlp_exporter& cfg, std::shared_ptr<grpc::Channel> channel);
   void drain();
+  void start(signal s, std::vector<codec::payload_ptr> parts, done_fn done);
 
   std::string name_;
   config::otlp_exporter cfg_;

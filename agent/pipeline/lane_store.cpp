@@ -11,11 +11,7 @@ class in_memory final : public lane_store {
   explicit in_memory(std::shared_ptr<memory_budget> budget) : budget_(std::move(budget)) {}
 
   bool store(chunk&) override { return true; }
-  bool load(chunk& c, codec::payload& request) override {
-    request.append(*c.bytes);
-    c.bytes.reset();  // freed now, not after the whole batch is joined
-    return true;
-  }
+  codec::payload_ptr load(chunk& c) override { return std::move(c.bytes); }
   std::vector<chunk> recover() override { return {}; }
   void hold(std::uint64_t bytes) override {
     if (budget_ && bytes > 0) budget_->add(bytes);
@@ -45,11 +41,10 @@ class on_disk final : public lane_store {
     c.bytes.reset();
     return true;
   }
-  bool load(chunk& c, codec::payload& request) override {
+  codec::payload_ptr load(chunk& c) override {
     auto payload = c.spooled->read();
-    if (payload.size() != c.spooled->length()) return false;
-    request.append(payload);
-    return true;
+    if (payload.size() != c.spooled->length()) return nullptr;
+    return std::make_shared<const codec::payload>(payload);
   }
   std::vector<chunk> recover() override {
     std::vector<chunk> out;

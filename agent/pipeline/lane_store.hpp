@@ -24,8 +24,9 @@ class lane_store {
   // and frees its bytes in memory. False when it cannot (a full or failing disk): the lane then
   // drops it, counted, rather than holding it without a bound.
   virtual bool store(chunk& c) = 0;
-  // Appends the chunk's payload to a request; false when it cannot be read back.
-  virtual bool load(chunk& c, codec::payload& request) = 0;
+  // The chunk's payload, taken from it (held by the request from now on); null when it cannot be
+  // read back.
+  virtual codec::payload_ptr load(chunk& c) = 0;
   // What an earlier run left, oldest first.
   virtual std::vector<chunk> recover() = 0;
   // Memory the lane holds for payloads now enters (or leaves) the shared budget.

@@ -218,25 +218,26 @@ void signal_lane::pump() {
                    stats_.in_flight_requests >= settings_.max_in_flight;
     if (!queue_.empty() && !blocked) arm_batch_timer();
   }
-  // Joining the chunks copies bytes; done outside the lock so intake never waits for it.
+  // Reading spooled chunks back (and joining them for an exporter that needs one buffer) is
+  // done outside the lock, so intake never waits for it.
   std::uint64_t unreadable = 0;
   for (auto& taken : batches) {
     auto b = std::make_shared<batch>();
-    std::size_t size = 0;
-    for (const auto& c : taken)
-      size += c.size();
-    codec::payload request;
-    request.reserve(size);
+    b->parts.reserve(taken.size());
     for (auto& c : taken) {
-      b->items += c.items;
-      if (!store_->load(c, request)) {
+      b->bytes += c.size();  // as counted in flight, read back or not
+      if (auto bytes = store_->load(c)) {
+        b->items += c.items;
+        b->parts.push_back(std::move(bytes));
+      } else {
         unreadable += c.items;  // counted below, as retry_exhausted: it cannot be sent
-        b->items -= c.items;
       }
       if (c.spooled) b->records.push_back(std::move(c.spooled));
     }
-    b->bytes = size;  // as counted in flight, read back or not
-    b->request = std::make_shared<const codec::payload>(std::move(request));
+    if (b->parts.size() > 1 && !exporter_->sends_parts()) {
+      auto joined = codec::join(b->parts);
+      b->parts.assign(1, std::move(joined));
+    }
     b->first_attempt = clock::now();
     send(std::move(b));
   }
@@ -264,13 +265,16 @@ void signal_lane::arm_batch_timer() {
 }
 
 void signal_lane::send(std::shared_ptr<batch> b) {
-  auto request = b->request;
-  exporter_->send(signal_, std::move(request),
-                  [self = shared_from_this(), b = std::move(b)](exporting::export_outcome o) {
-                    asio::post(self->io_, [self, b, o = std::move(o)]() mutable {
-                      self->on_done(b, std::move(o));
-                    });
-                  });
+  auto parts = b->parts;
+  auto done = [self = shared_from_this(), b = std::move(b)](exporting::export_outcome o) {
+    asio::post(self->io_,
+               [self, b, o = std::move(o)]() mutable { self->on_done(b, std::move(o)); });
+  };
+  if (parts.size() == 1) {
+    exporter_->send(signal_, std::move(parts.front()), std::move(done));
+  } else {
+    exporter_->send_parts(signal_, std::move(parts), std::move(done));
+  }
 }
 
 void signal_lane::on_done(std::shared_ptr<batch> b, exporting::export_outcome outcome) {

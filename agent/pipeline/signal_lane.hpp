@@ -132,7 +132,7 @@ class signal_lane : public std::enable_shared_from_this<signal_lane> {
 
  private:
   struct batch {
-    codec::payload_ptr request;
+    std::vector<codec::payload_ptr> parts;  // the request: the chunks' payloads, in order
     std::uint64_t items = 0;
     std::uint64_t bytes = 0;
     std::chrono::steady_clock::time_point first_attempt{};

@@ -9,6 +9,7 @@
 
 #include "pipeline/drop_oldest_queue.hpp"
 
+namespace codec = sidelight::codec;
 using sidelight::codec::payload;
 using sidelight::codec::payload_pool;
 using sidelight::codec::payloads_are_mapped;
@@ -134,4 +135,19 @@ TEST_CASE("Freed mappings are kept only within the room the fullest holder has l
   free_many();  // both holders gone
   CHECK(payload_pool().cached == 24);
   drain();
+}
+
+TEST_CASE("Pieces joined are one request in order, each released as it is copied", "[payload]") {
+  std::vector<codec::payload_ptr> parts;
+  parts.push_back(std::make_shared<const codec::payload>("ab"));
+  parts.push_back(std::make_shared<const codec::payload>(""));
+  parts.push_back(std::make_shared<const codec::payload>("cde"));
+  auto kept = parts[2];
+  auto joined = codec::join(parts);
+  CHECK(*joined == "abcde");
+  CHECK(parts[0] == nullptr);
+  CHECK(kept.use_count() == 1);  // the join let go of its piece
+  // One piece is passed on as it is, not copied.
+  std::vector<codec::payload_ptr> one{kept};
+  CHECK(codec::join(one).get() == kept.get());
 }

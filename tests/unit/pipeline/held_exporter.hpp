@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "export/exporter.hpp"
 
@@ -17,12 +18,18 @@ namespace sidelight::test {
 class held_exporter final : public exporting::exporter {
  public:
   struct held {
-    codec::payload_ptr request;
+    codec::payload_ptr request;             // as send() got it, or the parts joined
+    std::vector<codec::payload_ptr> parts;  // as send_parts() got them
     done_fn done;
   };
   const std::string& name() const override { return name_; }
   void send(codec::signal, codec::payload_ptr request, done_fn done) override {
-    calls.push_back({std::move(request), std::move(done)});
+    calls.push_back({std::move(request), {}, std::move(done)});
+  }
+  bool sends_parts() const override { return takes_parts; }
+  void send_parts(codec::signal, std::vector<codec::payload_ptr> parts, done_fn done) override {
+    auto copy = parts;
+    calls.push_back({codec::join(copy), std::move(parts), std::move(done)});
   }
   void shutdown() override {}
   // Answers the oldest request held; `rejected` as an upstream's partial success says.
@@ -37,6 +44,7 @@ class held_exporter final : public exporting::exporter {
     c.done(o);
   }
   std::deque<held> calls;
+  bool takes_parts = false;  // like the gRPC exporter: pieces written one after another
 
  private:
   std::string name_ = "held";

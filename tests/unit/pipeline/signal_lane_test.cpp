@@ -54,6 +54,29 @@ TEST_CASE("a lane sends a full batch at once, joined at the byte level", "[lane]
   CHECK(lane->stats().balanced());
 }
 
+TEST_CASE("a lane hands an exporter that sends parts the queued payloads themselves", "[lane]") {
+  boost::asio::io_context io;
+  auto exp = std::make_shared<held_exporter>();
+  exp->takes_parts = true;
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, settings());
+  auto a = make('a', 3, 4);
+  auto b = make('b', 2, 6);
+  const auto* a_bytes = a.bytes.get();
+  const auto* b_bytes = b.bytes.get();
+  lane->offer(std::move(a));
+  lane->offer(std::move(b));
+  run_until(
+      io, [&] { return exp->calls.size() == 1; }, 15ms);
+  // Not a copy: the very buffers intake queued, in order.
+  REQUIRE(exp->calls.front().parts.size() == 2);
+  CHECK(exp->calls.front().parts[0].get() == a_bytes);
+  CHECK(exp->calls.front().parts[1].get() == b_bytes);
+  CHECK(*exp->calls.front().request == "aaabb");
+  exp->answer(exporting::export_outcome::kind::ok);
+  run_until(io, [&] { return lane->stats().exported_items == 10; });
+  CHECK(lane->stats().balanced());
+}
+
 TEST_CASE("a lane sends a partial batch when the batch timeout passes", "[lane]") {
   boost::asio::io_context io;
   auto exp = std::make_shared<held_exporter>();
