@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,13 +34,16 @@ class held_exporter final : public exporting::exporter {
   }
   void shutdown() override {}
   // Answers the oldest request held; `rejected` as an upstream's partial success says.
-  void answer(exporting::export_outcome::kind k, std::int64_t rejected = 0) {
+  // `retry_after` as an upstream's RetryInfo or Retry-After.
+  void answer(exporting::export_outcome::kind k, std::int64_t rejected = 0,
+              std::optional<std::chrono::milliseconds> retry_after = std::nullopt) {
     REQUIRE(!calls.empty());
     auto c = std::move(calls.front());
     calls.pop_front();
     exporting::export_outcome o;
     o.result = k;
     o.rejected = rejected;
+    o.retry_after = retry_after;
     if (k != exporting::export_outcome::kind::ok) o.message = "test failure";
     c.done(o);
   }

@@ -111,6 +111,50 @@ TEST_CASE("a lane retries a retryable failure and pauses new batches meanwhile",
   CHECK(lane->stats().balanced());
 }
 
+TEST_CASE("a probe waiting out a long backoff goes sooner once the full queue drops data",
+          "[lane]") {
+  boost::asio::io_context io;
+  auto exp = std::make_shared<held_exporter>();
+  auto s = settings();
+  s.retry.initial_interval = 60s;  // the probe would wait a minute
+  s.retry.max_interval = 60s;
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, s);
+  lane->offer(make('a', 100, 10));
+  run_until(io, [&] { return exp->calls.size() == 1; });
+  exp->answer(exporting::export_outcome::kind::retryable);
+  run_until(io, [&] { return !lane->stats().upstream_ok; });
+  // The queue fills and drops its oldest: the upstream may be back, and data is being lost.
+  for (int i = 0; i < 12; ++i)
+    lane->offer(make('b', 100, 1));
+  REQUIRE(lane->stats().dropped_items[static_cast<int>(pipeline::drop_reason::queue_full)] > 0);
+  run_until(
+      io, [&] { return exp->calls.size() == 1; }, 5s);
+  CHECK(exp->calls.front().request->front() == 'a');  // the waiting batch is the probe
+  exp->answer(exporting::export_outcome::kind::ok);
+  run_until(io, [&] { return lane->stats().upstream_ok; });
+  exp->calls.clear();
+}
+
+TEST_CASE("a probe hurried by drops still waits for the upstream's own hint", "[lane]") {
+  boost::asio::io_context io;
+  auto exp = std::make_shared<held_exporter>();
+  auto s = settings();
+  s.retry.initial_interval = 60s;
+  s.retry.max_interval = 60s;
+  auto lane = std::make_shared<pipeline::signal_lane>(io, exp, codec::signal::traces, s);
+  lane->offer(make('a', 100, 10));
+  run_until(io, [&] { return exp->calls.size() == 1; });
+  exp->answer(exporting::export_outcome::kind::retryable, 0, 1500ms);  // "not before 1.5 s"
+  auto refused = std::chrono::steady_clock::now();
+  run_until(io, [&] { return !lane->stats().upstream_ok; });
+  for (int i = 0; i < 12; ++i)
+    lane->offer(make('b', 100, 1));
+  run_until(
+      io, [&] { return exp->calls.size() == 1; }, 5s);
+  CHECK(std::chrono::steady_clock::now() - refused >= 1500ms);
+  exp->calls.clear();
+}
+
 TEST_CASE("a lane counts permanent failures and partial success as rejected", "[lane]") {
   boost::asio::io_context io;
   auto exp = std::make_shared<held_exporter>();
