@@ -203,6 +203,12 @@ void otlp_grpc_exporter::start(signal s, std::vector<codec::payload_ptr> parts, 
     return;
   }
   in_flight_.insert(c);
+  // A request while the channel is failing is a lane's probe (at most one each 250 ms while its
+  // queue drops, less often otherwise): connect again now rather than after gRPC's own backoff,
+  // so that the next probe finds the connection made if the upstream is back.
+  if (channel_->GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+    grpc::experimental::ChannelResetConnectionBackoff(channel_.get());
+  }
   c->reader = stub_.PrepareUnaryCall(&c->context, method_of(s), buffer, &cq_);
   c->reader->StartCall();
   c->reader->Finish(&c->response, &c->status, c);
