@@ -180,16 +180,14 @@ void tune_malloc(const config::config& cfg) {
 // gRPC's default poller (epoll1) shares one epoll set among every thread that waits on a
 // completion queue: the exporter's thread woke for intake's sockets and then woke intake's thread,
 // two context switches for each request received. The poll engine polls each queue's own sockets
-// (intake's listeners and connections; the exporters' channels while a call is under way), which
-// gave about an eighth more spans per CPU-second (docs/PERFORMANCE.md). A channel without a call
-// (reconnecting after an outage, or idle between exports) is polled by gRPC's backup poller, every
-// 5 s by default: every 100 ms here, so that an upstream that is back is found as soon as with
-// epoll1 (a non-blocking poll of a few sockets ten times a second). Either variable set in the
-// environment still wins. Must run before the first gRPC object is made: gRPC reads both once,
-// at its first init.
+// (intake's listeners and connections; the exporters' channels while something is pending on
+// them), which gave about an eighth more spans per CPU-second (docs/PERFORMANCE.md). A channel
+// that connects again after an outage is watched by its exporter's thread meanwhile
+// (export/otlp_grpc_exporter.hpp); an idle one is left to gRPC's backup poller (every 5 s).
+// GRPC_POLL_STRATEGY set in the environment still wins. Must run before the first gRPC object
+// is made: gRPC reads it once, at its first init.
 void choose_grpc_poller() {
   ::setenv("GRPC_POLL_STRATEGY", "poll", 0);
-  ::setenv("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "100", 0);
 }
 
 int run_agent(const options& opts) {

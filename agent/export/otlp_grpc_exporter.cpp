@@ -16,6 +16,9 @@
 namespace sidelight::exporting {
 namespace {
 
+using namespace std::chrono_literals;
+constexpr auto kWatchFor = 250ms;
+
 const std::string& method_of(signal s) {
   static const std::string traces = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
   static const std::string metrics =
@@ -209,6 +212,7 @@ void otlp_grpc_exporter::start(signal s, std::vector<codec::payload_ptr> parts, 
   if (channel_->GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE) {
     grpc::experimental::ChannelResetConnectionBackoff(channel_.get());
   }
+  watch_channel();
   c->reader = stub_.PrepareUnaryCall(&c->context, method_of(s), buffer, &cq_);
   c->reader->StartCall();
   c->reader->Finish(&c->response, &c->status, c);
@@ -219,6 +223,11 @@ void otlp_grpc_exporter::drain() {
   bool ok = false;
   while (cq_.Next(&tag, &ok)) {
     std::unique_lock lock(mutex_);
+    if (tag == &watch_tag_) {
+      watching_ = false;
+      watch_channel();
+      continue;
+    }
     if (probes_.erase(tag) > 0) {
       lock.unlock();
       std::unique_ptr<probe_alarm>(static_cast<probe_alarm*>(tag))->answered();
@@ -238,9 +247,24 @@ void otlp_grpc_exporter::drain() {
                                  c->status.error_details());
     }
     limit_retry_after(out, cfg_.retry.max_interval);
+    if (out.result != export_outcome::kind::ok) {
+      lock.lock();
+      watch_channel();
+      lock.unlock();
+    }
     out.latency = std::chrono::steady_clock::now() - c->started;
     if (c->done) c->done(std::move(out));
   }
+}
+
+void otlp_grpc_exporter::watch_channel() {
+  if (stopped_ || watching_) return;
+  auto state = channel_->GetState(false);
+  if (state != GRPC_CHANNEL_CONNECTING && state != GRPC_CHANNEL_TRANSIENT_FAILURE) return;
+  watching_ = true;
+  // A short deadline: a shutdown waits for the watch, and it is renewed while the state lasts.
+  channel_->NotifyOnStateChange(state, std::chrono::system_clock::now() + kWatchFor, &cq_,
+                                &watch_tag_);
 }
 
 void otlp_grpc_exporter::probe(std::function<void()> answered) {

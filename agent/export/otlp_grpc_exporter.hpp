@@ -48,6 +48,10 @@ class otlp_grpc_exporter final : public exporter {
   otlp_grpc_exporter(const config::otlp_exporter& cfg, std::shared_ptr<grpc::Channel> channel);
   void drain();
   void start(signal s, std::vector<codec::payload_ptr> parts, done_fn done);
+  // While the channel connects or has failed, a watch on its state keeps this exporter's thread
+  // polling the channel's sockets (gRPC's poll engine polls a channel only for a queue that has
+  // something pending on it), so that a connection made is seen at once. Called with the lock.
+  void watch_channel();
 
   std::string name_;
   config::otlp_exporter cfg_;
@@ -58,6 +62,8 @@ class otlp_grpc_exporter final : public exporter {
   std::mutex mutex_;
   std::set<call*> in_flight_;
   std::set<void*> probes_;  // probe_alarm tags not yet drained
+  char watch_tag_ = 0;      // its address: the tag of the channel state watch
+  bool watching_ = false;
   bool stopped_ = false;
 };
 
