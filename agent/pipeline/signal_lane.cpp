@@ -236,7 +236,8 @@ void signal_lane::pump() {
     }
     if (b->parts.size() > 1 && !exporter_->sends_parts()) {
       auto joined = codec::join(b->parts);
-      b->parts.assign(1, std::move(joined));
+      b->parts.clear();
+      b->parts.push_back(std::move(joined));
     }
     b->first_attempt = clock::now();
     send(std::move(b));
