@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -15,21 +16,32 @@
 namespace sidelight::intake {
 
 // Bad input is logged at most every 10 s per server, with the count held back meanwhile. Not
-// thread-safe: each server uses its own from one thread.
+// thread-safe: a server whose connections run on several threads guards its own with a mutex.
 using client_warnings = sys::log_limiter;
 
 // With `sessions` at `cap`, closes and forgets the one idle the longest (Session has
-// last_active() and close()); forgets sessions already gone. True when it closed one.
+// last_active() and close(), both callable from the acceptor's thread); forgets sessions already
+// gone. True when it closed one. Sessions may end on their own threads meanwhile, so each is
+// locked once here and one that ended counts as gone.
 template <typename Session>
 bool evict_longest_idle(std::vector<std::weak_ptr<Session>>& sessions, std::size_t cap) {
   std::erase_if(sessions, [](const auto& w) { return w.expired(); });
   if (sessions.size() < cap) return false;
-  auto oldest =
-      std::min_element(sessions.begin(), sessions.end(), [](const auto& a, const auto& b) {
-        return a.lock()->last_active() < b.lock()->last_active();
-      });
-  oldest->lock()->close();
-  sessions.erase(oldest);
+  std::shared_ptr<Session> oldest;
+  std::size_t at = 0;
+  std::size_t live = 0;
+  for (std::size_t i = 0; i < sessions.size(); ++i) {
+    auto s = sessions[i].lock();
+    if (!s) continue;
+    ++live;
+    if (!oldest || s->last_active() < oldest->last_active()) {
+      oldest = std::move(s);
+      at = i;
+    }
+  }
+  if (live < cap) return false;  // one ended meanwhile: there is room
+  oldest->close();
+  sessions.erase(sessions.begin() + static_cast<std::ptrdiff_t>(at));
   return true;
 }
 
