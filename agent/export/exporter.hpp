@@ -51,7 +51,7 @@ class exporter {
   // Whether send_parts() writes a request's pieces one after another, never joining them.
   virtual bool sends_parts() const { return false; }
   // One request given as its pieces in order, each whole fields of it (a lane's chunks), kept
-  // alive until `done`. Meant for an exporter that sends_parts(); the default joins them.
+  // alive until `done`. A lane calls it only when sends_parts(); the default joins them.
   virtual void send_parts(signal s, std::vector<codec::payload_ptr> parts, done_fn done) {
     send(s, codec::join(parts), std::move(done));
   }

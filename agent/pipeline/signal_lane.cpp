@@ -234,7 +234,7 @@ void signal_lane::pump() {
       }
       if (c.spooled) b->records.push_back(std::move(c.spooled));
     }
-    if (b->parts.size() > 1 && !exporter_->sends_parts()) {
+    if (!exporter_->sends_parts()) {  // one buffer, so that the chunks are not held twice
       auto joined = codec::join(b->parts);
       b->parts.clear();
       b->parts.push_back(std::move(joined));
@@ -271,10 +271,10 @@ void signal_lane::send(std::shared_ptr<batch> b) {
     asio::post(self->io_,
                [self, b, o = std::move(o)]() mutable { self->on_done(b, std::move(o)); });
   };
-  if (parts.size() == 1) {
-    exporter_->send(signal_, std::move(parts.front()), std::move(done));
-  } else {
+  if (exporter_->sends_parts()) {
     exporter_->send_parts(signal_, std::move(parts), std::move(done));
+  } else {
+    exporter_->send(signal_, std::move(parts.front()), std::move(done));  // joined in pump()
   }
 }
 
