@@ -181,7 +181,7 @@ void tune_malloc(const config::config& cfg) {
 // completion queue: the exporter's thread woke for intake's sockets and then woke intake's thread,
 // two context switches for each request received. The poll engine polls each queue's own sockets
 // (intake's listeners and connections; the exporters' channels while something is pending on
-// them), which gave about an eighth more spans per CPU-second (docs/PERFORMANCE.md). A channel
+// them), which gave about a sixth more spans per CPU-second (docs/PERFORMANCE.md). A channel
 // that connects again after an outage is watched by its exporter's thread meanwhile
 // (export/otlp_grpc_exporter.hpp); an idle one is left to gRPC's backup poller (every 5 s).
 // GRPC_POLL_STRATEGY set in the environment still wins. Must run before the first gRPC object
