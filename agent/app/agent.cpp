@@ -264,6 +264,7 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
   policy_.set_max_chunk_bytes(cfg->batch.max_bytes);
   budget_->set_limit(cfg->queue.memory_limit);
   policy_.buffers().set_limit(cfg->intake.max_buffered_bytes);
+  if (grpc_intake_) grpc_intake_->set_buffer_limit(cfg->intake.max_buffered_bytes);
   spdlog::info("watching {} target(s); heartbeat every {}s", cfg->targets.size(),
                std::chrono::duration_cast<std::chrono::seconds>(cfg->heartbeat.interval).count());
   return "";

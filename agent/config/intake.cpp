@@ -125,12 +125,14 @@ const schema::table<intake_settings>& intake_table() {
                   "NDJSON: one JSON object per line, a log record as structured loggers write "
                   "it, or {\"span\": {...}}."),
       size_key("max_buffered_bytes", &s::max_buffered_bytes,
-               "What client connections of every door may hold together in requests and lines "
-               "still being read, beyond 64 KiB each (which ordinary requests fit in). A request "
-               "or line it cannot cover is refused part-read and counted as rejected (HTTP 429 "
-               "with Retry-After: 1; NDJSON: the line), so that many slow senders cannot make "
-               "sidelight grow. OTLP/gRPC buffers inside gRPC: max_concurrent_streams bounds it. "
-               "0: no such limit."),
+               "What OTLP/HTTP and NDJSON client connections may hold together in requests and "
+               "lines still being read, beyond 64 KiB each (which ordinary requests fit in). A "
+               "request or line it cannot cover is refused part-read and counted as rejected "
+               "(HTTP 429 with Retry-After: 1; NDJSON: the line), so that many slow senders "
+               "cannot make sidelight grow. OTLP/gRPC connections buffer inside gRPC, whose "
+               "memory quota is set to this too: near it, gRPC refuses or resets calls "
+               "(RESOURCE_EXHAUSTED, UNAVAILABLE) and closes connections. Applied at reload. 0: "
+               "no such limit."),
       section_key("sampling", &s::sampling, sampling_table(),
                   "Head sampling of client telemetry, off unless a ratio is given. Applies on "
                   "reload."),

@@ -40,6 +40,8 @@ class otlp_grpc_server {
   // Stops accepting, fails calls still waiting, and joins the completion-queue thread; idempotent.
   void shutdown();
   std::string address() const;
+  // intake.max_buffered_bytes (0: no limit), as the bound of what gRPC holds of requests.
+  void set_buffer_limit(std::uint64_t bytes);
 
  private:
   class call;
@@ -57,6 +59,7 @@ class otlp_grpc_server {
   asio::local::stream_protocol::acceptor acceptor_;
   sys::socket_file socket_file_;  // removed at stop only while still ours
   grpc::AsyncGenericService service_;
+  grpc::ResourceQuota quota_{"sidelight-otlp-grpc"};
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   std::unique_ptr<grpc::Server> server_;
   std::thread worker_;

@@ -44,6 +44,8 @@ grpc::Status grpc_export(const std::string& socket, const std::string& bytes,
                          const std::string& method, bool gzip) {
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(-1);
+  // A connection of its own: gRPC would otherwise share one between the channels of a process.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto channel =
       grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
   grpc::GenericStub stub(channel);

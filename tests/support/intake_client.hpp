@@ -18,7 +18,8 @@ namespace sidelight::test {
 std::string traces_request(const std::string& name, int spans,
                            const std::string& service = "good-client");
 
-// One unary OTLP/gRPC call with `bytes` as the request, over unix:`socket`.
+// One unary OTLP/gRPC call with `bytes` as the request, over unix:`socket`, on a connection of
+// its own.
 grpc::Status grpc_export(
     const std::string& socket, const std::string& bytes,
     const std::string& method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
