@@ -49,3 +49,20 @@ TEST_CASE("this process is read from /proc and is running", "[proc]") {
   CHECK(start <= now_unix_ns());
   CHECK(start > now_unix_ns() - std::int64_t(3600) * 1'000'000'000);
 }
+
+TEST_CASE("a process's open descriptors are counted", "[proc]") {
+  auto before = count_open_fds(::getpid());
+  REQUIRE(before);
+  int pipes[5][2];
+  for (auto& p : pipes)
+    REQUIRE(::pipe(p) == 0);
+  auto after = count_open_fds(::getpid());
+  for (auto& p : pipes) {
+    ::close(p[0]);
+    ::close(p[1]);
+  }
+  REQUIRE(after);
+  CHECK(*after == *before + 10);
+  CHECK(count_open_fds(::getpid()) == before);
+  CHECK_FALSE(count_open_fds(0));  // no such process
+}
