@@ -2,12 +2,14 @@
 // requests or lines, lines refused as too long, and floods of tiny requests. Each test checks the
 // agent's RSS against its bound, that it is still up, that a good client is still served, and
 // that what was refused is counted.
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -232,13 +234,27 @@ TEST_CASE(
     "[hostile]") {
   temp_dir dir;
   otlp_receiver up;
-  auto yaml = doors_yaml(dir, up);
-  yaml.replace(yaml.find("intake:\n"), 8, "intake:\n  max_buffered_bytes: 32MiB\n");
-  agent a(dir, yaml);
+  auto with_limit = [&](const std::string& limit) {
+    auto yaml = doors_yaml(dir, up);
+    yaml.replace(yaml.find("intake:\n"), 8, "intake:\n  max_buffered_bytes: " + limit + "\n");
+    return yaml;
+  };
+  std::unique_ptr<agent> agent_ptr;
+  SECTION("the limit set at start") {
+    agent_ptr = std::make_unique<agent>(dir, with_limit("32MiB"));
+  }
+  SECTION("the limit lowered by a reload") {
+    agent_ptr = std::make_unique<agent>(dir, with_limit("4GiB"));
+    REQUIRE(agent_ptr->wait_for_log("intake: OTLP/gRPC", bound(5s)));
+    write_file(agent_ptr->config_path(), with_limit("32MiB"));
+    agent_ptr->signal(SIGHUP);
+    REQUIRE(agent_ptr->wait_for_log("reloaded", bound(10s)));
+  }
+  auto& a = *agent_ptr;
   REQUIRE(a.wait_for_log("intake: OTLP/gRPC", bound(5s)));
   auto rss_before = rss_kib(a.pid());
   // 128 connections each send a message just under max_message_size (4 MiB) at once: gRPC
-  // buffers each whole before intake reads it, 512 MiB together (the agent peaked 500 MiB
+  // buffers each whole before intake reads it, 512 MiB together (the agent peaked 299 MiB
   // over its start without a bound). Garbage, so that nothing of it is queued: what is measured
   // is what gRPC holds.
   const int kClients = sanitized() ? 8 : 128;
