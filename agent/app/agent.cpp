@@ -258,6 +258,7 @@ std::string agent::apply(std::shared_ptr<const config::config> cfg) {
   emitter_->configure(cfg_, ordered);
   for (auto& w : ordered)
     if (!running.count(w.get())) w->start();
+  ordered_watchers_ = std::move(ordered);
 
   policy_.set_common(emitter_->common_resource());
   policy_.set_sampling(cfg->intake.sampling);
@@ -476,10 +477,8 @@ void agent::visit(stats::sink& out) const {
   out.value(kStartTime, {}, static_cast<double>(started_unix_ns_) / 1e9);
   out.value(kReloads, {{"outcome", "applied"}}, static_cast<double>(reloads_));
   out.value(kReloads, {{"outcome", "refused"}}, static_cast<double>(reloads_refused_));
-  for (const auto& t : cfg_->targets) {
-    if (auto it = watchers_.find(config::watch_fingerprint(t)); it != watchers_.end())
-      it->second->visit(out);
-  }
+  for (const auto& w : ordered_watchers_)
+    w->visit(out);
   for (const auto& r : routes_)
     r.path->visit(out);
   intake::report(out, policy_.buffers());

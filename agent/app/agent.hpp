@@ -93,6 +93,9 @@ class agent final : public admin::status_provider {
   std::unique_ptr<watch::watch_context> watch_ctx_;
   std::shared_ptr<heartbeat::heartbeat_emitter> emitter_;
   std::map<std::string, std::shared_ptr<watch::target_watcher>> watchers_;  // by fingerprint
+  // The same, in the order of the configuration's targets: what the stats walk, at every
+  // heartbeat among others, without making each target's fingerprint again.
+  std::vector<std::shared_ptr<watch::target_watcher>> ordered_watchers_;
   std::vector<route> routes_;
   std::vector<std::shared_ptr<pipeline::exporter_route>> retiring_;
   std::shared_ptr<admin::admin_server> admin_;
