@@ -209,10 +209,11 @@ void otlp_grpc_exporter::start(signal s, std::vector<codec::payload_ptr> parts, 
   // A request while the channel is failing is a lane's probe (at most one each 250 ms while its
   // queue drops, less often otherwise): connect again now rather than after gRPC's own backoff,
   // so that the next probe finds the connection made if the upstream is back.
-  if (channel_->GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+  auto state = channel_->GetState(false);
+  if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
     grpc::experimental::ChannelResetConnectionBackoff(channel_.get());
   }
-  watch_channel();
+  watch_channel(state);
   c->reader = stub_.PrepareUnaryCall(&c->context, method_of(s), buffer, &cq_);
   c->reader->StartCall();
   c->reader->Finish(&c->response, &c->status, c);
@@ -225,7 +226,7 @@ void otlp_grpc_exporter::drain() {
     std::unique_lock lock(mutex_);
     if (tag == &watch_tag_) {
       watching_ = false;
-      watch_channel();
+      watch_channel(channel_->GetState(false));
       continue;
     }
     if (probes_.erase(tag) > 0) {
@@ -249,7 +250,7 @@ void otlp_grpc_exporter::drain() {
     limit_retry_after(out, cfg_.retry.max_interval);
     if (out.result != export_outcome::kind::ok) {
       lock.lock();
-      watch_channel();
+      watch_channel(channel_->GetState(false));
       lock.unlock();
     }
     out.latency = std::chrono::steady_clock::now() - c->started;
@@ -257,9 +258,8 @@ void otlp_grpc_exporter::drain() {
   }
 }
 
-void otlp_grpc_exporter::watch_channel() {
+void otlp_grpc_exporter::watch_channel(grpc_connectivity_state state) {
   if (stopped_ || watching_) return;
-  auto state = channel_->GetState(false);
   if (state != GRPC_CHANNEL_CONNECTING && state != GRPC_CHANNEL_TRANSIENT_FAILURE) return;
   watching_ = true;
   // A short deadline: a shutdown waits for the watch, and it is renewed while the state lasts.

@@ -50,8 +50,9 @@ class otlp_grpc_exporter final : public exporter {
   void start(signal s, std::vector<codec::payload_ptr> parts, done_fn done);
   // While the channel connects or has failed, a watch on its state keeps this exporter's thread
   // polling the channel's sockets (gRPC's poll engine polls a channel only for a queue that has
-  // something pending on it), so that a connection made is seen at once. Called with the lock.
-  void watch_channel();
+  // something pending on it), so that a connection made is seen at once. `state` is the
+  // channel's as last read. Called with the lock.
+  void watch_channel(grpc_connectivity_state state);
 
   std::string name_;
   config::otlp_exporter cfg_;

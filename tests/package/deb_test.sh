@@ -160,7 +160,7 @@ in_root --isolated bash -c '
 ok "the agent runs as sidelight on the shipped config with only $caps: admin up, intake sockets sidelight:sidelight 0660, clean stop"
 # What watching a root process as sidelight gives, with the unit's capabilities and without.
 python3 - "$root/tmp/with-caps.jsonl" "$root/tmp/without-caps.jsonl" <<'PY' || fail "capabilities"
-import json, re, sys
+import json, os, re, sys
 def seen(path):
     """The root-sleep resource's attribute keys and metric names in an OTLP/JSON file."""
     keys, metrics = set(), set()
@@ -178,7 +178,6 @@ with_caps, without = [set().union(*seen(p)) for p in sys.argv[1:]]
 # Since Linux 6.2 the size of /proc/PID/fd is its count of descriptors, which sidelight reads
 # without listing the directory: there the count needs no capability (the socket search still
 # lists it, and needs CAP_DAC_READ_SEARCH).
-import os
 kernel = tuple(int(x) for x in re.match(r"(\d+)\.(\d+)", os.uname().release).groups())
 if kernel >= (6, 2):
     needs.pop("process.unix.file_descriptor.count")
