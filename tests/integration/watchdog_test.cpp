@@ -8,8 +8,10 @@
 // stop for the wrong reason.
 #include <dirent.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -85,16 +87,26 @@ class notify_listener {
 };
 
 // Stops one thread of a child process with ptrace until destroyed; its other threads run on.
+// Stopped at an arbitrary instruction, the thread could hold a lock the watchdog's own thread
+// needs next (the event loop's queue, the logger's), which would silence the watchdog instead of
+// letting it report: CI saw neither "no progress" nor "progress again" once. So the thread is
+// stopped where a wedged part waits, blocked in its idle system call, and stopped again if it
+// was caught anywhere else.
 class thread_stop {
  public:
-  explicit thread_stop(pid_t tid) : tid_(tid) {
-    if (::ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0 ||
-        ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0) {
-      throw std::runtime_error("ptrace " + std::to_string(tid) + ": " + std::strerror(errno));
-    }
-    int status = 0;
-    if (::waitpid(tid, &status, __WALL) != tid || !WIFSTOPPED(status)) {
-      throw std::runtime_error("thread " + std::to_string(tid) + " did not stop");
+  thread_stop(pid_t pid, pid_t tid) : tid_(tid) {
+    auto syscall_file =
+        "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/syscall";
+    auto deadline = std::chrono::steady_clock::now() + bound(5s);
+    for (int attempt = 1;; ++attempt) {
+      stop();
+      if (idle(syscall_file)) return;
+      ::ptrace(PTRACE_DETACH, tid_, nullptr, nullptr);
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw std::runtime_error("thread " + std::to_string(tid) + " was never caught idle in " +
+                                 std::to_string(attempt) + " stops");
+      }
+      ::sched_yield();
     }
   }
   ~thread_stop() { ::ptrace(PTRACE_DETACH, tid_, nullptr, nullptr); }
@@ -102,6 +114,25 @@ class thread_stop {
   thread_stop& operator=(const thread_stop&) = delete;
 
  private:
+  void stop() {
+    if (::ptrace(PTRACE_SEIZE, tid_, nullptr, nullptr) != 0 ||
+        ::ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0) {
+      throw std::runtime_error("ptrace " + std::to_string(tid_) + ": " + std::strerror(errno));
+    }
+    int status = 0;
+    if (::waitpid(tid_, &status, __WALL) != tid_ || !WIFSTOPPED(status)) {
+      throw std::runtime_error("thread " + std::to_string(tid_) + " did not stop");
+    }
+  }
+
+  // Whether the stopped thread sits in the call its loop waits in: epoll_wait or epoll_pwait
+  // (asio), poll or ppoll (gRPC's completion queue).
+  static bool idle(const std::string& syscall_file) {
+    long nr = -1;
+    std::ifstream(syscall_file) >> nr;
+    return nr == SYS_epoll_wait || nr == SYS_epoll_pwait || nr == SYS_poll || nr == SYS_ppoll;
+  }
+
   pid_t tid_;
 };
 
@@ -192,7 +223,7 @@ TEST_CASE("a stopped event loop or exporter thread stops WATCHDOG=1 until it run
     pid_t tid = w.thread == "sidelight" ? a.pid() : thread_named(a.pid(), w.thread);
     REQUIRE(tid > 0);
     {
-      thread_stop stopped(tid);
+      thread_stop stopped(a.pid(), tid);
       // A round answered just before the stop may still be reported once; after that, nothing
       // for ten times the ping interval.
       CHECK(notify.pings_during(2s) <= 1);
