@@ -275,7 +275,7 @@ TEST_CASE(
           ++refused;
           break;
         // Held back until the client's own deadline while the agent went on serving: one call of
-        // eight once, under AddressSanitizer in CI; not seen in 150 runs here. What held it is
+        // eight once, under AddressSanitizer in CI; not seen in 550 runs here. What held it is
         // not known; gRPC's transparent retry of a call whose connection was closed at the
         // bound (a new connection after a reconnection backoff) is one candidate.
         case grpc::StatusCode::DEADLINE_EXCEEDED:
