@@ -90,8 +90,8 @@ class notify_listener {
 // Stopped at an arbitrary instruction, the thread could hold a lock the watchdog's own thread
 // needs next (the event loop's queue, the logger's), which would silence the watchdog instead of
 // letting it report: CI saw neither "no progress" nor "progress again" once. So the thread is
-// stopped where a wedged part waits, blocked in its idle system call, and stopped again if it
-// was caught anywhere else.
+// stopped where it holds none of them, blocked in its loop's idle system call, and stopped again
+// if it was caught anywhere else.
 class thread_stop {
  public:
   thread_stop(pid_t pid, pid_t tid) : tid_(tid) {
